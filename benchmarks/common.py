@@ -74,14 +74,26 @@ def model_ref(entry: dict, store):
     return ModelRef(entry["name"], entry, asdict(resolved))
 
 
+def unique_dir(work: Path, name: str) -> Path:
+    """A new folder work/name (work/name-2, -3, ... when taken: a retried or repeated measurement)."""
+    work.mkdir(parents=True, exist_ok=True)
+    for i in range(1, 1000):
+        folder = work / (name if i == 1 else f"{name}-{i}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"no free folder name for {name} in {work}")
+
+
 def fresh_store(work: Path, name: str):
     """An empty artifact store that shares the user's converted models (and their cached fingerprints),
     so a measurement recomputes every stage but never re-converts a GGUF."""
     from introspection.models import default_cache_dir
     from introspection.store import Store
 
-    root = work / name
-    root.mkdir(parents=True)
+    root = unique_dir(work, name)
     cache = default_cache_dir()
     (cache / "models").mkdir(parents=True, exist_ok=True)
     (root / "models").symlink_to((cache / "models").resolve(), target_is_directory=True)
@@ -227,8 +239,8 @@ def machine_busy_seconds() -> float | None:
     return (user + nice + system + irq + softirq + steal) / TICK
 
 
-def _tree_psutil(pid: int, include_root: bool) -> tuple[int, int | None, list[int], dict[int, float]]:
-    """(summed RSS, summed PSS, spawned worker pids, {pid: CPU seconds} of the root and every descendant)."""
+def _tree_psutil(pid: int, include_root: bool, pss: bool) -> tuple[int, int | None, list[int], dict[int, float]]:
+    """(summed RSS, summed PSS if asked, spawned worker pids, {pid: CPU seconds} of the root and every descendant)."""
     import psutil
 
     try:
@@ -237,21 +249,24 @@ def _tree_psutil(pid: int, include_root: bool) -> tuple[int, int | None, list[in
         workers = [p.pid for p in root.children(recursive=False) if "spawn_main" in " ".join(p.cmdline())]
     except psutil.Error:
         return 0, None, [], {}
-    total, pss, cpu = 0, 0, {}
+    total, shared, cpu = 0, 0, {}
     for p in [root, *procs]:
         try:
             times = p.cpu_times()
             cpu[p.pid] = times.user + times.system
             if p is not root or include_root:
-                memory = p.memory_full_info()  # PSS: shared pages divided among the processes sharing them
+                # PSS (shared pages divided among their sharers) walks every page table: ~0.25 s of kernel
+                # time for a vLLM worker, so it is read only every few seconds.
+                memory = p.memory_full_info() if pss else p.memory_info()
                 total += memory.rss
-                pss += getattr(memory, "pss", 0)
+                # psutil reads PSS before RSS: a process ending in between shows PSS > RSS = 0
+                shared += min(getattr(memory, "pss", 0), memory.rss)
         except psutil.Error:
             continue  # it ended between listing and reading
-    return total, pss or None, workers, cpu
+    return total, shared or None, workers, cpu
 
 
-def _tree_proc(pid: int, include_root: bool) -> tuple[int, int | None, list[int], dict[int, float]]:
+def _tree_proc(pid: int, include_root: bool, pss: bool) -> tuple[int, int | None, list[int], dict[int, float]]:
     """The same from /proc, where psutil is not installed."""
     parent: dict[int, int] = {}
     ticks: dict[int, float] = {}
@@ -284,20 +299,28 @@ def _tree_proc(pid: int, include_root: bool) -> tuple[int, int | None, list[int]
     return total, None, workers, {p: ticks[p] for p in tree | {pid} if p in ticks}
 
 
+PSS_INTERVAL = {"seconds": 10.0}  # run.py sets it from --pss-interval
+
+
 class TreeSampler:
     """Samples a process tree every `interval` seconds: summed RSS, spawned workers' pids, CPU time.
 
     Summed RSS counts pages shared between processes (torch's libraries) once per process, so it
     overstates the memory the tree needs; it is what `ps` and job schedulers see. Summed PSS (each
-    shared page divided among its sharers) is what the tree really occupies; psutil only.
+    shared page divided among its sharers) is what the tree really occupies; psutil only, and sampled
+    every `pss_interval` seconds only (reading it costs the kernel a page-table walk), so its peak is a
+    lower bound.
 
     `other_cpu_share` says how polluted a measurement is: the CPU time the rest of the machine used
     while it ran (machine busy time minus this tree's), as a share of every core over the wall time.
     0 means the tree had the machine to itself; on 2 cores, 0.5 means others used one core throughout.
     """
 
-    def __init__(self, pid: int, *, include_root: bool = True, interval: float = 0.5) -> None:
+    def __init__(self, pid: int, *, include_root: bool = True, interval: float = 0.5,
+                 pss_interval: float | None = None) -> None:
         self.pid, self.include_root, self.interval = pid, include_root, interval
+        self.pss_interval = PSS_INTERVAL["seconds"] if pss_interval is None else pss_interval
+        self._last_pss = 0.0
         self.samples: list[tuple[float, int, list[int], int | None]] = []  # (time, rss, worker pids, pss)
         self._cpu: dict[int, float] = {}  # pid -> CPU seconds at its last sample
         self._cpu_at_start: dict[int, float] = {}
@@ -312,7 +335,10 @@ class TreeSampler:
         self._wall = self._busy = None
 
     def _sample(self) -> None:
-        rss, pss, workers, cpu = self._read(self.pid, self.include_root)
+        want_pss = time.time() - self._last_pss >= self.pss_interval
+        if want_pss:
+            self._last_pss = time.time()
+        rss, pss, workers, cpu = self._read(self.pid, self.include_root, want_pss)
         self._cpu.update(cpu)
         self.samples.append((time.time(), rss, workers, pss))
 

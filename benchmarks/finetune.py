@@ -16,7 +16,7 @@ import os
 import time
 from pathlib import Path
 
-from benchmarks.common import TreeSampler, fresh_store, load1, model_ref, rate, settle, spawn_call
+from benchmarks.common import TreeSampler, fresh_store, load1, model_ref, rate, settle, spawn_call, unique_dir
 
 
 def bench_rows(n_rows: int, work: Path, seed: int = 42) -> list[dict]:
@@ -78,7 +78,7 @@ def measure_ours(work: Path, entry: dict, rows: list[dict], finetune: dict, inte
 def measure_raw(work: Path, entry: dict, model, rows: list[dict], finetune: dict, interval: float) -> dict:
     payload = {"path": model.resolved["path"], "chat_template": model.resolved["chat_template"],
                "rows": [{"prompt": r["prompt"], "completion": r["completion"]} for r in rows],
-               "finetune": finetune, "out_dir": str(work / "finetune-raw")}
+               "finetune": finetune, "out_dir": str(unique_dir(work, "finetune-raw"))}
     quiet, before = settle(), load1()
     with TreeSampler(os.getpid(), include_root=False, interval=interval) as rss:
         result, wall = spawn_call(raw_trl, payload, "raw TRL SFTTrainer")

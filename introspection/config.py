@@ -81,7 +81,9 @@ class FinetuneConfig:
     object_anchor_ratio: float = 0.0
     dtype: str = "auto"  # auto: float32 on CPU, bfloat16 on GPU
     gradient_checkpointing: bool = False
-    multi_gpu: str = "none"  # none | fsdp | deepspeed (launchers/ holds the accelerate configs)
+    # Several GPUs per finetune via `accelerate launch` on the model's `gpus` ranks: none | ddp | fsdp | deepspeed
+    multi_gpu: str = "none"
+    accelerate_config: Optional[str] = None  # None: launchers/accelerate_<multi_gpu>.yaml
 
 
 @dataclass
@@ -98,6 +100,7 @@ class InferenceConfig:
     top_logprobs: int = 5
     seed: int = 0
     gpu_memory_utilization: float = 0.85
+    cpu_kv_cache_gib: float = 1.0  # vLLM on CPU: KV cache in RAM (1 GiB: ~23k tokens of SmolLM2, 29k of Gemma-3)
     enforce_eager: bool = False
     lora_serving: str = "auto"  # auto (merge on CPU, LoRARequest on GPU) | merge | adapter
 
@@ -171,6 +174,7 @@ CHOICES = {
     "logger.backend": ("wandb", "none"),
     "logger.mode": ("auto", "online", "offline", "disabled"),
     "finetune.method": ("lora", "qlora", "full"),
+    "finetune.multi_gpu": ("none", "ddp", "fsdp", "deepspeed"),
     "inference.backend": ("vllm", "hf"),
     "inference.aggregation": ("mode", "first"),
     "inference.lora_serving": ("auto", "merge", "adapter"),

@@ -29,6 +29,7 @@ from introspection import config as _config  # noqa: F401  (registers the struct
 from introspection.analysis import scoring
 from introspection.cli import rewrite_model_sides, validate_cli
 from introspection.errors import one_line_errors
+from introspection.finetune.distributed import check_multi_gpu
 from introspection.stages import (
     AnswerJob,
     ModelRef,
@@ -174,9 +175,7 @@ def experiments() -> dict:
 def main(cfg: DictConfig) -> float | None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     _config.check_choices(cfg)
-    if cfg.finetune.multi_gpu != "none":  # refuse rather than silently train on one device
-        raise ValueError(f"finetune.multi_gpu={cfg.finetune.multi_gpu} is not wired to `accelerate launch` yet "
-                         "(configs are in launchers/); use finetune.multi_gpu=none, or finetune=qlora for 70B on one GPU")
+    check_multi_gpu(cfg.finetune, {"m1": cfg.model.m1, "m2": cfg.model.m2})  # before any stage runs
     store = Store(cfg.store_dir)
     name, known = cfg.experiment.name, experiments()
     if name not in known:

@@ -277,14 +277,21 @@ def finetune_model(store: Store, base: ModelRef, rows_path: Path, rows_key: str,
     """Finetune `base` on the rows; returns the finetuned model (base + adapter)."""
     cfg = OmegaConf.to_container(finetune_cfg, resolve=True) if not isinstance(finetune_cfg, dict) else finetune_cfg
     key = digest({"v": FINETUNE_VERSION, "base": base.fingerprint, "rows": rows_key,
-                  "cfg": {k: v for k, v in cfg.items() if k not in ("name", "multi_gpu")}})
+                  "cfg": {k: v for k, v in cfg.items() if k not in ("name", "multi_gpu", "accelerate_config")}})
     if store.get("adapters", key) is None:
         log.info("finetuning %s on %s", base.label, rows_path)
-        from introspection.worker import finetune_worker
+        payload = {"store_root": str(store.root), "key": key, "model": asdict(base), "rows_path": str(rows_path),
+                   "finetune": cfg, "label": label}
+        if cfg.get("multi_gpu", "none") == "none":
+            from introspection.worker import finetune_worker
 
-        run_in_subprocess(store, finetune_worker, {"store_root": str(store.root), "key": key, "model": asdict(base),
-                                            "rows_path": str(rows_path), "finetune": cfg, "label": label},
-                          f"finetuning {label}")
+            run_in_subprocess(store, finetune_worker, payload, f"finetuning {label}")
+        else:  # every rank trains together under `accelerate launch`; this process holds the store's lock
+            from introspection.finetune.distributed import finetune_on_ranks
+
+            store.worker_runs += 1
+            n = int(base.entry["gpus"])
+            store.get_or_build("adapters", key, lambda folder: finetune_on_ranks(payload, folder, n))
         store.computed.append(f"adapters/{key[:12]}")
     else:
         store.reused.append(f"adapters/{key[:12]}")

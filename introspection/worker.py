@@ -104,10 +104,10 @@ def answer_worker(payload: dict) -> None:
             backend.close()
 
 
-@reported
-def finetune_worker(payload: dict) -> None:
-    """Finetune one base model on one set of SFT rows and store the adapter."""
-    _setup_logging()
+def train_from_payload(payload: dict, folder: Path) -> dict:
+    """Train the payload's model on its rows into folder/adapter; return the artifact's info.
+
+    Also what every rank of a multi-GPU launch runs (finetune/distributed.py)."""
     from omegaconf import OmegaConf
 
     from introspection.config import FinetuneConfig, LoraSettings
@@ -115,7 +115,6 @@ def finetune_worker(payload: dict) -> None:
     from introspection.finetune.trainer import finetune
     from introspection.models import load_tokenizer
 
-    store = Store(payload["store_root"])
     model = payload["model"]
     _, resolved = _entry_and_resolved(model)
     cfg_dict = dict(payload["finetune"])
@@ -124,15 +123,19 @@ def finetune_worker(payload: dict) -> None:
     rows = read_rows(Path(payload["rows_path"]))
     tokenizer = load_tokenizer(resolved)
     report_to = "wandb" if os.environ.get("INTROSPECTION_WANDB_TRAINING") == "1" else "none"
+    result = finetune(resolved.path, tokenizer, rows, cfg, folder / "adapter", report_to=report_to)
+    return {"label": payload["label"], "base": model["label"], "merged": result.merged, "train_loss": result.train_loss,
+            "train_token_accuracy": result.train_token_accuracy, "n_examples": result.n_examples,
+            "n_steps": result.n_steps, "seconds": result.seconds, "tokens_per_second": result.tokens_per_second,
+            "hyperparameters": result.hyperparameters}
 
-    def train(folder: Path) -> dict:
-        result = finetune(resolved.path, tokenizer, rows, cfg, folder / "adapter", report_to=report_to)
-        return {"label": payload["label"], "base": model["label"], "merged": result.merged, "train_loss": result.train_loss,
-                "train_token_accuracy": result.train_token_accuracy, "n_examples": result.n_examples,
-                "n_steps": result.n_steps, "seconds": result.seconds, "tokens_per_second": result.tokens_per_second,
-                "hyperparameters": result.hyperparameters}
 
-    store.get_or_build("adapters", payload["key"], train)
+@reported
+def finetune_worker(payload: dict) -> None:
+    """Finetune one base model on one set of SFT rows and store the adapter."""
+    _setup_logging()
+    store = Store(payload["store_root"])
+    store.get_or_build("adapters", payload["key"], lambda folder: train_from_payload(payload, folder))
 
 
 def merge_worker(payload: dict) -> None:

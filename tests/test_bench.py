@@ -21,7 +21,7 @@ def test_bench_writes_every_section_with_numbers(tmp_path, tiny_model_dir, monke
         "--out", str(out), "--models", str(tiny_model_dir), "--backend", "hf", "--versus", "hf,hf",
         "--n-prompts", "6", "--max-tokens", "3", "--train-steps", "1", "--train-batch-size", "4",
         "--demo-overrides", "tasks=smoke experiment.stop_after=build", "--max-wait", "0", "--quiet-wait", "0",
-        "--rss-interval", "0.2", "--work-dir", str(tmp_path / "work"),
+        "--rss-interval", "0.2", "--pss-interval", "0.2", "--work-dir", str(tmp_path / "work"),
     ])
     report = json.loads(out.read_text())
     assert code == 0 and report["errors"] == {}, report["errors"]

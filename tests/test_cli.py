@@ -109,7 +109,7 @@ def test_release_mode_offline_without_a_path_fails_in_one_line(tmp_path):
 
 
 @pytest.mark.parametrize("override", ["experiment.noncompliant=ignore", "finetune.method=dpo", "inference.backend=tgi",
-                                      "logger.backend=mlflow", "finetune.multi_gpu=fsdp"])
+                                      "logger.backend=mlflow", "finetune.multi_gpu=tp"])
 def test_bad_string_choices_fail_at_start_in_one_line(tmp_path, override):
     proc = subprocess.run([sys.executable, "-m", "introspection.main", "tasks=smoke", "logger=none", override,
                            f"hydra.run.dir={tmp_path / 'run'}", f"store_dir={tmp_path / 's'}"],

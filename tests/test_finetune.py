@@ -240,3 +240,33 @@ def test_qlora_without_cuda_says_to_use_lora(tiny_model_dir, tmp_path):
         finetune(str(tiny_model_dir), _tokenizer(tiny_model_dir), _yes_rows(2), FinetuneConfig(name="t", method="qlora"),
                  tmp_path / "out", progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cpu_scores_only_labelled_positions_with_the_same_loss(tiny_model_dir):
+    """The CPU speed-up (score_labelled_positions_only_on_cpu) must not change what is trained: the fused
+    head's loss, per-token log-probs, entropy and top-1 hits equal those of TRL's score-everything path."""
+    import torch
+    import trl.trainer.utils as trl_utils
+    from transformers import AutoModelForCausalLM
+
+    from introspection.finetune.trainer import score_labelled_positions_only_on_cpu
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    trl_utils.add_fused_lm_head(model, outputs=("log_probs", "entropy", "is_top1"))
+    ids = torch.randint(3, model.config.vocab_size, (3, 12), generator=torch.Generator().manual_seed(0))
+    labels = ids.clone()
+    labels[:, :8] = -100  # the prompt
+    labels[1, 10:] = -100  # a shorter answer
+    original = trl_utils._use_triton
+    try:
+        trl_utils._use_triton = getattr(original, "__wrapped_decide__", original)
+        assert not trl_utils._use_triton(torch.device("cpu"))  # TRL's own choice on CPU: score everything
+        everything = model(input_ids=ids, labels=labels, fused_lm_head=True)
+        assert score_labelled_positions_only_on_cpu() and trl_utils._use_triton(torch.device("cpu"))
+        compact = model(input_ids=ids, labels=labels, fused_lm_head=True)
+    finally:
+        trl_utils._use_triton = original
+    assert torch.allclose(compact.loss, everything.loss, atol=1e-6)
+    for field in ("log_probs", "entropy"):
+        assert torch.allclose(getattr(compact, field), getattr(everything, field), atol=1e-5)
+    assert torch.equal(compact.is_top1, everything.is_top1) and torch.equal(compact.label_mask, everything.label_mask)

@@ -1,0 +1,124 @@
+"""Multi-GPU finetuning: one `accelerate launch` per finetune, all ranks training one model together.
+
+finetune.multi_gpu picks the strategy (ddp, fsdp, deepspeed) and with it an accelerate config from
+launchers/ (finetune.accelerate_config names another). The number of processes is the model's `gpus`,
+the same number the Slurm job asks for.
+
+The store's lock stays with the calling process: it holds the artifact's lock and temporary folder,
+launches the ranks into that folder and waits; rank 0 saves the adapter and a small result file there,
+and the caller seals the artifact. So a multi-rank finetune is as atomic, shared and resumable as a
+single-process one, and no rank ever touches the store.
+
+Run as a module by accelerate: `python -m introspection.finetune.distributed PAYLOAD.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+STRATEGIES = ("none", "ddp", "fsdp", "deepspeed")
+ACCELERATE_CONFIGS = {"ddp": "accelerate_ddp.yaml", "fsdp": "accelerate_fsdp.yaml",
+                      "deepspeed": "accelerate_deepspeed_zero3.yaml"}
+LAUNCHERS_DIR = Path(__file__).resolve().parents[2] / "launchers"
+RESULT_FILE = "rank0_result.json"
+PAYLOAD_FILE = "ranks_payload.json"
+
+
+def accelerate_config_path(finetune_cfg) -> Path:
+    """The accelerate config file for finetune.multi_gpu (or finetune.accelerate_config when set)."""
+    strategy = finetune_cfg.get("multi_gpu", "none")
+    if strategy not in ACCELERATE_CONFIGS:
+        raise ValueError(f"finetune.multi_gpu={strategy!r} is not valid; valid: {', '.join(STRATEGIES)}")
+    named = finetune_cfg.get("accelerate_config")
+    path = Path(named).expanduser() if named else LAUNCHERS_DIR / ACCELERATE_CONFIGS[strategy]
+    if not path.is_file():
+        source = "finetune.accelerate_config" if named else f"the default for finetune.multi_gpu={strategy}"
+        raise FileNotFoundError(f"accelerate config {path} ({source}) does not exist; point "
+                                "finetune.accelerate_config at one (examples in launchers/)")
+    return path
+
+
+def _uses_cpu(config_path: Path) -> bool:
+    """True for an accelerate config that trains on CPU processes (used by the tests; no GPU needed)."""
+    import yaml
+
+    settings = yaml.safe_load(config_path.read_text()) or {}
+    return bool(settings.get("use_cpu")) or settings.get("distributed_type") == "MULTI_CPU"
+
+
+def check_multi_gpu(finetune_cfg, entries: dict[str, dict]) -> None:
+    """Fail at start, in one line, when a multi-GPU finetune cannot run here (before any stage runs)."""
+    strategy = finetune_cfg.get("multi_gpu", "none")
+    if strategy == "none":
+        return
+    config_path = accelerate_config_path(finetune_cfg)
+    for side, entry in entries.items():
+        if entry["gpus"] < 2:
+            raise ValueError(f"finetune.multi_gpu={strategy} trains on the model's GPUs, but model.{side}.gpus="
+                             f"{entry['gpus']}; set model.{side}.gpus to 2 or more, or use finetune.multi_gpu=none")
+    if strategy == "deepspeed":
+        import importlib.util
+
+        if importlib.util.find_spec("deepspeed") is None:
+            raise ModuleNotFoundError("finetune.multi_gpu=deepspeed needs the deepspeed package: pip install deepspeed "
+                                      "(or use finetune.multi_gpu=fsdp, which needs nothing extra)")
+    if _uses_cpu(config_path):
+        return
+    import torch
+
+    have = torch.cuda.device_count()
+    need = max(entry["gpus"] for entry in entries.values())
+    if have < need:
+        raise RuntimeError(f"finetune.multi_gpu={strategy} needs {need} CUDA GPUs (model gpus) but this machine "
+                           f"has {have}; run it in a GPU job (hydra/launcher=slurm) or use finetune.multi_gpu=none")
+
+
+def launch_command(config_path: Path, n_processes: int, payload_path: Path) -> list[str]:
+    """`accelerate launch` of this module on n_processes ranks.
+
+    A CPU config goes through torchrun instead: accelerate starts several CPU ranks only through mpirun,
+    which is rarely installed; torchrun gives the same ranks (gloo), which the Trainer joins itself."""
+    entry = ["-m", "introspection.finetune.distributed", str(payload_path)]
+    if _uses_cpu(config_path):
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(n_processes),
+                *entry]
+    return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config_path),
+            "--num_processes", str(n_processes), "--num_machines", "1", "--main_process_port", "0", *entry]
+
+
+def finetune_on_ranks(payload: dict, folder: Path, n_processes: int) -> dict:
+    """Train on n_processes ranks into `folder` (the store's temporary artifact folder); return its info."""
+    config_path = accelerate_config_path(payload["finetune"])
+    payload_path = folder / PAYLOAD_FILE
+    payload_path.write_text(json.dumps({**payload, "out_dir": str(folder)}))
+    command = launch_command(config_path, n_processes, payload_path)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    code = subprocess.run(command, env=env).returncode
+    payload_path.unlink(missing_ok=True)
+    result = folder / RESULT_FILE
+    if code != 0 or not result.is_file():
+        raise RuntimeError(f"finetuning {payload['label']} on {n_processes} processes (accelerate launch "
+                           f"--config_file {config_path}) failed with exit code {code}; its log is above")
+    info = json.loads(result.read_text())
+    result.unlink()
+    return {**info, "processes": n_processes, "multi_gpu": payload["finetune"]["multi_gpu"]}
+
+
+def main(argv: list[str]) -> None:
+    """One rank: every rank trains; rank 0 also writes the result the caller stores as the artifact's info."""
+    from introspection.worker import train_from_payload
+
+    payload = json.loads(Path(argv[0]).read_text())
+    out_dir = Path(payload["out_dir"])
+    info = train_from_payload(payload, out_dir)
+    if os.environ.get("RANK", "0") == "0":
+        (out_dir / RESULT_FILE).write_text(json.dumps({**info, "world_size": int(os.environ.get("WORLD_SIZE", "1"))},
+                                                      default=str))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
