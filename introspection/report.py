@@ -152,10 +152,13 @@ def plot_shift(cells: list[dict], path: Path) -> bool:
 
 
 # --- markdown -----------------------------------------------------------------------------------
-def _cell_table(cells: list[dict]) -> list[str]:
-    out = ["| predictor | target | kind | accuracy | 95% CI | n | mode baseline | compliance |", "|---|---|---|---|---|---|---|---|"]
-    for c in sorted(cells, key=lambda c: (c["target"], KIND_ORDER.get(c["kind"], 9), c["predictor"])):
-        out.append(f"| {c['predictor']} | {c['target']} | {c['kind']} | {_pct(c['accuracy'])} | "
+def _cell_table(cells: list[dict], by: tuple[str, ...] = ()) -> list[str]:
+    """Markdown rows of cells; `by` adds leading columns (task, property) for tables that break them down."""
+    head = [*by, "predictor", "target", "kind", "accuracy", "95% CI", "n", "mode baseline", "compliance"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for c in sorted(cells, key=lambda c: (*(c[k] for k in by), c["target"], KIND_ORDER.get(c["kind"], 9), c["predictor"])):
+        lead = "".join(f"{c[k]} | " for k in by)
+        out.append(f"| {lead}{c['predictor']} | {c['target']} | {c['kind']} | {_pct(c['accuracy'])} | "
                    f"[{_pct(c['ci_low'])}, {_pct(c['ci_high'])}] | {c['n']} | {_pct(c['mode_baseline'])} | "
                    f"{_pct(c['compliance'])} |")
     return out
@@ -215,7 +218,7 @@ def render(run_dir: Path) -> Path:
         md += _cell_table(untrained) + [""]
     if plot_property_bars(cells, plots / "properties.png"):
         md += ["## By property", "", "![properties](plots/properties.png)", ""]
-        md += _cell_table([c for c in cells if c["task"] == "all" and c["property"] != "all"]) + [""]
+        md += _cell_table([c for c in cells if c["task"] == "all" and c["property"] != "all"], by=("property",)) + [""]
     adjusted = [c for c in cells if c["task"] == "adjusted"]
     if adjusted:
         md += ["## Distribution-matched (adjusted) accuracy", "",
@@ -225,7 +228,7 @@ def render(run_dir: Path) -> Path:
     by_task = [c for c in cells if c["task"] not in ("all", "adjusted")]
     if by_task:
         md += ["## By task and property", "", "<details><summary>table</summary>", ""]
-        md += _cell_table(by_task) + ["", "</details>", ""]
+        md += _cell_table(by_task, by=("task", "property")) + ["", "</details>", ""]
     calibration = results.get("calibration") or []
     if calibration:
         md += ["## Calibration", "", "Mean absolute deviation (MAD, percentage points) between object-level and "

@@ -26,7 +26,8 @@ def test_smoke_run_on_embedded_models(tmp_path):
     (store / "models").symlink_to(models, target_is_directory=True)
     env = dict(os.environ, WANDB_MODE="offline")
     proc = subprocess.run([sys.executable, "-m", "introspection.main", f"hydra.run.dir={run_dir}", "tasks=smoke",
-                           "logger=wandb", f"store_dir={store}"], cwd=ROOT, capture_output=True, text=True, timeout=3000, env=env)
+                           # 3 epochs of smoke's 48 rows: 18 steps, what the Gemma base model needs to end its turn
+                           "finetune.epochs=3", "logger=wandb", f"store_dir={store}"], cwd=ROOT, capture_output=True, text=True, timeout=3000, env=env)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     results = json.loads((run_dir / "results.json").read_text())
     models = results["models"]
@@ -38,12 +39,11 @@ def test_smoke_run_on_embedded_models(tmp_path):
             c = cells[(predictor, target, kind)]
             assert c["n"] > 0 and 0.0 <= c["accuracy"] <= 1.0
         assert (target, target, "untrained") in cells
-    # The finetuned SmolLM2 predictors answer in the property's format. (Known gap, see the notes: the
-    # Gemma-3-270M *base* model learns the answer but not to end its turn within smoke's 6 steps, so
-    # its answers run on to max_tokens and are non-compliant; the demo trains longer.)
-    smol, gemma = models["m1"], models["m2"]
-    assert cells[(smol, smol, "self")]["compliance"] >= 0.5
-    assert cells[(smol, gemma, "cross")]["compliance"] >= 0.5
+    # Every finetuned predictor answers in the property's format (the untrained ones do not: compliance
+    # near 0%, so this is what training taught them).
+    for predictor, target, kind in cells:
+        if kind != "untrained":
+            assert cells[(predictor, target, kind)]["compliance"] >= 0.8, (predictor, target, kind)
     assert len(results["paired_tests"]) == 2
     for f in ("report.md", "matrix.csv", "items.jsonl", "plots/matrix.png"):
         assert (run_dir / f).is_file(), f

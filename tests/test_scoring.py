@@ -84,6 +84,9 @@ def test_report_renders_from_saved_results(tmp_path, capsys):
     text = path.read_text()
     assert "## Self- vs cross-prediction" in text and "## Paired tests" in text and "McNemar" in text
     assert (tmp_path / "plots" / "matrix.png").stat().st_size > 1000
+    # Breakdown tables name what they break down by: the property (and the task) of every row.
+    by_task = text.split("## By task and property")[1]
+    assert "| task | property | predictor |" in by_task and "| animals_long | p | self | t | self |" in by_task
     assert report_main([str(tmp_path / "missing")]) == 2
     assert "no results.json" in capsys.readouterr().err
 
