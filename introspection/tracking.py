@@ -63,14 +63,20 @@ def redact(obj):
 
 
 def format_table(results: dict) -> str:
-    lines = [f"{'predictor':<22}{'target':<22}{'kind':<10}{'accuracy':>9}  {'95% CI':<17}{'n':>6}{'baseline':>10}{'compliance':>12}"]
-    for c in sorted(headline(results), key=lambda c: (c["target"], c["kind"] != "self", c["kind"])):
+    cells = sorted(headline(results), key=lambda c: (c["target"], c["kind"] != "self", c["kind"]))
+    pw = max([22] + [len(c["predictor"]) + 2 for c in cells])  # long labels (finetuned models) widen the column
+    tw = max([22] + [len(c["target"]) + 2 for c in cells])
+    kw = max([11] + [len(c["kind"]) + 2 for c in cells])
+    lines = [f"{'predictor':<{pw}}{'target':<{tw}}{'kind':<{kw}}{'accuracy':>9}  {'95% CI':<17}{'n':>6}{'baseline':>10}"
+             f"{'compliance':>12}"]
+    for c in cells:
         ci = f"[{c['ci_low']:.1%}, {c['ci_high']:.1%}]"
-        lines.append(f"{c['predictor']:<22}{c['target']:<22}{c['kind']:<10}{c['accuracy']:>9.1%}  {ci:<17}{c['n']:>6}"
-                     f"{c['mode_baseline']:>10.1%}{c['compliance']:>12.1%}")
+        lines.append(f"{c['predictor']:<{pw}}{c['target']:<{tw}}{c['kind']:<{kw}}{c['accuracy']:>9.1%}  {ci:<17}"
+                     f"{c['n']:>6}{c['mode_baseline']:>10.1%}{c['compliance']:>12.1%}")
     for t in [t for t in results.get("paired_tests", []) if t.get("task", "all") == "all"]:
+        what = t.get("label") or f"self vs cross for target {t['target']}"
         lines.append(
-            f"self vs cross for target {t['target']}: {t['self_accuracy']:.1%} vs {t['cross_accuracy']:.1%} "
+            f"{what}: {t['self_accuracy']:.1%} vs {t['cross_accuracy']:.1%} "
             f"({t['cross_predictor']}), difference {t['delta']:+.1%} [{t['ci_low']:+.1%}, {t['ci_high']:+.1%}], "
             f"n={t['n']}, exact McNemar p={t['mcnemar_p']:.3g}"
         )

@@ -91,6 +91,8 @@ def test_calibration_experiment(tmp_path, tiny_pair, shared_store):
     assert set(curves) == {f"{k} ({v})" for k in ("self", "cross", "untrained") for v in ("sampled", "logprob")}
     for c in curves.values():
         assert c["n_strings"] == 5 and c["n_points"] > 0 and 0 <= c["mad"] <= 100
+        assert 0.0 <= c["hypothetical_compliance"] <= 1.0
+    assert curves["self (sampled)"]["hypothetical_compliance"] == curves["self (logprob)"]["hypothetical_compliance"]
     assert "## Calibration" in (tmp_path / "report.md").read_text()
     assert (tmp_path / "plots" / "calibration.png").is_file()
 
@@ -107,6 +109,16 @@ def test_behavior_shift_experiment(tmp_path, tiny_pair, shared_store):
     old_truth = {(r["item_id"], r["property"]): r["truth"] for r in items if r["kind"] == "old_behavior"}
     assert all(old_truth[(r["item_id"], r["property"])] != r["truth"] for r in items if r["kind"] == "new_behavior")
     assert "## Behaviour shift" in (tmp_path / "report.md").read_text()
+
+
+def test_input_words_shift_source_is_seeded_and_draws_from_the_string():
+    from introspection.experiments.behavior_shift import input_words_answer
+
+    string = "cat dog owl bee ant"
+    answer = input_words_answer(string)
+    assert answer == input_words_answer(string) and len(answer.split()) == 5
+    assert set(answer.split()) <= set(string.split())
+    assert len({input_words_answer(f"{string} x{i}") for i in range(10)}) > 1  # differs between strings
 
 
 def test_scaling_experiment(tmp_path, tiny_pair, shared_store):

@@ -141,7 +141,8 @@ def run_behavior_shift(cfg: DictConfig, store: Store, run_dir: Path) -> dict:
              scoring.cell(new_rows, new_rows, predictor=predictor, target=f"{predictor} (new)", kind="new_behavior")]
     test = paired_comparison([r["correct"] for r in new_rows], [r["correct"] for r in old_rows],
                              clusters=[r["item_id"] for r in new_rows])
-    tests = [{"target": "new vs old behaviour", "self_predictor": predictor, "cross_predictor": "old behaviour",
+    tests = [{"target": "new vs old behaviour", "label": f"{predictor} predicting its new vs its old behaviour",
+              "self_predictor": predictor, "cross_predictor": "old behaviour",
               "noncompliant": cfg.experiment.noncompliant, **test}]
     if cfg.experiment.adjusted:
         cells += adjusted_cells(old_rows, new_rows, predictor, m_self.label)

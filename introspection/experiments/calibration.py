@@ -28,6 +28,7 @@ from introspection.analysis.calibration import (
     mad,
     object_distribution,
 )
+from introspection.compliance import hypothetical_groups, is_compliant
 from introspection.properties import get_property
 from introspection.store import Store
 from introspection.tasks import get_task, load_items
@@ -101,16 +102,22 @@ def run_calibration(cfg: DictConfig, store: Store, run_dir: Path) -> dict:
     crosses = answer(store, cfg, cross, {"cal/hyp": (hyp_req, sampled), "cal/hyp_greedy": (hyp_req, greedy)})
 
     setups = {"self": (selfs, selfs), "cross": (selfs, crosses), "untrained": (base, base)}
+    groups = hypothetical_groups(get_property(opts["property"]))
     curves = []
     for name, (obj_src, hyp_src) in setups.items():
         ids = [r.request_id.split("|", 1)[1] for r in obj_req]
+        # A predictor that never answers in the format puts p_hyp = 0 everywhere, and its MAD then only
+        # mirrors the object-level probabilities: report how often its samples were answers at all.
+        hyp_samples = [s for i in ids for s in hyp_src["cal/hyp"][f"cal-hyp|{i}"].samples]
+        compliance = sum(s is not None and is_compliant(s, groups) for s in hyp_samples) / max(1, len(hyp_samples))
         obj_dists = [object_distribution(obj_src["cal/object"][f"cal-obj|{i}"].samples) for i in ids]
         sampled_hyp = [hypothetical_distribution(hyp_src["cal/hyp"][f"cal-hyp|{i}"].samples) for i in ids]
         logprob_hyp = [logprob_distribution(hyp_src["cal/hyp_greedy"][f"cal-hyp|{i}"].first_token_logprobs) for i in ids]
         for variant, hyp_dists in (("sampled", sampled_hyp), ("logprob", logprob_hyp)):
             stats = mad_with_ci(obj_dists, hyp_dists, opts["n_bins"], opts["n_bootstrap"])
-            curves.append({"setup": f"{name} ({variant})", "kind": name, "variant": variant, **stats})
-            log.info("calibration %s (%s): MAD %.1f [%.1f, %.1f], %d points", name, variant, stats["mad"],
-                     stats["ci_low"], stats["ci_high"], stats["n_points"])
+            curves.append({"setup": f"{name} ({variant})", "kind": name, "variant": variant,
+                           "hypothetical_compliance": compliance, **stats})
+            log.info("calibration %s (%s): MAD %.1f [%.1f, %.1f], %d points, hypothetical compliance %.0f%%", name,
+                     variant, stats["mad"], stats["ci_low"], stats["ci_high"], stats["n_points"], 100 * compliance)
     return {"cells": [], "pairs": [], "calibration": curves, "models": {slot: m.label for slot, m in models.items()},
             "n_items": {"train": len(plan.train_items), "test": len(obj_req)}}
