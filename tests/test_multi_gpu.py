@@ -76,7 +76,7 @@ def test_gpu_strategies_need_the_gpus_on_this_machine():
     import torch
 
     if torch.cuda.device_count() >= 4:
-        pytest.skip("this machine has 4 GPUs")
+        pytest.skip(reason="this machine has 4 GPUs: nothing to refuse")
     with pytest.raises(RuntimeError, match=r"needs 4 CUDA GPUs .* has \d"):
         check_multi_gpu({"multi_gpu": "fsdp"}, {"m1": {"gpus": 4}, "m2": {"gpus": 2}})
 
@@ -85,7 +85,7 @@ def test_deepspeed_without_its_package_says_how_to_install_it():
     import importlib.util
 
     if importlib.util.find_spec("deepspeed") is not None:
-        pytest.skip("deepspeed is installed here")
+        pytest.skip(reason="deepspeed is installed here: nothing to refuse")
     with pytest.raises(ModuleNotFoundError, match="pip install deepspeed"):
         check_multi_gpu({"multi_gpu": "deepspeed"}, {"m1": {"gpus": 4}, "m2": {"gpus": 4}})
 
