@@ -13,6 +13,8 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
+from introspection.finetune.distributed import STRATEGIES as MULTI_GPU_STRATEGIES
+
 
 @dataclass
 class ModelEntry:
@@ -174,7 +176,7 @@ CHOICES = {
     "logger.backend": ("wandb", "none"),
     "logger.mode": ("auto", "online", "offline", "disabled"),
     "finetune.method": ("lora", "qlora", "full"),
-    "finetune.multi_gpu": ("none", "ddp", "fsdp", "deepspeed"),
+    "finetune.multi_gpu": MULTI_GPU_STRATEGIES,
     "inference.backend": ("vllm", "hf"),
     "inference.aggregation": ("mode", "first"),
     "inference.lora_serving": ("auto", "merge", "adapter"),

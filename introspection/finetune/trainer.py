@@ -95,8 +95,10 @@ def _check_config(cfg) -> None:
     valid = [s.value for s in SchedulerType]
     if cfg.lr_scheduler not in valid:
         raise ValueError(f"finetune.lr_scheduler={cfg.lr_scheduler!r} is not valid; use one of {', '.join(valid)}")
-    if cfg.multi_gpu not in ("none", "ddp", "fsdp", "deepspeed"):
-        raise ValueError(f"finetune.multi_gpu={cfg.multi_gpu!r} is not valid; use none, ddp, fsdp or deepspeed")
+    from introspection.finetune.distributed import STRATEGIES
+
+    if cfg.multi_gpu not in STRATEGIES:
+        raise ValueError(f"finetune.multi_gpu={cfg.multi_gpu!r} is not valid; use one of {', '.join(STRATEGIES)}")
 
 
 def _require_cuda_for_qlora(method: str) -> None:
@@ -246,13 +248,12 @@ def score_labelled_positions_only_on_cpu() -> bool:
     import trl.trainer.utils as trl_utils
 
     decide = getattr(trl_utils, "_use_triton", None)
-    if decide is None or getattr(decide, "scores_cpu_compactly", False):
+    if decide is None or hasattr(decide, "__wrapped_decide__"):  # absent, or switched already
         return decide is not None
 
     def compact_on_cpu(device) -> bool:
         return device.type == "cpu" or decide(device)
 
-    compact_on_cpu.scores_cpu_compactly = True
     compact_on_cpu.__wrapped_decide__ = decide
     trl_utils._use_triton = compact_on_cpu
     return True
