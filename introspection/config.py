@@ -72,6 +72,9 @@ class FinetuneConfig:
     lora: LoraSettings = field(default_factory=LoraSettings)
     epochs: float = 1.0
     learning_rate: float = 2e-4
+    # Per-model rates by model name, replacing learning_rate for that model's finetunes (models learn a
+    # format at different rates; finetune/demo.yaml tunes the two embedded ones).
+    learning_rate_by_model: dict[str, float] = field(default_factory=dict)
     batch_size: int = 8  # per device
     gradient_accumulation_steps: int = 1
     max_length: int = 512
@@ -193,3 +196,8 @@ def check_choices(cfg) -> None:
         value = OmegaConf.select(cfg, key)
         if value not in valid:
             raise ValueError(f"{key}={value!r} is not valid; valid: {', '.join(valid)}")
+    rates = {"finetune.learning_rate": cfg.finetune.learning_rate}
+    rates |= {f"finetune.learning_rate_by_model.{name}": rate for name, rate in cfg.finetune.learning_rate_by_model.items()}
+    for key, rate in rates.items():
+        if not rate > 0:
+            raise ValueError(f"{key}={rate!r} is not valid; valid: a number > 0")

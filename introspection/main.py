@@ -181,6 +181,10 @@ def main(cfg: DictConfig) -> float | None:
     if name not in known:
         raise ValueError(f"unknown experiment.name '{name}'; valid: {', '.join(known)}")
     log.info("run folder %s; artifact store %s", run_dir, store.root)
+    unused = set(cfg.finetune.learning_rate_by_model) - {cfg.model.m1.name, cfg.model.m2.name}
+    if unused:  # allowed (one finetune config may serve several pairs), but never silent
+        log.warning("finetune.learning_rate_by_model names %s, neither of this pair's models (%s, %s): ignored",
+                    sorted(unused), cfg.model.m1.name, cfg.model.m2.name)
     results = known[name](cfg, store, run_dir)
     results["store"] = {"computed": store.computed, "reused": store.reused, "worker_runs": store.worker_runs}
     write_results(results, cfg, run_dir)

@@ -273,13 +273,23 @@ def prepare_rows(store: Store, plan: Plan, predictor: ModelRef, target: ModelRef
 
 
 # --- finetune -----------------------------------------------------------------------------------
+def settings_for_model(finetune_cfg: dict, model: ModelRef) -> dict:
+    """The finetune settings `model` trains with: finetune.learning_rate_by_model[its name], when set,
+    replaces finetune.learning_rate (the adapter key hashes the rate actually used)."""
+    rate = (finetune_cfg.get("learning_rate_by_model") or {}).get(model.entry["name"])
+    return finetune_cfg if rate is None else {**finetune_cfg, "learning_rate": float(rate)}
+
+
 def finetune_model(store: Store, base: ModelRef, rows_path: Path, rows_key: str, finetune_cfg, label: str) -> ModelRef:
     """Finetune `base` on the rows; returns the finetuned model (base + adapter)."""
     cfg = OmegaConf.to_container(finetune_cfg, resolve=True) if not isinstance(finetune_cfg, dict) else finetune_cfg
+    cfg = settings_for_model(cfg, base)
+    # The rate used is in learning_rate; the per-model table itself, like the launch settings, is not hashed.
+    unhashed = ("name", "multi_gpu", "accelerate_config", "learning_rate_by_model")
     key = digest({"v": FINETUNE_VERSION, "base": base.fingerprint, "rows": rows_key,
-                  "cfg": {k: v for k, v in cfg.items() if k not in ("name", "multi_gpu", "accelerate_config")}})
+                  "cfg": {k: v for k, v in cfg.items() if k not in unhashed}})
     if store.get("adapters", key) is None:
-        log.info("finetuning %s on %s", base.label, rows_path)
+        log.info("finetuning %s on %s (learning rate %g)", base.label, rows_path, cfg["learning_rate"])
         payload = {"store_root": str(store.root), "key": key, "model": asdict(base), "rows_path": str(rows_path),
                    "finetune": cfg, "label": label}
         if cfg.get("multi_gpu", "none") == "none":

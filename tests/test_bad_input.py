@@ -80,6 +80,11 @@ def test_wrongly_typed_value(tmp_path):
     main_fails(tmp_path, ["finetune.epochs=three"], "finetune.epochs", "three")
 
 
+def test_learning_rate_that_is_not_positive(tmp_path):
+    main_fails(tmp_path, ["finetune.learning_rate_by_model.smollm2_135m=0"],
+               "finetune.learning_rate_by_model.smollm2_135m=0.0", "valid: a number > 0")
+
+
 def test_model_folder_that_does_not_exist(tmp_path):
     missing = tmp_path / "no_such_model"
     main_fails(tmp_path, ["model.m1.source=local", f"model.m1.path={missing}"], str(missing), "model.m1.path",

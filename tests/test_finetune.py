@@ -270,3 +270,42 @@ def test_cpu_scores_only_labelled_positions_with_the_same_loss(tiny_model_dir):
     for field in ("log_probs", "entropy"):
         assert torch.allclose(getattr(compact, field), getattr(everything, field), atol=1e-5)
     assert torch.equal(compact.is_top1, everything.is_top1) and torch.equal(compact.label_mask, everything.label_mask)
+
+
+# --- per-model learning rate -----------------------------------------------------------------------
+def test_a_models_own_learning_rate_is_the_one_it_trains_at_and_is_keyed_by(tiny_model_dir, tmp_path):
+    """finetune.learning_rate_by_model[name] replaces finetune.learning_rate for that model only; the
+    adapter key hashes the rate used, so the same rate given directly reuses the adapter."""
+    from dataclasses import asdict
+
+    from omegaconf import OmegaConf
+
+    from introspection.config import ModelEntry
+    from introspection.models import resolve_model
+    from introspection.stages import ModelRef, finetune_model
+    from introspection.store import Store, digest
+
+    store = Store(tmp_path / "store")
+    entry = asdict(ModelEntry(name="tiny", source="local", path=str(tiny_model_dir), dtype="float32"))
+    base = ModelRef("tiny", entry, asdict(resolve_model(ModelEntry(**entry), store.root, where="test")))
+    rows = _yes_rows(4)
+    write_rows(rows, tmp_path / "rows.jsonl")
+
+    def cfg(**over) -> dict:
+        plain = OmegaConf.to_container(OmegaConf.structured(FinetuneConfig(name="t", lora=LoraSettings(r=4, alpha=8))))
+        return plain | {"batch_size": 4, "learning_rate": 1e-3} | over
+
+    def tune(config: dict, model: ModelRef = base) -> ModelRef:
+        return finetune_model(store, model, tmp_path / "rows.jsonl", digest(rows), config, "tiny[self]")
+
+    own = tune(cfg(learning_rate_by_model={"tiny": 5e-3, "other": 7e-3}))
+    lineage = json.loads((Path(own.adapter_dir) / "lineage.json").read_text())
+    assert lineage["hyperparameters"]["learning_rate"] == 5e-3
+    assert lineage["log_history"][0]["learning_rate"] == pytest.approx(5e-3)  # the optimizer's rate, constant
+
+    runs = store.worker_runs
+    assert tune(cfg(learning_rate=5e-3)).adapter_key == own.adapter_key and store.worker_runs == runs
+    # A table that does not name this model leaves finetune.learning_rate, and its key, as they were.
+    other_only = cfg(learning_rate_by_model={"other": 5e-3})
+    assert tune(other_only).adapter_key != own.adapter_key
+    assert tune(other_only).adapter_key == tune(cfg()).adapter_key
