@@ -158,12 +158,11 @@ def materialize_embedded(key: str, cache_dir: Path) -> Path:
     with FileLock(str(models_dir / f"{key}.lock")):
         if _is_complete_model_dir(final):  # another process finished while we waited
             return final
-        spec = EMBEDDED[key]
         tmp = models_dir / f".{key}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         try:
-            _convert_gguf(spec, tmp)
+            _convert_in_worker(key, tmp, cache_dir)
             if final.exists():  # a stale, incomplete folder from an older run
                 shutil.rmtree(final)
             os.replace(tmp, final)
@@ -172,7 +171,24 @@ def materialize_embedded(key: str, cache_dir: Path) -> Path:
     return final
 
 
-def _convert_gguf(spec: EmbeddedModel, out_dir: Path) -> None:
+def _convert_in_worker(key: str, out_dir: Path, cache_dir: Path) -> None:
+    """Run convert_gguf in a spawned process. Dequantising holds the whole model in float32 (1 GiB more
+    for Gemma-3), which a Python process does not give back, and the caller lives for the whole run."""
+    import multiprocessing as mp
+
+    from introspection.errors import worker_failure
+    from introspection.worker import materialize_worker
+
+    what = f"materialising embedded model {key}"
+    payload = {"store_root": str(cache_dir), "key": key, "out_dir": str(out_dir)}
+    proc = mp.get_context("spawn").Process(target=materialize_worker, args=(payload,), name=what)
+    proc.start()
+    proc.join()
+    if proc.exitcode != 0:
+        raise worker_failure(cache_dir, proc.pid, what, proc.exitcode)
+
+
+def convert_gguf(spec: EmbeddedModel, out_dir: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

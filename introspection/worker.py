@@ -138,6 +138,15 @@ def finetune_worker(payload: dict) -> None:
     store.get_or_build("adapters", payload["key"], lambda folder: train_from_payload(payload, folder))
 
 
+@reported
+def materialize_worker(payload: dict) -> None:
+    """Convert one embedded GGUF into a safetensors folder (models.materialize_embedded renames it into place)."""
+    _setup_logging()
+    from introspection.models import EMBEDDED, convert_gguf
+
+    convert_gguf(EMBEDDED[payload["key"]], Path(payload["out_dir"]))
+
+
 def merge_worker(payload: dict) -> None:
     """Fold an adapter into its base weights (the starting point for finetuning a finetuned model)."""
     _setup_logging()

@@ -388,3 +388,13 @@ def test_expected_errors_become_one_line_and_exit_2_others_keep_their_traceback(
     with pytest.raises(ValueError):
         task(ValueError("shown with its traceback on request"))
 
+
+
+def test_a_failed_materialisation_is_one_line(tmp_path):
+    """Embedded models are converted in a spawned process; its failure reaches the caller as one line."""
+    from introspection.models import _convert_in_worker
+
+    not_a_folder = tmp_path / "not_a_folder"
+    not_a_folder.write_text("")
+    message = raised(WorkerError, _convert_in_worker, "smollm2_135m_instruct", not_a_folder, tmp_path)
+    assert_one_line(message, "materialising embedded model smollm2_135m_instruct", str(not_a_folder))

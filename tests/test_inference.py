@@ -329,6 +329,42 @@ class TestVLLMTiny:
         assert all(a.samples == reversed_order[a.request_id] for a in together)
         assert len({tuple(a.samples) for a in together}) > 1  # really sampled
 
+    @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads child processes from /proc")
+    def test_on_cpu_the_engine_runs_in_this_process(self, vllm_tiny):
+        """No engine-core or worker process beside this one (each would import torch and vLLM again)."""
+        assert vllm_tiny.on_cpu
+        assert _child_pids() == []
+
+
+def _child_pids() -> list[int]:
+    import os
+
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields[1]) == os.getpid():
+            children.append(int(stat.parent.name))
+    return children
+
+
+@pytest.mark.skipif(not HAS_VLLM, reason="vllm is not installed")
+def test_a_closed_engine_lets_the_next_one_start_in_this_process(tiny):
+    """The in-process engine frees its process group on close, so a second engine starts and answers alike."""
+    resolved, entry, cache = tiny
+    prepare_cpu_env(default_cache_dir())
+    reqs, sampling = _requests()[:3], Sampling(max_tokens=4, top_logprobs=2)
+    runs = []
+    for _ in range(2):
+        backend = make_backend("vllm", resolved, _cfg(backend="vllm"), entry, work_dir=cache)
+        try:
+            runs.append([(a.text, a.first_token_logprobs) for a in backend.chat(reqs, sampling)])
+        finally:
+            backend.close()
+    assert runs[0] == runs[1] and len(runs[0]) == 3
+
 
 # ---------------------------------------------------------------------------------------------- integration
 
