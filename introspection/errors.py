@@ -102,3 +102,15 @@ def worker_failure(store_root: str | Path, pid: int | None, what: str, exitcode:
         path.unlink(missing_ok=True)
         return WorkerError(f"{what}: {message}")
     return RuntimeError(f"{what} failed in its worker process (exit code {exitcode}); its log is above")
+
+
+def spawn_and_wait(store_root: str | Path, target, payload: dict, what: str) -> None:
+    """Run `target(payload)` in a fresh spawned process and wait; its failure is raised here (one line
+    when the worker reported one under `store_root`)."""
+    import multiprocessing as mp
+
+    proc = mp.get_context("spawn").Process(target=target, args=(payload,), name=what)
+    proc.start()
+    proc.join()
+    if proc.exitcode != 0:
+        raise worker_failure(store_root, proc.pid, what, proc.exitcode)

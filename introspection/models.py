@@ -174,18 +174,11 @@ def materialize_embedded(key: str, cache_dir: Path) -> Path:
 def _convert_in_worker(key: str, out_dir: Path, cache_dir: Path) -> None:
     """Run convert_gguf in a spawned process. Dequantising holds the whole model in float32 (1 GiB more
     for Gemma-3), which a Python process does not give back, and the caller lives for the whole run."""
-    import multiprocessing as mp
-
-    from introspection.errors import worker_failure
+    from introspection.errors import spawn_and_wait
     from introspection.worker import materialize_worker
 
-    what = f"materialising embedded model {key}"
-    payload = {"store_root": str(cache_dir), "key": key, "out_dir": str(out_dir)}
-    proc = mp.get_context("spawn").Process(target=materialize_worker, args=(payload,), name=what)
-    proc.start()
-    proc.join()
-    if proc.exitcode != 0:
-        raise worker_failure(cache_dir, proc.pid, what, proc.exitcode)
+    spawn_and_wait(cache_dir, materialize_worker, {"store_root": str(cache_dir), "key": key, "out_dir": str(out_dir)},
+                   f"materialising embedded model {key}")
 
 
 def convert_gguf(spec: EmbeddedModel, out_dir: Path) -> None:

@@ -15,7 +15,6 @@ worker file paths.
 from __future__ import annotations
 
 import logging
-import multiprocessing as mp
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from introspection import prompts
-from introspection.errors import worker_failure
+from introspection.errors import spawn_and_wait
 from introspection.properties import get_property, property_value
 from introspection.store import Store, digest, read_jsonl, write_json_atomic, write_jsonl_atomic
 from introspection.tasks import get_task, items_checksum, load_items
@@ -206,11 +205,7 @@ def run_answer_jobs(store: Store, model: ModelRef, jobs: list[AnswerJob], infere
 def run_in_subprocess(store: Store, target, payload: dict, what: str) -> None:
     """Run one model-bound stage in a fresh spawned process so its memory is returned when it ends."""
     store.worker_runs += 1
-    proc = mp.get_context("spawn").Process(target=target, args=(payload,), name=what)
-    proc.start()
-    proc.join()
-    if proc.exitcode != 0:
-        raise worker_failure(store.root, proc.pid, what, proc.exitcode)  # one line if the worker reported one
+    spawn_and_wait(store.root, target, payload, what)
 
 
 # --- property values ----------------------------------------------------------------------------
