@@ -1,14 +1,20 @@
-"""Shared fixtures. Markers: `integration` tests load the embedded real models (minutes on CPU)."""
+"""Shared fixtures. Markers: `integration` tests load the embedded real models (minutes on CPU).
+
+Tests that compare against the paper's released data read it only through INTROSPECTION_PAPER_DATA, a
+folder holding the authors' source datasets and a sample of their released prompts (its layout:
+docs/testing.md). Unset, those tests skip and say so; CI sets it.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from tests.tiny_model import build_tiny_model
 
-SHARED_DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
+PAPER_DATA_VARIABLE = "INTROSPECTION_PAPER_DATA"
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +25,10 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(reason=f"paper data folder {SHARED_DATA} not present")
-    return SHARED_DATA
+    folder = os.environ.get(PAPER_DATA_VARIABLE)
+    if not folder:
+        pytest.skip(reason=f"{PAPER_DATA_VARIABLE} is not set: no folder of the paper's released data to compare against")
+    path = Path(folder).resolve()
+    if not path.is_dir():
+        pytest.fail(f"{PAPER_DATA_VARIABLE}={folder} is not a folder")
+    return path
