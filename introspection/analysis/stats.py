@@ -1,8 +1,18 @@
-"""Accuracy intervals and the paired self-vs-cross comparison (METHOD.md 4.5, ECOSYSTEM.md 4).
+"""Accuracy intervals and the paired self-vs-cross comparison (docs/method.md#statistics).
 
 Every function takes a 0/1 (or bool) correctness vector and returns a plain dict of Python
-floats/ints, so results serialise to JSON. Where a quantity is undefined (n=0, n=1, a single
-cluster) the value is NaN instead of an exception.
+floats/ints/strs, so results serialise to JSON. Where a quantity is undefined (n=0, a single
+cluster for an SE) the value is NaN instead of an exception.
+
+Intervals stay inside their range and keep a width at 0% and 100% (a normal interval there has none):
+
+* one proportion: the Wilson score interval (Wilson 1927);
+* one proportion whose rows repeat items (several properties per item): the Wilson interval at the
+  effective sample size n_eff = p(1-p) / Var_cluster(p), i.e. n divided by the design effect, with
+  n_eff <= n; when every row agrees (p = 0 or 1) the variance says nothing and n_eff = the number of
+  items (clusters), the conservative choice;
+* a paired difference self - cross: Agresti & Min (2005): add 1/2 to each cell of the paired 2x2
+  table, then a Wald interval; with clusters, on the table scaled to the effective n of the differences.
 """
 
 from __future__ import annotations
@@ -13,7 +23,8 @@ from collections.abc import Hashable, Sequence
 import numpy as np
 from scipy import stats as sps
 
-Z_95 = 1.96  # METHOD 4.5 uses the rounded normal quantile, not 1.959964...
+Z_95 = 1.96  # the paper's normal intervals use the rounded quantile; kept for the SEs' reference
+Z_975 = float(sps.norm.ppf(0.975))  # 1.959964...: the Wilson and Agresti-Min intervals use the exact quantile
 _BOOT_CELLS = 2_000_000  # cap on resample-matrix cells held in memory at once
 
 NAN = float("nan")
@@ -116,40 +127,94 @@ def _bootstrap_means(
 # --------------------------------------------------------------------------- public API
 
 
+def wilson_interval(successes: float, n: float, z: float = Z_975) -> tuple[float, float]:
+    """Wilson score interval for a proportion successes/n; n may be fractional (an effective n).
+
+    centre = (p + z^2/2n) / (1 + z^2/n),  half = z / (1 + z^2/n) * sqrt(p(1-p)/n + z^2/4n^2).
+    At p = 0 it is [0, z^2/(n + z^2)], never zero-width. (NaN, NaN) when n is 0.
+    """
+    if not n > 0:
+        return NAN, NAN
+    p = successes / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z / denom * math.sqrt(max(0.0, p * (1 - p) / n + z * z / (4 * n * n)))
+    low, high = _clip(centre - half, 0.0, 1.0), _clip(centre + half, 0.0, 1.0)
+    # At p = 0 (p = 1) the bound is exactly 0 (1); rounding would leave 1e-17 off it.
+    return (0.0 if p <= 0.0 else low), (1.0 if p >= 1.0 else high)
+
+
+def effective_n(x: np.ndarray, codes: np.ndarray) -> float:
+    """n divided by the design effect of clustering: mean((x - mean)^2) / Var_cluster(mean), at most n.
+
+    Var_cluster = sum_c (sum_{i in c} (x_i - mean))^2 / n^2 (the cluster-robust variance without
+    its small-sample factor, so singleton clusters give exactly n). With fewer than two clusters, or
+    no variation at all (every row equal), the variance carries no information and the number of
+    clusters is returned: each item counted once.
+    """
+    n = x.size
+    if n == 0:
+        return 0.0
+    n_clusters = int(codes.max()) + 1
+    per_row = float(np.mean((x - x.mean()) ** 2))
+    if n_clusters < 2 or per_row == 0.0:
+        return float(n_clusters)
+    resid_sums = np.bincount(codes, weights=x - x.mean(), minlength=n_clusters)
+    var_mean = float(np.sum(resid_sums**2)) / n**2
+    if var_mean * n <= per_row:  # no positive correlation within clusters: never more than n
+        return float(n)
+    return per_row / var_mean
+
+
 def accuracy_ci(correct: Sequence[bool] | np.ndarray) -> dict:
-    """Accuracy with the METHOD 4.5 normal interval: mean ± 1.96·s/√n, s the sample SD (ddof=1)."""
+    """Accuracy with the Wilson score 95% interval; `se` is the sample SE s/sqrt(n) (ddof=1)."""
     x = _as_binary(correct, "correct")
     n = int(x.size)
     acc = float(x.mean()) if n else NAN
-    se = _sample_se(x)
-    return {
-        "accuracy": acc,
-        "n": n,
-        "se": se,
-        "ci_low": _clip(acc - Z_95 * se, 0.0, 1.0),
-        "ci_high": _clip(acc + Z_95 * se, 0.0, 1.0),
-    }
+    low, high = wilson_interval(float(x.sum()), n)
+    return {"accuracy": acc, "n": n, "se": _sample_se(x), "ci_low": low, "ci_high": high, "ci_method": "wilson"}
 
 
 def clustered_accuracy_ci(correct: Sequence[bool] | np.ndarray, clusters: Sequence[Hashable]) -> dict:
-    """Accuracy with a cluster-robust SE, for rows sharing an object item across properties.
+    """Accuracy for rows sharing an object item across properties: Wilson at the effective n.
 
-    Interval = mean ± 1.96·SE_clustered (same normal form as `accuracy_ci`), clipped to [0, 1].
-    SE is NaN with fewer than two clusters.
+    `se` is the cluster-robust SE (C/(C-1) factor; NaN with fewer than two clusters); the interval is
+    `wilson_interval(p * n_eff, n_eff)` with n_eff from `effective_n`.
     """
     x = _as_binary(correct, "correct")
     codes = _cluster_codes(clusters, x.size)
     n = int(x.size)
     acc = float(x.mean()) if n else NAN
     se, n_clusters = _clustered_se(x, codes)
+    n_eff = effective_n(x, codes)
+    low, high = wilson_interval(acc * n_eff, n_eff) if n else (NAN, NAN)
     return {
         "accuracy": acc,
         "n": n,
         "n_clusters": n_clusters,
+        "n_effective": n_eff,
         "se": se,
-        "ci_low": _clip(acc - Z_95 * se, 0.0, 1.0),
-        "ci_high": _clip(acc + Z_95 * se, 0.0, 1.0),
+        "ci_low": low,
+        "ci_high": high,
+        "ci_method": "wilson, clustered effective n",
     }
+
+
+def agresti_min_interval(self_only: float, cross_only: float, n: float, z: float = Z_975) -> tuple[float, float]:
+    """Agresti & Min (2005) interval for a paired difference of proportions (self - cross).
+
+    Add 1/2 to each of the four cells of the paired table (n -> n + 2), then Wald:
+    d = (b - c)/(n + 2), Var = ((b + .5)/(n + 2) + (c + .5)/(n + 2) - d^2) / (n + 2), with
+    b = self_only, c = cross_only. With no discordant pairs the half-width is z/(n + 2), not 0.
+    Counts may be fractional (scaled to an effective n). (NaN, NaN) when n is 0.
+    """
+    if not n > 0:
+        return NAN, NAN
+    total = n + 2.0
+    p_b, p_c = (self_only + 0.5) / total, (cross_only + 0.5) / total
+    diff = p_b - p_c
+    half = z * math.sqrt(max(0.0, (p_b + p_c - diff * diff) / total))
+    return _clip(diff - half, -1.0, 1.0), _clip(diff + half, -1.0, 1.0)
 
 
 def bootstrap_accuracy_ci(
@@ -201,10 +266,11 @@ def paired_comparison(
 
     * SE: sd(d, ddof=1)/√n on the per-item differences d; with `clusters`, the cluster-robust SE
       of d (C/(C-1) factor).
-    * CI: Δ ± t(0.975, df)·SE with df = n−1, or C−1 with clusters (the usual small-cluster
-      choice, Cameron & Miller 2015), clipped to [−1, 1].
+    * CI: Agresti-Min (`agresti_min_interval`) on the paired table; with `clusters`, on the table
+      scaled to the effective n of d (`effective_n`), so repeated items do not narrow it.
     * McNemar exact p-value on the discordant pairs (it ignores clusters).
-    * Paired percentile bootstrap of Δ over items, or over whole clusters when given.
+    * Paired percentile bootstrap of Δ over items, or over whole clusters when given; NaN when no
+      pair is discordant (every resample would be 0, a zero-width interval that means nothing).
     """
     s = _as_binary(self_correct, "self_correct")
     c = _as_binary(cross_correct, "cross_correct")
@@ -216,32 +282,34 @@ def paired_comparison(
     delta = float(d.mean()) if n else NAN
 
     if clusters is None:
-        codes = None
+        codes = np.arange(n, dtype=np.int64)
         se, n_clusters = _sample_se(d), n
-        df = n - 1
     else:
         codes = _cluster_codes(clusters, n)
         se, n_clusters = _clustered_se(d, codes)
-        df = n_clusters - 1
-    half = float(sps.t.ppf(0.975, df)) * se if df >= 1 and not math.isnan(se) else NAN
 
-    if n_clusters >= 2:
-        boot = _bootstrap_means(d, n_resamples, np.random.default_rng(seed), codes)
+    test = mcnemar_exact(s, c)
+    n_eff = effective_n(d, codes)
+    scale = n_eff / n if n else 0.0
+    ci_low, ci_high = agresti_min_interval(test["self_only"] * scale, test["cross_only"] * scale, n_eff)
+
+    if n_clusters >= 2 and test["n_discordant"] > 0:
+        boot = _bootstrap_means(d, n_resamples, np.random.default_rng(seed), None if clusters is None else codes)
         boot_low, boot_high = (float(v) for v in np.percentile(boot, [2.5, 97.5]))
     else:
         boot_low = boot_high = NAN
 
-    test = mcnemar_exact(s, c)
     return {
         "n": n,
         "n_clusters": int(n_clusters),
+        "n_effective": n_eff,
         "self_accuracy": float(s.mean()) if n else NAN,
         "cross_accuracy": float(c.mean()) if n else NAN,
         "delta": delta,
         "se": se,
-        "df": float(df) if df >= 1 else NAN,
-        "ci_low": _clip(delta - half, -1.0, 1.0),
-        "ci_high": _clip(delta + half, -1.0, 1.0),
+        "ci_low": ci_low,
+        "ci_high": ci_high,
+        "ci_method": "agresti-min" if clusters is None else "agresti-min, clustered effective n",
         "mcnemar_p": test["p_value"],
         "self_only": test["self_only"],
         "cross_only": test["cross_only"],
