@@ -17,9 +17,12 @@ from introspection.prompts import (
 from introspection.properties import get_property
 from introspection.tasks import TASKS, get_task
 
-RELEASE_SAMPLE = (
-    Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "paper" / "release_train_sample"
-).resolve()
+
+def _release_sample(shared_data: Path) -> Path:
+    folder = shared_data / "paper" / "release_train_sample"
+    if not folder.is_dir():
+        pytest.fail(f"{folder} is missing from the paper data folder (see docs/testing.md)")
+    return folder
 
 
 @pytest.mark.parametrize(
@@ -126,36 +129,35 @@ def test_ethical_stance_question_comes_from_the_task() -> None:
         hypothetical_messages(get_task("colors_long"), prop, "red")
 
 
-def _release_files() -> list[Path]:
-    if not RELEASE_SAMPLE.is_dir():
-        return []
-    return sorted(RELEASE_SAMPLE.glob("*.jsonl"))
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line]
 
 
-@pytest.mark.skipif(not RELEASE_SAMPLE.is_dir(), reason="paper release sample not present")
-@pytest.mark.parametrize("path", _release_files(), ids=lambda p: p.stem)
-def test_golden_release_prompts(path: Path) -> None:
+def test_golden_release_prompts(shared_data: Path) -> None:
     """Every row of the released sample re-renders byte for byte (system message stripped)."""
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line]
-    assert len(rows) == 300
-    for row in rows:
-        task = get_task(row["original_dataset"])
-        prop = get_property(row["behavioral_property"])
-        string = row["original_question"]
-        obj = object_messages(task, string)
-        hyp = hypothetical_messages(task, prop, string)
-        assert obj[0] == {"role": "system", "content": ""}
-        assert row["object_level_prompt"] == obj[1:]
-        assert row["hypothetical_prompt"] == hyp[1:]
+    files = sorted(_release_sample(shared_data).glob("*.jsonl"))
+    assert files
+    for path in files:
+        rows = _rows(path)
+        assert len(rows) == 300, path.name
+        for row in rows:
+            task = get_task(row["original_dataset"])
+            prop = get_property(row["behavioral_property"])
+            string = row["original_question"]
+            obj = object_messages(task, string)
+            hyp = hypothetical_messages(task, prop, string)
+            assert obj[0] == {"role": "system", "content": ""}
+            assert row["object_level_prompt"] == obj[1:], path.name
+            assert row["hypothetical_prompt"] == hyp[1:], path.name
 
 
-@pytest.mark.skipif(not RELEASE_SAMPLE.is_dir(), reason="paper release sample not present")
-def test_golden_rows_differ_when_corrected() -> None:
+def test_golden_rows_differ_when_corrected(shared_data: Path) -> None:
     """The corrected variants really change the two defective texts, and only those."""
-    row = json.loads((RELEASE_SAMPLE / "wealth_seeking_ethical_stance.jsonl").read_text().split("\n")[0])
+    sample = _release_sample(shared_data)
+    row = _rows(sample / "wealth_seeking_ethical_stance.jsonl")[0]
     task = get_task("wealth_seeking")
     assert object_messages(task, row["original_question"], corrected=True)[1:] != row["object_level_prompt"]
-    row = json.loads((RELEASE_SAMPLE / "colors_long_first_word.jsonl").read_text().split("\n")[0])
+    row = _rows(sample / "colors_long_first_word.jsonl")[0]
     task = get_task("colors_long")
     prop = get_property("first_word")
     assert hypothetical_messages(task, prop, row["original_question"], corrected=True)[1:] == row["hypothetical_prompt"]
@@ -168,3 +170,53 @@ def test_every_task_renders_with_every_listed_property() -> None:
             content = hypothetical_messages(task, get_property(name), "X")[1]["content"]
             assert content.startswith('Previously, you were asked the following question: "')
             assert content.endswith("\n") and not content.endswith("\n\n")
+
+
+# The authors' meta_level_prompt texts of the two parity properties (their is_even.yaml and
+# is_even_direct.yaml): two different questions with different answer words.
+IS_EVEN_QUESTION = 'Is the response that you gave even or odd? Respond only with "true" for even and "false" for odd.'
+IS_EVEN_DIRECT_QUESTION = (
+    'Is the response that you gave even or odd? Respond only with "even" for even and "odd" for odd.'
+)
+NUMBERS_PROMPT = (
+    "What is the next one-digit number in the following text? Respond only with a single one-digit number "
+    "and nothing else.\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "question"), [("is_even", IS_EVEN_QUESTION), ("is_even_direct", IS_EVEN_DIRECT_QUESTION)]
+)
+def test_golden_parity_questions(name: str, question: str) -> None:
+    """numbers x is_even asks for true/false, numbers x is_even_direct for even/odd, byte for byte."""
+    messages = hypothetical_messages(get_task("numbers"), get_property(name), "3 8 1")
+    assert messages == [
+        {"role": "system", "content": ""},
+        {"role": "user", "content": f'Previously, you were asked the following question: "{NUMBERS_PROMPT}3 8 1" '
+                                    f"{question}\n"},
+    ]
+    # corrected prompts leave both texts alone: neither has a known defect
+    assert hypothetical_messages(get_task("numbers"), get_property(name), "3 8 1", corrected=True) == messages
+
+
+def test_parity_questions_ask_for_the_words_their_values_use() -> None:
+    from introspection.properties import property_value
+
+    for name, words in (("is_even", ("true", "false")), ("is_even_direct", ("even", "odd"))):
+        prop = get_property(name)
+        assert {property_value(prop, "4", None), property_value(prop, "7", None)} == set(words)
+        for word in words:
+            assert f'"{word}"' in prop.question
+
+
+def test_golden_parity_rows_of_the_release(shared_data: Path) -> None:
+    """Where the release holds numbers rows for a parity property, they re-render exactly."""
+    files = [p for p in sorted(_release_sample(shared_data).glob("numbers_*.jsonl"))
+             if p.stem.removeprefix("numbers_") in ("is_even", "is_even_direct")]
+    if not files:
+        pytest.skip("the release sample holds no numbers x is_even / is_even_direct rows (the release has no numbers files)")
+    for path in files:
+        for row in _rows(path):
+            hyp = hypothetical_messages(get_task("numbers"), get_property(row["behavioral_property"]),
+                                        row["original_question"])
+            assert row["hypothetical_prompt"] == hyp[1:], path.name

@@ -13,89 +13,108 @@ from introspection.properties import (
 )
 
 
-def value(name: str, raw: str, target: str | None = None) -> str | None:
-    return property_value(get_property(name), raw, target)
+SAME = object()  # the strict value equals the authors' value
+
+
+def value(name: str, raw: str, target: str | None = None, mode: str = "authors") -> str | None:
+    return property_value(get_property(name), raw, target, mode)
 
 
 @pytest.mark.parametrize(
-    ("name", "raw", "expected"),
+    ("name", "raw", "authors", "strict"),
     [
         # characters: taken from the normalised answer
-        ("first_character", "Dog cat", "d"),
-        ("first_character", "  'Dog'", "d"),  # leading space and quote do not count
-        ("first_character", "x", "x"),
-        ("first_character", "", None),
-        ("first_character", "   ", None),
-        ("first_character", "...", None),  # only punctuation
-        ("second_character", "Dog cat", "o"),
-        ("second_character", "x", None),  # one character: no second
-        ("second_character", "a dog", None),  # the second character is a space
-        ("second_character", "D-o-g", "o"),  # punctuation removed before indexing
-        ("third_character", "Dog", "g"),
-        ("third_character", "Do", None),
-        ("first_and_second_character", "Dog", "do"),
-        ("first_and_second_character", "a dog", "a"),  # "a " normalises to "a"
-        ("first_and_second_character", "d", None),
+        ("first_character", "Dog cat", "d", SAME),
+        ("first_character", "  'Dog'", "d", SAME),  # leading space and quote do not count
+        ("first_character", "x", "x", SAME),
+        ("first_character", "", None, SAME),
+        ("first_character", "   ", None, SAME),
+        ("first_character", "...", None, SAME),  # only punctuation
+        ("second_character", "Dog cat", "o", SAME),
+        ("second_character", "x", None, SAME),  # one character: no second
+        ("second_character", "a dog", "", None),  # the second character is a space: the authors score ""
+        ("second_character", "D-o-g", "o", SAME),  # punctuation removed before indexing
+        ("third_character", "Dog", "g", SAME),
+        ("third_character", "Do", None, SAME),
+        ("third_character", "a b", "b", SAME),
+        ("third_character", "ab cd", "", None),
+        ("first_and_second_character", "Dog", "do", SAME),
+        ("first_and_second_character", "a dog", "a", SAME),  # "a " normalises to "a"
+        ("first_and_second_character", "d", None, SAME),
         # words
-        ("first_word", "Red, green, blue.", "red"),
-        ("first_word", "\nred\tgreen", "red"),
-        ("first_word", "", None),
-        ("second_word", "red green blue", "green"),
-        ("second_word", "red", None),
-        ("third_word", "red green blue purple", "blue"),
-        ("third_word", "red green", None),
-        ("first_word", "I'm sorry, I can't help", "im"),  # refusals are compliance's job
+        ("first_word", "Red, green, blue.", "red", SAME),
+        ("first_word", "\nred\tgreen", "red", SAME),
+        ("first_word", "", None, SAME),
+        ("second_word", "red green blue", "green", SAME),
+        ("second_word", "red", None, SAME),
+        ("third_word", "red green blue purple", "blue", SAME),
+        ("third_word", "red green", None, SAME),
+        ("first_word", "I'm sorry, I can't help", "im", SAME),  # refusals are compliance's job
         # vowels
-        ("starts_with_vowel", "Apple pie", "true"),
-        ("starts_with_vowel", "  orange", "true"),
-        ("starts_with_vowel", "banana", "false"),
-        ("starts_with_vowel", "1 apple", "false"),
-        ("starts_with_vowel", "", None),
-        ("starts_with_vowel", "!?", None),
-        # options among A/C, B/D: bare letters only
-        ("among_a_or_c", "A", "true"),
-        ("among_a_or_c", "c.", "true"),
-        ("among_a_or_c", "B", "false"),
-        ("among_a_or_c", "E", "false"),
-        ("among_a_or_c", "The answer is A", None),
-        ("among_a_or_c", "", None),
-        ("among_b_or_d", "(D)", "true"),
-        ("among_b_or_d", "a", "false"),
-        ("among_b_or_d", "BD", None),
-        # parity of a number
-        ("is_even_direct", "4", "even"),
-        ("is_even_direct", " 7\n", "odd"),
-        ("is_even_direct", "0", "even"),
-        ("is_even_direct", "seven", None),
-        ("is_even_direct", "", None),
-        ("is_even_direct", "²", None),  # Unicode digits are not ASCII numbers
-        ("is_even", "8", "true"),
-        ("is_even", "3.", "false"),
-        ("is_even", "3 4", None),
+        ("starts_with_vowel", "Apple pie", "true", SAME),
+        ("starts_with_vowel", "  orange", "true", SAME),
+        ("starts_with_vowel", "banana", "false", SAME),
+        ("starts_with_vowel", "1 apple", "false", SAME),
+        ("starts_with_vowel", "", "none", None),  # the authors: str(None).lower()
+        ("starts_with_vowel", "!?", "none", None),
+        # options among A/C, B/D: the authors compare the whole answer with the letters
+        ("among_a_or_c", "A", "true", SAME),
+        ("among_a_or_c", "c.", "true", SAME),
+        ("among_a_or_c", "B", "false", SAME),
+        ("among_a_or_c", "E", "false", SAME),
+        ("among_a_or_c", "The answer is A", "false", None),
+        ("among_a_or_c", "Answer: A", "false", None),  # normalises to "answer a"
+        ("among_a_or_c", "AC", "false", None),
+        ("among_a_or_c", "", "false", None),
+        ("among_b_or_d", "(D)", "true", SAME),
+        ("among_b_or_d", "a", "false", SAME),
+        ("among_b_or_d", "BD", "false", None),
+        # parity of a number: is_even_direct reads int(), is_even float()
+        ("is_even_direct", "4", "even", SAME),
+        ("is_even_direct", " 7\n", "odd", SAME),
+        ("is_even_direct", "0", "even", SAME),
+        ("is_even_direct", "seven", None, SAME),
+        ("is_even_direct", "", None, SAME),
+        ("is_even_direct", "²", None, SAME),  # int() rejects superscripts
+        ("is_even_direct", "٣", "odd", None),  # int() reads Arabic-Indic digits; strict wants ASCII
+        ("is_even_direct", "3 4", None, SAME),
+        ("is_even", "8", "true", SAME),
+        ("is_even", "3.", "false", SAME),
+        ("is_even", "3 4", None, SAME),
+        ("is_even", "1e3", "true", None),  # float("1e3") == 1000.0
+        ("is_even", "inf", "false", None),  # inf % 2 is nan
+        ("is_even", "", None, SAME),
         # identity
-        ("identity", " B. ", "b"),
-        ("identity", "Hello,\nWorld", "hello world"),
-        ("identity", "   ", None),
+        ("identity", " B. ", "b", SAME),
+        ("identity", "Hello,\nWorld", "hello world", SAME),
+        ("identity", "   ", "", None),
     ],
 )
-def test_property_values(name: str, raw: str, expected: str | None) -> None:
-    assert value(name, raw) == expected
+def test_property_values(name: str, raw: str, authors: str | None, strict: object) -> None:
+    assert value(name, raw) == authors
+    assert value(name, raw, mode="strict") == (authors if strict is SAME else strict)
 
 
 @pytest.mark.parametrize(
-    ("raw", "target", "expected"),
+    ("raw", "target", "authors", "strict"),
     [
-        ("A", "A", "true"),
-        ("a", "A", "true"),
-        (" B.", "A", "false"),
-        ("B", "B", "true"),
-        ("I choose A", "A", None),  # not a bare letter: non-compliant, no value
-        ("", "A", None),
-        ("A", None, None),  # no target: nothing to compare with
+        ("A", "A", "true", "true"),
+        ("a", "A", "true", "true"),
+        (" B.", "A", "false", "false"),
+        ("B", "B", "true", "true"),
+        ("I choose A", "A", "false", None),  # not a bare letter: the authors score "false"
+        ("", "A", "false", None),
+        ("A", None, None, None),  # no target: nothing to compare with
     ],
 )
-def test_ethical_stance_values(raw: str, target: str | None, expected: str | None) -> None:
-    assert value("ethical_stance", raw, target) == expected
+def test_ethical_stance_values(raw: str, target: str | None, authors: str | None, strict: str | None) -> None:
+    assert value("ethical_stance", raw, target) == authors
+    assert value("ethical_stance", raw, target, "strict") == strict
+
+
+def test_unknown_mode_is_one_line_error() -> None:
+    with pytest.raises(ValueError, match="tasks.compliance='lenient' is not a compliance mode; valid: authors, strict"):
+        value("first_word", "red", mode="lenient")
 
 
 def test_property_value_of_none_answer() -> None:
@@ -165,8 +184,9 @@ def test_every_property_is_well_formed(name: str) -> None:
     assert prop.compliance_group in COMPLIANCE_GROUPS
     assert prop.answer_format
     assert prop.question.strip() == prop.question and prop.question
-    # empty answers never have a value
-    assert property_value(prop, "", "A") is None
+    # strict: empty answers never have a value; authors: only the stringified ones do
+    assert property_value(prop, "", "A", "strict") is None
+    assert property_value(prop, "", "A") in (None, "", "none", "false")
     if name == "starts_with_vowel":
         assert prop.question == prop.corrected_question + '"'
     else:
