@@ -154,26 +154,47 @@ def plot_shift(cells: list[dict], path: Path) -> bool:
 # --- markdown -----------------------------------------------------------------------------------
 def _cell_table(cells: list[dict], by: tuple[str, ...] = ()) -> list[str]:
     """Markdown rows of cells; `by` adds leading columns (task, property) for tables that break them down."""
-    head = [*by, "predictor", "target", "kind", "accuracy", "95% CI", "n", "mode baseline", "compliance"]
+    head = [*by, "predictor", "target", "kind", "accuracy", "95% CI", "n", "mode baseline", "compliance", "flag"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in sorted(cells, key=lambda c: (*(c[k] for k in by), c["target"], KIND_ORDER.get(c["kind"], 9), c["predictor"])):
         lead = "".join(f"{c[k]} | " for k in by)
         out.append(f"| {lead}{c['predictor']} | {c['target']} | {c['kind']} | {_pct(c['accuracy'])} | "
                    f"[{_pct(c['ci_low'])}, {_pct(c['ci_high'])}] | {c['n']} | {_pct(c['mode_baseline'])} | "
-                   f"{_pct(c['compliance'])} |")
+                   f"{_pct(c['compliance'])} | {_flag(c)} |")
     return out
+
+
+def _flag(record: dict) -> str:
+    """The record's flag in bold, or empty; results saved before flags existed have none."""
+    return f"**{record['flag']}**" if record.get("flag") else ""
+
+
+def _signed_interval(low, high) -> str:
+    if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in (low, high)):
+        return "n/a"
+    return f"[{low:+.1%}, {high:+.1%}]"
 
 
 def _tests_table(tests: list[dict]) -> list[str]:
-    out = ["| target | task | self | cross-predictor | cross | difference | 95% CI (paired) | bootstrap 95% CI | n | discordant (self only / cross only) | exact McNemar p |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    out = ["| target | task | self | cross-predictor | cross | difference | 95% CI (paired) | bootstrap 95% CI | n | discordant (self only / cross only) | exact McNemar p | flag |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for t in tests:
         holm = f" (Holm {t['mcnemar_p_holm']:.3g})" if "mcnemar_p_holm" in t else ""
         out.append(f"| {t['target']} | {t.get('task', 'all')} | {_pct(t['self_accuracy'])} | {t['cross_predictor']} | {_pct(t['cross_accuracy'])} | "
-                   f"{t['delta']:+.1%} | [{t['ci_low']:+.1%}, {t['ci_high']:+.1%}] | "
-                   f"[{t['boot_ci_low']:+.1%}, {t['boot_ci_high']:+.1%}] | {t['n']} | {t['self_only']} / {t['cross_only']} | "
-                   f"{t['mcnemar_p']:.3g}{holm} |")
+                   f"{t['delta']:+.1%} | {_signed_interval(t['ci_low'], t['ci_high'])} | "
+                   f"{_signed_interval(t['boot_ci_low'], t['boot_ci_high'])} | {t['n']} | {t['self_only']} / {t['cross_only']} | "
+                   f"{t['mcnemar_p']:.3g}{holm} | {_flag(t)} |")
     return out
+
+
+def _flags_note() -> list[str]:
+    from introspection.analysis.scoring import LOW_COMPLIANCE, NO_SIGNAL_BASELINE
+
+    return [f"A **flag** marks a number that says nothing about introspection: *no signal* when the mode baseline "
+            f"is at least {NO_SIGNAL_BASELINE:.0%} (the target behaves the same way on almost every item, so "
+            f"predicting that one answer scores as well), *low compliance* when under {LOW_COMPLIANCE:.0%} of the "
+            "predictor's answers are in the property's format. A flagged self-vs-cross comparison is not informative "
+            "whatever its p-value.", ""]
 
 
 def render(run_dir: Path) -> Path:
@@ -195,12 +216,17 @@ def render(run_dir: Path) -> Path:
     md.append(f"Non-compliant predictions: counted as **{results.get('noncompliant', 'wrong')}**"
               f" ({'excluded from n' if results.get('noncompliant') == 'exclude' else 'wrong answers'}).")
     md.append("")
+    if any(r.get("flag") for r in [*cells, *results.get("paired_tests", [])]):
+        md += _flags_note()
 
     trained = [c for c in headline(cells) if c["kind"] in ("self", "cross")]
     if trained:
         md += ["## Self- vs cross-prediction (held-out, micro-average)", "",
                "Ground truth: the object-level behaviour of the target after self-training. Self and cross are "
-               "scored on identical items. CIs: 95%, normal approximation, SE clustered by item.", ""]
+               "scored on identical items. CIs: 95% Wilson score intervals; where an item is asked about under "
+               "several properties, at the effective n (n over the design effect of clustering by item; the number "
+               "of items when every row agrees). Paired differences: Agresti-Min interval, on the table scaled to "
+               "the same effective n.", ""]
         md += _cell_table(trained) + [""]
         if plot_matrix(cells, plots / "matrix.png"):
             md += ["![matrix](plots/matrix.png)", ""]

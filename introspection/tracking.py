@@ -6,6 +6,7 @@ import csv
 import io
 import logging
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -17,7 +18,7 @@ from introspection.sweep import job_overrides
 log = logging.getLogger(__name__)
 
 MATRIX_COLUMNS = ["predictor", "target", "kind", "task", "property", "accuracy", "ci_low", "ci_high", "se", "n",
-                  "mode_baseline", "compliance"]
+                  "mode_baseline", "compliance", "flag"]
 SECRET_PATTERNS = ("key", "token", "secret", "password")
 
 
@@ -63,24 +64,31 @@ def redact(obj):
 
 
 def format_table(results: dict) -> str:
+    """The headline cells, one line each (a flagged cell ends with its flag), then the self-vs-cross lines."""
     cells = sorted(headline(results), key=lambda c: (c["target"], c["kind"] != "self", c["kind"]))
     pw = max([22] + [len(c["predictor"]) + 2 for c in cells])  # long labels (finetuned models) widen the column
     tw = max([22] + [len(c["target"]) + 2 for c in cells])
     kw = max([11] + [len(c["kind"]) + 2 for c in cells])
     lines = [f"{'predictor':<{pw}}{'target':<{tw}}{'kind':<{kw}}{'accuracy':>9}  {'95% CI':<17}{'n':>6}{'baseline':>10}"
-             f"{'compliance':>12}"]
+             f"{'compliance':>12}  flag"]
     for c in cells:
         ci = f"[{c['ci_low']:.1%}, {c['ci_high']:.1%}]"
+        flag = f"  {c['flag']}" if c.get("flag") else ""
         lines.append(f"{c['predictor']:<{pw}}{c['target']:<{tw}}{c['kind']:<{kw}}{c['accuracy']:>9.1%}  {ci:<17}"
-                     f"{c['n']:>6}{c['mode_baseline']:>10.1%}{c['compliance']:>12.1%}")
-    for t in [t for t in results.get("paired_tests", []) if t.get("task", "all") == "all"]:
-        what = t.get("label") or f"self vs cross for target {t['target']}"
-        lines.append(
-            f"{what}: {t['self_accuracy']:.1%} vs {t['cross_accuracy']:.1%} "
-            f"({t['cross_predictor']}), difference {t['delta']:+.1%} [{t['ci_low']:+.1%}, {t['ci_high']:+.1%}], "
-            f"n={t['n']}, exact McNemar p={t['mcnemar_p']:.3g}"
-        )
+                     f"{c['n']:>6}{c['mode_baseline']:>10.1%}{c['compliance']:>12.1%}{flag}")
+    lines += [paired_line(t) for t in results.get("paired_tests", []) if t.get("task", "all") == "all"]
     return "\n".join(lines)
+
+
+def paired_line(test: dict) -> str:
+    """One self-vs-cross line; a flagged comparison says it is not informative before any number."""
+    what = test.get("label") or f"self vs cross for target {test['target']}"
+    numbers = (f"{test['self_accuracy']:.1%} vs {test['cross_accuracy']:.1%} ({test['cross_predictor']}), "
+               f"difference {test['delta']:+.1%} [{test['ci_low']:+.1%}, {test['ci_high']:+.1%}], n={test['n']}, "
+               f"exact McNemar p={test['mcnemar_p']:.3g}")
+    if test.get("flag"):
+        return f"{what}: not informative ({test['flag']}); measured {numbers}"
+    return f"{what}: {numbers}"
 
 
 def print_summary(results: dict, run_dir: Path) -> None:
@@ -106,6 +114,58 @@ def wandb_mode(cfg_mode: str) -> str:
         return "online" if "api.wandb.ai" in netrc.read_text() else "offline"
     except OSError:
         return "offline"
+
+
+SLOTS = ("m1", "m2")  # target slots: every run's summary has the same flat keys, whatever the models
+TRAINING_SWITCH = "INTROSPECTION_WANDB_TRAINING"  # read by the finetune worker (introspection/worker.py)
+
+
+def _main_paired_test(results: dict, slot: str, target: str) -> dict | None:
+    """The pooled (task "all") self-vs-cross test for target; with several, the one against the other slot's model."""
+    tests = [t for t in results.get("paired_tests") or [] if t.get("task", "all") == "all" and t.get("target") == target
+             and not t.get("label")]
+    others = {m for s, m in (results.get("models") or {}).items() if s in SLOTS and s != slot}
+    return next((t for t in tests if t.get("cross_predictor") in others), tests[0] if tests else None)
+
+
+def summary_metrics(results: dict) -> dict:
+    """Flat W&B summary keys a sweep dashboard plots across pairs without knowing model names, per target
+    slot (m1, m2): `<slot>/self_accuracy`, `<slot>/cross_accuracy` (each with _ci_low, _ci_high, _n, _flag),
+    `<slot>/self_minus_cross` (with _ci_low, _ci_high, _flag), `<slot>/n` (paired items), `<slot>/p_value` (exact
+    McNemar), `<slot>/model` and `<slot>/cross_predictor` (the names), and `<slot>/untrained_accuracy` when
+    the untrained baseline ran. A value that was not measured is None, so every run has every key."""
+    models = results.get("models") or {}
+    cells = headline(results) if results.get("cells") else []
+    out: dict = {}
+    for slot in SLOTS:
+        target = models.get(slot)
+        test = _main_paired_test(results, slot, target) if target else None
+        cross_predictor = test.get("cross_predictor") if test else None
+        picks = {"self": ("self", target), "cross": ("cross", cross_predictor), "untrained": ("untrained", target)}
+        for name, (kind, predictor) in picks.items():
+            cell = next((c for c in cells if c["kind"] == kind and c["target"] == target
+                         and c["predictor"] == (predictor or c["predictor"])), None) if target else None
+            out[f"{slot}/{name}_accuracy"] = cell["accuracy"] if cell else None
+            for key in ("ci_low", "ci_high", "n") + (("flag",) if name != "untrained" else ()):
+                out[f"{slot}/{name}_{key}"] = cell.get(key) if cell else None
+        out[f"{slot}/self_minus_cross"] = test.get("delta") if test else None
+        out[f"{slot}/self_minus_cross_ci_low"] = test.get("ci_low") if test else None
+        out[f"{slot}/self_minus_cross_ci_high"] = test.get("ci_high") if test else None
+        out[f"{slot}/self_minus_cross_flag"] = test.get("flag") if test else None
+        out[f"{slot}/n"] = test.get("n") if test else None
+        out[f"{slot}/p_value"] = test.get("mcnemar_p") if test else None
+        out[f"{slot}/model"] = target
+        out[f"{slot}/cross_predictor"] = cross_predictor
+    return out
+
+
+def named_metrics(results: dict) -> dict:
+    """`<kind>/<predictor>-><target>/{accuracy,ci_low,ci_high,n}` for every headline cell."""
+    out = {}
+    for c in headline(results) if results.get("cells") else []:
+        prefix = f"{c['kind']}/{c['predictor']}->{c['target']}"
+        out |= {f"{prefix}/{k}": c[k] for k in ("accuracy", "ci_low", "ci_high", "n")}
+    return out
 
 
 def log_results(results: dict, cfg: DictConfig, run_dir: Path) -> None:
@@ -135,10 +195,43 @@ def log_results(results: dict, cfg: DictConfig, run_dir: Path) -> None:
             cols = sorted({k for t in results["paired_tests"] for k in t})
             payload["paired_tests"] = wandb.Table(columns=cols, data=[[t.get(k) for k in cols] for t in results["paired_tests"]])
         run.log(payload)
-        for c in headline(results):
-            prefix = f"{c['kind']}/{c['predictor']}->{c['target']}"
-            run.summary[f"{prefix}/accuracy"] = c["accuracy"]
-            run.summary[f"{prefix}/ci_low"] = c["ci_low"]
-            run.summary[f"{prefix}/ci_high"] = c["ci_high"]
-            run.summary[f"{prefix}/n"] = c["n"]
+        run.summary.update(summary_metrics(results) | named_metrics(results))
         log.info("W&B run logged (%s mode) under %s", mode, run_dir)
+
+
+def training_environment(cfg: DictConfig, run_dir: Path) -> dict[str, str | None]:
+    """The variables the finetune workers start with (None: unset). With logger.log_training, TRL's W&B
+    callback logs each finetune's curves as a `finetune` run in this run's project and group, in its mode,
+    under <run dir>/wandb; the worker names the run after the finetune."""
+    logger = cfg.logger
+    on = logger.backend == "wandb" and bool(logger.get("log_training", False))
+    env: dict[str, str | None] = {TRAINING_SWITCH: "1" if on else "0"}
+    if on:
+        env |= {"WANDB_PROJECT": logger.project, "WANDB_ENTITY": logger.entity, "WANDB_RUN_GROUP": logger.group,
+                "WANDB_MODE": wandb_mode(logger.mode), "WANDB_DIR": str(Path(run_dir).resolve()),
+                "WANDB_JOB_TYPE": "finetune", "WANDB_TAGS": ",".join(logger.tags) or None,
+                # Under `wandb agent` these name the agent's run: a finetune run must not take them over.
+                "WANDB_RUN_ID": None, "WANDB_SWEEP_ID": None, "WANDB_RESUME": None}
+    return env
+
+
+@contextmanager
+def training_logging(cfg: DictConfig, run_dir: Path, environ=None):
+    """Within the block, spawned finetune workers see training_environment(cfg, run_dir); the variables
+    are restored afterwards (in a local multirun the next job runs in this same process)."""
+    environ = os.environ if environ is None else environ
+    env = training_environment(cfg, run_dir)
+    saved = {k: environ.get(k) for k in env}
+    _set_variables(environ, env)
+    try:
+        yield env
+    finally:
+        _set_variables(environ, saved)
+
+
+def _set_variables(environ, values: dict[str, str | None]) -> None:
+    for k, v in values.items():
+        if v is None:
+            environ.pop(k, None)
+        else:
+            environ[k] = str(v)

@@ -102,3 +102,91 @@ def test_distribution_matched_cells_have_equal_behaviour_marginals():
     assert [c["kind"] for c in cells] == ["untrained", "self"] and {c["task"] for c in cells} == {"adjusted"}
     # a: {a:3, b:2, c:1}, b: {a:1, b:3, c:2} -> keep min per answer: a 1, b 2, c 1 on each side.
     assert cells[0]["n"] == cells[1]["n"] == 4
+
+
+# ----------------------------------------------------------------------------- flags
+
+
+def _truth_rows(truths: list[str], correct: list[bool], kind: str = "self", compliant: list[bool] | None = None):
+    compliant = compliant or [True] * len(truths)
+    return [dict(_row(str(i), "p", ok, compliant=comp, kind=kind), truth=t)
+            for i, (t, ok, comp) in enumerate(zip(truths, correct, compliant, strict=True))]
+
+
+def test_cell_flags_follow_the_thresholds():
+    from introspection.analysis.scoring import LOW_COMPLIANCE, NO_SIGNAL_BASELINE, cell
+
+    assert (NO_SIGNAL_BASELINE, LOW_COMPLIANCE) == (0.95, 0.50)
+    same = _truth_rows(["a"] * 20, [True] * 15 + [False] * 5)
+    flagged = cell(same, same, predictor="p", target="t", kind="self")
+    assert flagged["mode_baseline"] == 1.0
+    assert flagged["flag"] == "no signal: the target behaves the same on 100.0% of items"
+    edge = _truth_rows(["a"] * 19 + ["b"], [True] * 20)  # 95% exactly: flagged
+    assert cell(edge, edge, predictor="p", target="t", kind="self")["flag"].startswith("no signal: ")
+    varied = _truth_rows(["a"] * 18 + ["b"] * 2, [True] * 20)  # 90%: not flagged
+    assert cell(varied, varied, predictor="p", target="t", kind="self")["flag"] is None
+    half = _truth_rows(["a", "b"] * 10, [True] * 20, compliant=[True, False] * 10)  # 50% compliant: not flagged
+    assert cell(half, half, predictor="p", target="t", kind="self")["flag"] is None
+    low = _truth_rows(["a", "b"] * 10, [False] * 20, compliant=[True] * 9 + [False] * 11)
+    assert cell(low, low, predictor="p", target="t", kind="self")["flag"] == \
+        "low compliance: 45.0% of answers in the property's format"
+    both = _truth_rows(["a"] * 20, [False] * 20, compliant=[False] * 20)
+    assert cell(both, both, predictor="p", target="t", kind="untrained")["flag"] == (
+        "no signal: the target behaves the same on 100.0% of items; "
+        "low compliance: 0.0% of answers in the property's format")
+
+
+def test_every_cell_and_paired_test_carries_the_flag():
+    truths = ["a"] * 40  # a target that always behaves the same way
+    self_rows = [dict(r, task=task) for task in ("animals_long", "colors_long")
+                 for r in _truth_rows(truths, [i % 4 != 0 for i in range(40)])]
+    for r in self_rows:
+        r["item_id"] = f"{r['task']}:{r['item_id']}"
+    cross_rows = [dict(r, kind="cross", predictor="cross", correct=True) for r in self_rows]
+    out = score_target(self_rows, {"cross": cross_rows}, "wrong")
+    assert len(out["cells"]) > 2 and all("flag" in c for c in out["cells"])
+    assert all(c["flag"].startswith("no signal: the target behaves the same on 100.0% of items") for c in out["cells"])
+    assert [t["task"] for t in out["paired_tests"]] == ["all", "animals_long", "colors_long"]
+    assert all(t["flag"] == "no signal: the target behaves the same on 100.0% of items" for t in out["paired_tests"])
+    # the same numbers on a target whose behaviour varies: no flag anywhere
+    varied = [dict(r, truth="ab"[i % 2]) for i, r in enumerate(self_rows)]
+    varied_cross = [dict(r, kind="cross", predictor="cross", correct=True) for r in varied]
+    out = score_target(varied, {"cross": varied_cross}, "wrong")
+    assert all(c["flag"] is None for c in out["cells"]) and all(t["flag"] is None for t in out["paired_tests"])
+
+
+def test_paired_flag_names_the_low_compliance_side():
+    rows = _truth_rows(["a", "b"] * 10, [True] * 20)
+    cross = _truth_rows(["a", "b"] * 10, [False] * 20, kind="cross", compliant=[False] * 16 + [True] * 4)
+    cross = [dict(r, predictor="m2") for r in cross]
+    test = score_target(rows, {"m2": cross}, "wrong")["paired_tests"][0]
+    assert test["flag"] == "cross predictor m2: low compliance: 20.0% of answers in the property's format"
+
+
+def test_console_table_and_report_show_flags(tmp_path):
+    from introspection.tracking import MATRIX_COLUMNS, format_table
+
+    constant = _truth_rows(["a"] * 30, [True] * 20 + [False] * 10)
+    constant_cross = [dict(r, kind="cross", predictor="m2", correct=True) for r in constant]
+    flagged = score_target(constant, {"m2": constant_cross}, "wrong")
+    varied = [dict(r, target="u", truth="ab"[i % 2]) for i, r in enumerate(constant)]
+    varied_cross = [dict(r, kind="cross", predictor="m2", correct=i % 3 == 0) for i, r in enumerate(varied)]
+    fine = score_target(varied, {"m2": varied_cross}, "wrong")
+    results = {"cells": flagged["cells"] + fine["cells"], "paired_tests": flagged["paired_tests"] + fine["paired_tests"]}
+    table = format_table(results).split("\n")
+    assert table[0].endswith("flag")
+    rows_t = [line for line in table if line.startswith("self ") and " t " in line]
+    assert rows_t and all(line.endswith("no signal: the target behaves the same on 100.0% of items") for line in rows_t)
+    assert table[-2] == ("self vs cross for target t: not informative (no signal: the target behaves the same on "
+                         "100.0% of items); measured 66.7% vs 100.0% (m2), difference -33.3% "
+                         f"[{flagged['paired_tests'][0]['ci_low']:+.1%}, {flagged['paired_tests'][0]['ci_high']:+.1%}], "
+                         f"n=30, exact McNemar p={flagged['paired_tests'][0]['mcnemar_p']:.3g}")
+    assert table[-1].startswith("self vs cross for target u: 66.7% vs ") and "not informative" not in table[-1]
+    assert "flag" in MATRIX_COLUMNS  # matrix.csv and the W&B matrix table carry it
+    (tmp_path / "results.json").write_text(json.dumps({"experiment": "cross_prediction", "noncompliant": "wrong", **results}))
+    text = render(tmp_path).read_text()
+    assert "A **flag** marks a number that says nothing about introspection" in text and "at least 95%" in text
+    assert "| self | t | self | 66.7% |" in text
+    assert text.count("**no signal: the target behaves the same on 100.0% of items**") >= 3  # cells and the test
+    paired = text.split("## Paired tests")[1].split("##")[0]
+    assert "| t | all |" in paired and paired.count("**no signal") == 1

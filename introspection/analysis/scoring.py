@@ -14,12 +14,35 @@ from collections.abc import Iterable
 from introspection import faults
 from introspection.analysis.baselines import distribution_matched_indices, mode_baseline
 from introspection.analysis.stats import accuracy_ci, clustered_accuracy_ci, holm, paired_comparison
-from introspection.compliance import is_compliant
+from introspection.compliance import hypothetical_groups, is_compliant
 from introspection.prompts import normalize
 from introspection.properties import get_property, is_correct
 from introspection.types import Answer, Item
 
 NONCOMPLIANT_TREATMENTS = ("wrong", "exclude")
+
+# When a cell says nothing about introspection (docs/method.md#baselines). The one place these live:
+# cells, the console table, report.md, W&B and the paired tests all read them from here.
+NO_SIGNAL_BASELINE = 0.95  # mode baseline >= this: the target (nearly) always behaves the same way
+LOW_COMPLIANCE = 0.50  # compliance < this: most answers are not in the property's format
+
+
+def no_signal_reason(mode_baseline: float) -> str | None:
+    if mode_baseline >= NO_SIGNAL_BASELINE:
+        return f"no signal: the target behaves the same on {mode_baseline:.1%} of items"
+    return None
+
+
+def low_compliance_reason(compliance: float) -> str | None:
+    if compliance < LOW_COMPLIANCE:
+        return f"low compliance: {compliance:.1%} of answers in the property's format"
+    return None
+
+
+def flag_reason(mode_baseline: float, compliance: float) -> str | None:
+    """Why a cell is not evidence about introspection, or None. NaN (no rows) raises no flag."""
+    reasons = [r for r in (no_signal_reason(mode_baseline), low_compliance_reason(compliance)) if r]
+    return "; ".join(reasons) or None
 
 
 def score_pairs(
@@ -31,8 +54,12 @@ def score_pairs(
     predictor: str,
     target: str,
     kind: str,
+    compliance: str = "authors",
 ) -> list[dict]:
-    """One row per (item, property) whose ground truth exists (a compliant object-level answer)."""
+    """One row per (item, property) whose ground truth exists (a compliant object-level answer).
+
+    `compliance` is tasks.compliance: which checks a hypothetical answer must pass (introspection.compliance).
+    """
     rows = []
     for it in items:
         for name in properties[it.task]:
@@ -45,7 +72,7 @@ def score_pairs(
             rows.append({
                 "predictor": predictor, "target": target, "kind": kind, "task": it.task, "property": name,
                 "item_id": it.item_id, "truth": value, "prediction_raw": raw, "prediction": normalize(raw),
-                "compliant": is_compliant(raw, ("default", prop.compliance_group)),
+                "compliant": is_compliant(raw, hypothetical_groups(prop, compliance), compliance),
                 "correct": is_correct(raw, value),
             })
     return rows
@@ -84,14 +111,28 @@ def cell(rows: list[dict], all_rows: list[dict], *, predictor: str, target: str,
     correct = [bool(r["correct"]) for r in rows]
     # One object item is asked about under several properties: cluster the SE by item.
     ci = clustered_accuracy_ci(correct, [r["item_id"] for r in rows]) if prop == "all" else accuracy_ci(correct)
-    base = accuracy_ci(baseline_hits(rows))
-    compliance = [bool(r["compliant"]) for r in all_rows]
+    baseline = _share(baseline_hits(rows))
+    compliance = _share([bool(r["compliant"]) for r in all_rows])
     return {
         "predictor": predictor, "target": target, "kind": kind, "task": task, "property": prop,
         "accuracy": ci["accuracy"], "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "se": ci["se"], "n": ci["n"],
-        "mode_baseline": base["accuracy"],
-        "compliance": sum(compliance) / len(compliance) if compliance else float("nan"),
+        "ci_method": ci["ci_method"], "mode_baseline": baseline, "compliance": compliance,
+        "flag": flag_reason(baseline, compliance),
     }
+
+
+def _share(values: list[bool]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
+def pair_flag(s_rows: list[dict], self_all: list[dict], cross_all: list[dict], self_name: str, cross_name: str) -> str | None:
+    """The flag of a self-vs-cross comparison: no signal in the shared ground truth, or either side's
+    low compliance (named), by the thresholds `flag_reason` uses."""
+    reasons = [no_signal_reason(_share(baseline_hits(s_rows)))]
+    for side, name, rows in (("self", self_name, self_all), ("cross", cross_name, cross_all)):
+        low = low_compliance_reason(_share([bool(r["compliant"]) for r in rows]))
+        reasons.append(f"{side} predictor {name}: {low}" if low else None)
+    return "; ".join(r for r in reasons if r) or None
 
 
 def _breakdown(rows: list[dict]) -> Iterable[tuple[str, str, list[dict]]]:
@@ -126,14 +167,20 @@ def score_target(self_rows: list[dict], cross_rows: dict[str, list[dict]], nonco
         test = paired_comparison([r["correct"] for r in s_rows], [r["correct"] for r in c_rows],
                                  clusters=[r["item_id"] for r in s_rows])
         tests.append({"target": target, "self_predictor": self_name, "cross_predictor": predictor,
-                      "noncompliant": noncompliant, "task": "all", **test})
-        tests += per_task_tests(s_rows, c_rows, target, self_name, predictor, noncompliant)
+                      "noncompliant": noncompliant, "task": "all", **test,
+                      "flag": pair_flag(s_rows, self_rows, rows, self_name, predictor)})
+        tests += per_task_tests(s_rows, c_rows, target, self_name, predictor, noncompliant,
+                                self_all=self_rows, cross_all=rows)
     return {"cells": cells, "paired_tests": tests}
 
 
 def per_task_tests(s_rows: list[dict], c_rows: list[dict], target: str, self_name: str, predictor: str,
-                   noncompliant: str) -> list[dict]:
-    """Self vs cross within each held-out task, p-values Holm-adjusted across the tasks."""
+                   noncompliant: str, *, self_all: list[dict] | None = None,
+                   cross_all: list[dict] | None = None) -> list[dict]:
+    """Self vs cross within each held-out task, p-values Holm-adjusted across the tasks.
+
+    `self_all` / `cross_all` (every scored row of each side, before pairing) give the compliance in
+    each test's flag; without them the paired rows stand in."""
     tasks = sorted({r["task"] for r in s_rows})
     if len(tasks) < 2:
         return []
@@ -142,8 +189,11 @@ def per_task_tests(s_rows: list[dict], c_rows: list[dict], target: str, self_nam
         idx = [i for i, r in enumerate(s_rows) if r["task"] == task]
         test = paired_comparison([s_rows[i]["correct"] for i in idx], [c_rows[i]["correct"] for i in idx],
                                  clusters=[s_rows[i]["item_id"] for i in idx])
+        in_task = lambda rows: [r for r in rows if r["task"] == task]  # noqa: E731
+        flag = pair_flag([s_rows[i] for i in idx], in_task(self_all if self_all is not None else s_rows),
+                         in_task(cross_all if cross_all is not None else c_rows), self_name, predictor)
         out.append({"target": target, "self_predictor": self_name, "cross_predictor": predictor,
-                    "noncompliant": noncompliant, "task": task, **test})
+                    "noncompliant": noncompliant, "task": task, **test, "flag": flag})
     for t, adjusted in zip(out, holm([t["mcnemar_p"] for t in out]), strict=True):
         t["mcnemar_p_holm"] = adjusted
     return out
