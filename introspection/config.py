@@ -55,6 +55,8 @@ class TaskSetConfig:
     # tasks=release: a folder (or .jsonl) of the authors' released rows; None there: the hub dataset
     release_path: Optional[str] = None
     from_release: bool = False  # True: items and properties come from the released rows
+    # authors: compliance checks and property values as the authors' code | strict: see docs/method.md#9
+    compliance: str = "authors"
 
 
 @dataclass
@@ -176,6 +178,7 @@ register_configs()
 # String settings with a fixed set of values: checked when the run starts, before any model loads.
 CHOICES = {
     "experiment.noncompliant": ("wrong", "exclude"),
+    "tasks.compliance": ("authors", "strict"),
     "logger.backend": ("wandb", "none"),
     "logger.mode": ("auto", "online", "offline", "disabled"),
     "finetune.method": ("lora", "qlora", "full"),

@@ -134,9 +134,10 @@ def run_cross_prediction(cfg: DictConfig, store: Store, run_dir: Path) -> dict:
         name = models[t_slot].label
         truth = object_values(plan, plan.test_items, self_answers[t_slot]["object/test"])
         self_rows = scoring.score_pairs(plan.test_items, plan.properties, truth, self_answers[t_slot]["hypothetical/test"],
-                                        predictor=name, target=name, kind="self")
+                                        predictor=name, target=name, kind="self", compliance=plan.compliance)
         cross_rows = {models[p].label: scoring.score_pairs(plan.test_items, plan.properties, truth, ans["hypothetical/test"],
-                                                           predictor=models[p].label, target=name, kind="cross")
+                                                           predictor=models[p].label, target=name, kind="cross",
+                                                           compliance=plan.compliance)
                       for p, ans in cross_answers[t_slot].items()}
         scored = scoring.score_target(self_rows, cross_rows, cfg.experiment.noncompliant)
         cells += scored["cells"]
@@ -150,7 +151,7 @@ def run_cross_prediction(cfg: DictConfig, store: Store, run_dir: Path) -> dict:
             base_truth = object_values(plan, plan.test_items, base_answers[t_slot]["object/test"])
             untrained = scoring.score_pairs(plan.test_items, plan.properties, base_truth,
                                             base_answers[t_slot]["hypothetical/test"], predictor=name, target=name,
-                                            kind="untrained")
+                                            kind="untrained", compliance=plan.compliance)
             cells += scoring.score_untrained(untrained, cfg.experiment.noncompliant)
             pairs += untrained
             if cfg.experiment.adjusted:  # untrained vs self-trained with equal behaviour distributions (METHOD 4.4)

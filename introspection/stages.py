@@ -46,6 +46,7 @@ class Plan:
     test_items: list[Item]
     properties: dict[str, list[str]]  # task name -> property names
     corrected: bool = False
+    compliance: str = "authors"  # tasks.compliance: how property values are read (introspection.properties)
 
     def object_requests(self, items: list[Item]) -> list[ChatRequest]:
         return [
@@ -69,7 +70,8 @@ def build_plan(tasks_cfg, store: Store) -> Plan:
         from introspection.tasks.release import release_plan
 
         train, test, properties = release_plan(tasks_cfg)
-        return _recorded(Plan(train, test, properties, corrected=bool(tasks_cfg.corrected_prompts)), store)
+        return _recorded(Plan(train, test, properties, corrected=bool(tasks_cfg.corrected_prompts),
+                              compliance=str(tasks_cfg.get("compliance", "authors"))), store)
     properties: dict[str, list[str]] = {}
     for name in list(tasks_cfg.train_tasks) + list(tasks_cfg.test_tasks):
         task = get_task(name, where="tasks.train_tasks" if name in tasks_cfg.train_tasks else "tasks.test_tasks")
@@ -89,7 +91,8 @@ def build_plan(tasks_cfg, store: Store) -> Plan:
         )
     train = [it for t in tasks_cfg.train_tasks for it in _items(t, "train", tasks_cfg.n_train_items, tasks_cfg)]
     test = [it for t in tasks_cfg.test_tasks for it in _items(t, "val", tasks_cfg.n_test_items, tasks_cfg)]
-    return _recorded(Plan(train, test, properties, corrected=bool(tasks_cfg.corrected_prompts)), store)
+    return _recorded(Plan(train, test, properties, corrected=bool(tasks_cfg.corrected_prompts),
+                          compliance=str(tasks_cfg.get("compliance", "authors"))), store)
 
 
 def _recorded(plan: Plan, store: Store) -> Plan:
@@ -216,7 +219,7 @@ def object_values(plan: Plan, items: list[Item], answers: dict[str, Answer]) -> 
         answer = answers.get(f"obj|{it.item_id}")
         for name in plan.properties[it.task]:
             raw = answer.text if answer is not None and answer.text is not None else None
-            values[(it.item_id, name)] = None if raw is None else property_value(get_property(name), raw, it.target)
+            values[(it.item_id, name)] = None if raw is None else property_value(get_property(name), raw, it.target, plan.compliance)
     return values
 
 
@@ -239,7 +242,8 @@ def prepare_rows(store: Store, plan: Plan, predictor: ModelRef, target: ModelRef
     for task in tasks_cfg.train_tasks:
         for name in plan.properties[task]:
             block = [(it, values[(it.item_id, name)]) for it in plan.train_items
-                     if it.task == task and values[(it.item_id, name)] is not None]
+                     # "" (a value the authors score, e.g. a space as second character) is no trainable completion
+                     if it.task == task and values[(it.item_id, name)]]
             rng_block = sorted(block, key=lambda pair: pair[0].item_id)
             rng.shuffle(rng_block)  # METHOD 5.1 step 2: sample n rows per (task, property), seeded
             for it, value in rng_block[: tasks_cfg.n_finetune_per_property]:

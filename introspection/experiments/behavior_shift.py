@@ -133,9 +133,11 @@ def run_behavior_shift(cfg: DictConfig, store: Store, run_dir: Path) -> dict:
     keep = lambda values: {k: (v if k in shifted else None) for k, v in values.items()}  # noqa: E731
     predictor = m_shifted.label
     old_rows = scoring.score_pairs(plan.test_items, plan.properties, keep(old_values), new["hypothetical/test"],
-                                   predictor=predictor, target=f"{m_self.label} (old)", kind="old_behavior")
+                                   predictor=predictor, target=f"{m_self.label} (old)", kind="old_behavior",
+                                   compliance=plan.compliance)
     new_rows = scoring.score_pairs(plan.test_items, plan.properties, keep(new_values), new["hypothetical/test"],
-                                   predictor=predictor, target=f"{predictor} (new)", kind="new_behavior")
+                                   predictor=predictor, target=f"{predictor} (new)", kind="new_behavior",
+                                   compliance=plan.compliance)
     new_rows, old_rows = scoring.aligned(new_rows, old_rows, cfg.experiment.noncompliant)
     cells = [scoring.cell(old_rows, old_rows, predictor=predictor, target=f"{m_self.label} (old)", kind="old_behavior"),
              scoring.cell(new_rows, new_rows, predictor=predictor, target=f"{predictor} (new)", kind="new_behavior")]

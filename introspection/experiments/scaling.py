@@ -46,7 +46,8 @@ def run_scaling(cfg: DictConfig, store: Store, run_dir: Path) -> dict:
                                              "hypothetical/test": (test_hyp, True)})
     truth = object_values(plan, plan.test_items, selfs["object/test"])
     self_rows = scoring.score_pairs(plan.test_items, plan.properties, truth, selfs["hypothetical/test"],
-                                    predictor=target.label, target=target.label, kind="self")
+                                    predictor=target.label, target=target.label, kind="self",
+                                    compliance=plan.compliance)
     cells, tests, points, pairs = [], [], [], list(self_rows)
     for size in sizes:
         ft = OmegaConf.merge(cfg.finetune, {"max_examples": size})
@@ -54,7 +55,7 @@ def run_scaling(cfg: DictConfig, store: Store, run_dir: Path) -> dict:
         hyp = answer(store, cfg, cross, {"hypothetical/test": (test_hyp, True)})["hypothetical/test"]
         name = f"{predictor.label}@{size}"
         rows = scoring.score_pairs(plan.test_items, plan.properties, truth, hyp, predictor=name, target=target.label,
-                                   kind="cross")
+                                   kind="cross", compliance=plan.compliance)
         scored = scoring.score_target(self_rows, {name: rows}, cfg.experiment.noncompliant)
         cells += [c for c in scored["cells"] if c["kind"] == "cross" or size == sizes[0]]
         tests += scored["paired_tests"]
