@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
@@ -29,7 +29,10 @@ class ModelEntry:
     max_model_len: int = 2048
     chat_template: Optional[str] = None  # None: the tokenizer's own; "gemma": Gemma turns; else a .jinja path
     trust_remote_code: bool = False
-    gpus: int = 1  # GPUs a job for this model asks Slurm for
+    gpus: int = 1  # GPUs a job for this model asks Slurm for (vLLM's tensor parallel ranks and finetune ranks)
+    params_b: Optional[float] = None  # billions of parameters; finetune.gradient_checkpointing=auto reads it
+    # How this model finetunes on its `gpus` when finetune.multi_gpu=auto: none | ddp | fsdp | deepspeed
+    multi_gpu: str = "none"
 
 
 @dataclass
@@ -77,7 +80,10 @@ class FinetuneConfig:
     # Per-model rates by model name, replacing learning_rate for that model's finetunes (models learn a
     # format at different rates; finetune/demo.yaml tunes the two embedded ones).
     learning_rate_by_model: dict[str, float] = field(default_factory=dict)
-    batch_size: int = 8  # per device
+    batch_size: Optional[int] = 8  # per device; null when effective_batch_size sets it
+    # Rows per optimizer step across every rank: the per-device batch is derived from it, the model's rank
+    # count and gradient_accumulation_steps (stages.finetune_settings). null: batch_size per device as given.
+    effective_batch_size: Optional[int] = None
     gradient_accumulation_steps: int = 1
     max_length: int = 512
     warmup_ratio: float = 0.0
@@ -87,8 +93,9 @@ class FinetuneConfig:
     # Own object-level rows mixed in per hypothetical row (0 = the paper); see stages.prepare_rows.
     object_anchor_ratio: float = 0.0
     dtype: str = "auto"  # auto: float32 on CPU, bfloat16 on GPU
-    gradient_checkpointing: bool = False
-    # Several GPUs per finetune via `accelerate launch` on the model's `gpus` ranks: none | ddp | fsdp | deepspeed
+    gradient_checkpointing: Union[bool, str] = False  # true | false | auto (on for models of 7B parameters and up)
+    # Several GPUs per finetune via `accelerate launch` on the model's `gpus` ranks: none | ddp | fsdp | deepspeed,
+    # or auto: the strategy the model's catalogue entry names (model.mX.multi_gpu)
     multi_gpu: str = "none"
     accelerate_config: Optional[str] = None  # None: launchers/accelerate_<multi_gpu>.yaml
 
@@ -98,6 +105,9 @@ class InferenceConfig:
     name: str = MISSING
     backend: str = "vllm"  # vllm | hf
     batch_size: int = 64  # requests per checkpointed batch (and per HF generate call)
+    # Requests per checkpointed batch when a CUDA GPU is present (vLLM schedules thousands at once);
+    # null: batch_size there too. worker.checkpoint_batch_size picks one.
+    gpu_batch_size: Optional[int] = None
     temperature: float = 0.0
     top_p: float = 1.0
     max_tokens: int = 32  # object-level answers: every property reads at most the first three words
@@ -142,7 +152,7 @@ class Config:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
     store_dir: str = "${oc.env:INTROSPECTION_CACHE,${oc.env:HOME}/.cache/introspection}"
-    seed: int = 0
+    seed: int = 0  # added to tasks.seed, inference.seed and finetune.seed (apply_seed): one knob for replicates
 
 
 def _sweep_group() -> str | None:
@@ -159,6 +169,21 @@ def register_resolvers() -> None:
     for name, fn in resolvers.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)
+
+
+def apply_seed(cfg) -> None:
+    """Offset every component seed by the top-level `seed`, in place, once per run (main calls it).
+
+    The component seeds stay the knobs for one step each: tasks.seed (which items, and which of them
+    become finetuning rows), inference.seed (sampling), finetune.seed (row order, LoRA init, data order).
+    `seed` moves all of them together, so `seed=0,1,2` gives replicates that differ in every seeded step.
+    Adding (rather than hashing the two together) keeps seed=0 an identity: every artifact key of a
+    config is the same as before `seed` existed. Each seed enters the keys of the artifacts it changes
+    (items -> prompts -> answers; sampling; rows; adapters), so replicates never share those artifacts.
+    """
+    offset = int(cfg.seed)
+    for group in ("tasks", "inference", "finetune"):
+        cfg[group].seed = int(cfg[group].seed) + offset
 
 
 def register_configs() -> None:
@@ -182,7 +207,9 @@ CHOICES = {
     "logger.backend": ("wandb", "none"),
     "logger.mode": ("auto", "online", "offline", "disabled"),
     "finetune.method": ("lora", "qlora", "full"),
-    "finetune.multi_gpu": MULTI_GPU_STRATEGIES,
+    "finetune.multi_gpu": (*MULTI_GPU_STRATEGIES, "auto"),
+    "model.m1.multi_gpu": MULTI_GPU_STRATEGIES,
+    "model.m2.multi_gpu": MULTI_GPU_STRATEGIES,
     "inference.backend": ("vllm", "hf"),
     "inference.aggregation": ("mode", "first"),
     "inference.lora_serving": ("auto", "merge", "adapter"),

@@ -237,7 +237,7 @@ def prepare_rows(store: Store, plan: Plan, predictor: ModelRef, target: ModelRef
 
     values = object_values(plan, plan.train_items, target_answers)
     requests = {r.request_id: r for r in plan.hypothetical_requests(plan.train_items)}
-    rng = random.Random(0)
+    rng = random.Random(tasks_cfg.seed)  # which train items become rows: item sampling (tasks.seed, 0 by default)
     examples = []
     for task in tasks_cfg.train_tasks:
         for name in plan.properties[task]:
@@ -272,23 +272,83 @@ def prepare_rows(store: Store, plan: Plan, predictor: ModelRef, target: ModelRef
 
 
 # --- finetune -----------------------------------------------------------------------------------
-def settings_for_model(finetune_cfg: dict, model: ModelRef) -> dict:
-    """The finetune settings `model` trains with: finetune.learning_rate_by_model[its name], when set,
-    replaces finetune.learning_rate (the adapter key hashes the rate actually used)."""
-    rate = (finetune_cfg.get("learning_rate_by_model") or {}).get(model.entry["name"])
-    return finetune_cfg if rate is None else {**finetune_cfg, "learning_rate": float(rate)}
+GRADIENT_CHECKPOINTING_FROM_B = 7.0  # gradient_checkpointing=auto: on from this many billion parameters
+
+
+def finetune_settings(finetune_cfg, entry) -> dict:
+    """The finetune settings one model trains with, every `auto` resolved from its catalogue entry.
+
+    - learning_rate: finetune.learning_rate_by_model[its name] when set, else finetune.learning_rate;
+    - multi_gpu: auto -> the entry's own strategy (model.mX.multi_gpu, e.g. fsdp for the 70B entries);
+    - gradient_checkpointing: auto -> on when the entry's params_b >= 7 (activations, not weights, fill
+      the GPU at batch 16), off for smaller or unsized models;
+    - batch_size: with finetune.effective_batch_size set, effective / (ranks x gradient_accumulation_steps),
+      ranks being the entry's gpus under a multi-GPU strategy, else 1.
+    Raises a one-line ValueError for a setting that cannot be resolved; main calls this at start.
+    """
+    cfg = OmegaConf.to_container(finetune_cfg, resolve=True) if not isinstance(finetune_cfg, dict) else dict(finetune_cfg)
+    entry = OmegaConf.to_container(entry, resolve=True) if not isinstance(entry, dict) else entry
+    name = entry["name"]
+    rate = (cfg.get("learning_rate_by_model") or {}).get(name)
+    if rate is not None:
+        cfg["learning_rate"] = float(rate)
+    if cfg.get("multi_gpu", "none") == "auto":
+        cfg["multi_gpu"] = entry.get("multi_gpu") or "none"
+    checkpointing = cfg.get("gradient_checkpointing", False)
+    if checkpointing == "auto":
+        params_b = entry.get("params_b")
+        cfg["gradient_checkpointing"] = params_b is not None and params_b >= GRADIENT_CHECKPOINTING_FROM_B
+    elif not isinstance(checkpointing, bool):
+        raise ValueError(f"finetune.gradient_checkpointing={checkpointing!r} is not valid; valid: true, false, auto")
+    effective = cfg.get("effective_batch_size")
+    if effective is not None:
+        cfg["batch_size"] = _per_device_batch(cfg, entry, int(effective))
+    elif cfg.get("batch_size") is None:
+        raise ValueError("finetune.batch_size and finetune.effective_batch_size are both null; set one "
+                         "(e.g. finetune.effective_batch_size=16)")
+    return cfg
+
+
+def _per_device_batch(cfg: dict, entry: dict, effective: int) -> int:
+    """Per-device batch for an effective batch across every rank; a one-line error when it does not divide."""
+    if cfg.get("batch_size") is not None:
+        raise ValueError(f"finetune.batch_size={cfg['batch_size']} (per device) and finetune.effective_batch_size="
+                         f"{effective} (across ranks) are both set; set one and null the other, e.g. "
+                         "finetune.batch_size=null")
+    ranks = int(entry["gpus"]) if cfg["multi_gpu"] != "none" else 1
+    accumulation = int(cfg.get("gradient_accumulation_steps", 1))
+    per_step = ranks * accumulation
+    if effective < 1 or accumulation < 1 or effective % per_step:
+        raise ValueError(f"finetune.effective_batch_size={effective} is not divisible by {ranks} rank(s) "
+                         f"(model {entry['name']}: gpus={entry['gpus']}, multi_gpu={cfg['multi_gpu']}) x "
+                         f"finetune.gradient_accumulation_steps={accumulation}; valid: a positive multiple of {per_step}")
+    return effective // per_step
+
+
+def settings_for_model(finetune_cfg, model: ModelRef) -> dict:
+    """finetune_settings for a ModelRef (the adapter key hashes the settings actually used)."""
+    return finetune_settings(finetune_cfg, model.entry)
+
+
+def adapter_key(base: ModelRef, rows_key: str, cfg: dict) -> str:
+    """The adapter's key: base weights, rows and the resolved training settings."""
+    # The rate used is in learning_rate; the per-model table itself, like the launch settings, is not hashed.
+    unhashed = {"name", "multi_gpu", "accelerate_config", "learning_rate_by_model"}
+    # Settings added later enter the key only when set, so older keys (the demo's) stay valid.
+    if cfg.get("effective_batch_size") is None:
+        unhashed.add("effective_batch_size")
+    return digest({"v": FINETUNE_VERSION, "base": base.fingerprint, "rows": rows_key,
+                   "cfg": {k: v for k, v in cfg.items() if k not in unhashed}})
 
 
 def finetune_model(store: Store, base: ModelRef, rows_path: Path, rows_key: str, finetune_cfg, label: str) -> ModelRef:
     """Finetune `base` on the rows; returns the finetuned model (base + adapter)."""
-    cfg = OmegaConf.to_container(finetune_cfg, resolve=True) if not isinstance(finetune_cfg, dict) else finetune_cfg
-    cfg = settings_for_model(cfg, base)
-    # The rate used is in learning_rate; the per-model table itself, like the launch settings, is not hashed.
-    unhashed = ("name", "multi_gpu", "accelerate_config", "learning_rate_by_model")
-    key = digest({"v": FINETUNE_VERSION, "base": base.fingerprint, "rows": rows_key,
-                  "cfg": {k: v for k, v in cfg.items() if k not in unhashed}})
+    cfg = settings_for_model(finetune_cfg, base)
+    key = adapter_key(base, rows_key, cfg)
     if store.get("adapters", key) is None:
-        log.info("finetuning %s on %s (learning rate %g)", base.label, rows_path, cfg["learning_rate"])
+        log.info("finetuning %s on %s (learning rate %g, batch %d per device x %d accumulation, multi_gpu %s, "
+                 "gradient checkpointing %s)", base.label, rows_path, cfg["learning_rate"], cfg["batch_size"],
+                 cfg["gradient_accumulation_steps"], cfg["multi_gpu"], cfg["gradient_checkpointing"])
         payload = {"store_root": str(store.root), "key": key, "model": asdict(base), "rows_path": str(rows_path),
                    "finetune": cfg, "label": label}
         if cfg.get("multi_gpu", "none") == "none":

@@ -51,6 +51,23 @@ def _kept_batch(path: Path, batch: list[ChatRequest]) -> bool:
     return False
 
 
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def checkpoint_batch_size(inference_cfg, on_gpu: bool) -> int:
+    """Requests per checkpointed batch (one backend.chat call, one batch file).
+
+    On a GPU, vLLM's scheduler needs thousands of requests in flight to fill its batches, so
+    inference.gpu_batch_size applies there; on a CPU (and when it is null) inference.batch_size, as ever.
+    A killed run loses at most the batch in progress either way.
+    """
+    size = inference_cfg.gpu_batch_size if on_gpu and inference_cfg.gpu_batch_size is not None else inference_cfg.batch_size
+    return max(1, int(size))
+
+
 @reported
 def answer_worker(payload: dict) -> None:
     """Answer every job's requests in batches; a finished batch is kept, so a killed run resumes."""
@@ -65,12 +82,12 @@ def answer_worker(payload: dict) -> None:
     entry, resolved = _entry_and_resolved(model)
     inference_cfg = OmegaConf.structured(InferenceConfig(**payload["inference"]))
     backend = None
+    size = checkpoint_batch_size(inference_cfg, on_gpu=_cuda_available())
     try:
         for job in payload["jobs"]:
             key, sampling = job["key"], Sampling(**job["sampling"])
             requests = [ChatRequest(r["request_id"], r["messages"]) for r in job["requests"]]
             partial = store.partial_dir("answers", key)
-            size = max(1, inference_cfg.batch_size)
             batches = [requests[i : i + size] for i in range(0, len(requests), size)]
             started = time.time()
             engine_seconds = generate_seconds = 0.0  # recorded for benchmarks/ (steady-state rates)
@@ -95,7 +112,7 @@ def answer_worker(payload: dict) -> None:
 
             rows = [row for i in range(len(batches)) for row in read_jsonl(partial / f"batch-{i:05d}.jsonl")]
             info = {"model": model["label"], "job": job["name"], "n": len(rows), "backend": inference_cfg.backend,
-                    "batches": len(batches), "batches_resumed": kept,
+                    "batches": len(batches), "batch_size": size, "batches_resumed": kept,
                     "serving": getattr(backend, "serving", None), "seconds": round(time.time() - started, 2),
                     "engine_seconds": round(engine_seconds, 3), "generate_seconds": round(generate_seconds, 3)}
             store.get_or_build("answers", key, lambda folder, rows=rows: write_jsonl_atomic(folder / "answers.jsonl", rows), info)
