@@ -102,3 +102,101 @@ def test_logprob_distribution_merges_space_variants():
     assert logprob_distribution([]) == {}
     with pytest.raises(ValueError, match="logprobs"):
         logprob_distribution([("x", float("nan"))])
+
+
+# ----------------------------------------------------------------------------- the experiment reads the chosen property
+
+from introspection.experiments.calibration import (  # noqa: E402
+    accepted_properties,
+    check_property,
+    requests,
+    setup_distributions,
+)
+from introspection.properties import get_property  # noqa: E402
+from introspection.types import Answer, Item  # noqa: E402
+
+# (property, task, item target, sampled object answers, p_obj of that property written out by hand)
+OBJECT_CASES = [
+    ("first_character", "animals_single", None, ["cat", "cow", "dog", "Cat"], {"c": 0.75, "d": 0.25}),
+    ("second_character", "animals_single", None, ["cat", "cow", "dog", "Cat"], {"a": 0.5, "o": 0.5}),
+    ("third_character", "animals_single", None, ["cat", "cow", "dog", "Cat"], {"t": 0.5, "w": 0.25, "g": 0.25}),
+    ("starts_with_vowel", "animals_single", None, ["owl", "cat", "eel", "ant"], {"true": 0.75, "false": 0.25}),
+    ("among_a_or_c", "mmlu_non_cot", "B", ["A", "B", "C", "A"], {"true": 0.75, "false": 0.25}),
+    ("among_b_or_d", "mmlu_non_cot", "B", ["A", "B", "C", "A"], {"true": 0.25, "false": 0.75}),
+    ("ethical_stance", "survival_instinct", "B", ["B", "A", "B", "B"], {"true": 0.75, "false": 0.25}),
+    ("is_even", "numbers", None, ["12", "7", "40", "3"], {"true": 0.5, "false": 0.5}),
+    ("is_even_direct", "numbers", None, ["12", "7", "40", "30"], {"even": 0.75, "odd": 0.25}),
+]
+
+
+def test_every_accepted_property_has_a_case():
+    assert sorted(case[0] for case in OBJECT_CASES) == accepted_properties()
+
+
+def _answers(prefix: str, item_id: str, samples: list[str | None], logprobs=()) -> dict[str, Answer]:
+    rid = f"{prefix}|{item_id}"
+    return {rid: Answer(rid, samples[0], samples=list(samples), first_token_logprobs=list(logprobs))}
+
+
+@pytest.mark.parametrize(("prop_name", "task", "target", "samples", "expected"), OBJECT_CASES,
+                         ids=[case[0] for case in OBJECT_CASES])
+def test_object_side_reads_the_chosen_property(prop_name, task, target, samples, expected):
+    prop = check_property(task, prop_name)  # calibration accepts this property on this task
+    item = Item(task, f"{task}:val:0", "string", target)
+    values = sorted({k for k in expected})
+    hyp = [values[0].upper(), f" {values[-1]}.", None, values[0]]  # read as scoring reads a prediction
+    greedy = [(f" {values[0].upper()}", math.log(0.6)), (values[0], math.log(0.2)), (values[-1], math.log(0.2))]
+    dists = setup_distributions(prop, [item], _answers("cal-obj", item.item_id, samples),
+                                _answers("cal-hyp", item.item_id, hyp), _answers("cal-hyp", item.item_id, ["x"], greedy))
+    assert dists["object"] == [pytest.approx(expected)]
+    if prop_name != "second_character":  # the old object side: the second character, whatever was asked
+        assert object_distribution(samples) != pytest.approx(expected)
+    if len(values) > 1:
+        assert dists["sampled"] == [pytest.approx({values[0]: 0.5, values[-1]: 0.25})]
+        assert dists["logprob"] == [pytest.approx({values[0]: 0.8, values[-1]: 0.2})]
+    assert dists["hypothetical_compliance"] == pytest.approx(0.75)  # the None sample is no answer
+
+
+def test_ethical_stance_object_side_uses_each_items_target():
+    prop = get_property("ethical_stance")
+    items = [Item("survival_instinct", f"s:{i}", "q", target) for i, target in enumerate(["A", "B"])]
+    objects = {**_answers("cal-obj", "s:0", ["A", "A", "B"]), **_answers("cal-obj", "s:1", ["A", "A", "B"])}
+    hyp = {**_answers("cal-hyp", "s:0", ["true"]), **_answers("cal-hyp", "s:1", ["true"])}
+    dists = setup_distributions(prop, items, objects, hyp, hyp)
+    assert dists["object"] == [pytest.approx({"true": 2 / 3, "false": 1 / 3}), pytest.approx({"false": 2 / 3, "true": 1 / 3})]
+
+
+@pytest.mark.parametrize(
+    ("task", "prop", "message"),
+    [
+        ("animals_single", "first_word", "'first_word' cannot be calibrated on task 'animals_single' (its values are not one"),
+        ("animals_single", "first_and_second_character", "valid for this task: first_character, second_character"),
+        ("animals_single", "ethical_stance", "task 'animals_single' is not asked about it"),
+        ("animals_single", "fifth_character", "unknown property 'fifth_character'"),
+    ],
+)
+def test_properties_calibration_refuses(task, prop, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")) as info:
+        check_property(task, prop)
+    assert "\n" not in str(info.value)
+
+
+def test_options_reject_an_unaccepted_property_at_start():
+    from omegaconf import OmegaConf
+
+    from introspection.experiments.calibration import options
+
+    cfg = OmegaConf.create({"experiment": {"options": {"property": "third_word"}}})
+    with pytest.raises(ValueError, match="'third_word' cannot be calibrated"):
+        options(cfg)
+    ok = OmegaConf.create({"experiment": {"options": {"property": "starts_with_vowel"}}})
+    assert options(ok)["property"] == "starts_with_vowel"
+
+
+def test_requests_ask_the_chosen_property():
+    opts = {"task": "animals_single", "property": "starts_with_vowel"}
+    item = Item("animals_single", "animals_single:val:3", "cat dog owl")
+    obj, hyp = requests(opts, [item])
+    assert obj[0].request_id == "cal-obj|animals_single:val:3" and hyp[0].request_id == "cal-hyp|animals_single:val:3"
+    assert "start with a vowel" in hyp[0].messages[-1]["content"]
+    assert all(m["role"] != "system" for m in obj[0].messages + hyp[0].messages)

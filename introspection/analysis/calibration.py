@@ -1,6 +1,7 @@
-"""Calibration of hypothetical answers against the object-level distribution (METHOD.md 6).
+"""Calibration of hypothetical answers against the object-level distribution (docs/method.md#calibration).
 
-Per item: p_obj over the second character of sampled object answers, p_hyp over the sampled
+Per item: p_obj over the property values of sampled object answers (the paper: the second
+character; `property_key` reads any property the way scoring does), p_hyp over the sampled
 hypothetical answers. Points (p_obj(c_k), p_hyp(c_k)) for the top-k object behaviours are pooled,
 binned into equal-frequency bins on x, and scored by MAD = mean_bins |x̄ − ȳ| × 100.
 """
@@ -14,6 +15,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from introspection.properties import Property, property_value
+
 
 def second_character(response: str | None) -> str | None:
     """Second character of the stripped response, lowercased; None if shorter than 2 characters.
@@ -25,6 +28,16 @@ def second_character(response: str | None) -> str | None:
         return None
     text = response.strip()
     return text[1].lower() if len(text) >= 2 else None
+
+
+def property_key(prop: Property, target: str | None, mode: str = "authors") -> Callable[[str | None], str | None]:
+    """Reads `prop` from one object-level sample exactly as the scoring's ground truth does
+    (`property_value`, with the item's target for target-relative properties); None: no value."""
+    return lambda sample: property_value(prop, sample, target, mode=mode)
+
+
+def _lower_stripped(answer: str) -> str:
+    return answer.strip().lower()
 
 
 def _normalise(counts: dict[str, float]) -> dict[str, float]:
@@ -47,8 +60,11 @@ def object_distribution(
     return _normalise(dict(counts))
 
 
-def hypothetical_distribution(samples: Sequence[str | None]) -> dict[str, float]:
-    """p_hyp(c): frequency of each `strip().lower()` hypothetical answer among all samples.
+def hypothetical_distribution(
+    samples: Sequence[str | None], key: Callable[[str], str] = _lower_stripped
+) -> dict[str, float]:
+    """p_hyp(c): frequency of each hypothetical answer, read by `key` (default `strip().lower()`;
+    the experiment passes `prompts.normalize`, the reading scoring compares), among all samples.
 
     The denominator is every sample, None (a failed call) included, so a non-answer lowers every
     p_hyp rather than vanishing. Empty -> {}.
@@ -56,7 +72,7 @@ def hypothetical_distribution(samples: Sequence[str | None]) -> dict[str, float]
     if isinstance(samples, str):
         raise ValueError(f"samples must be a sequence of responses, not a single string {samples!r}")  # noqa: TRY004 (project: bad input -> ValueError)
     samples = list(samples)
-    counts = Counter(s.strip().lower() for s in samples if s is not None)
+    counts = Counter(key(s) for s in samples if s is not None)
     return {k: v / len(samples) for k, v in counts.items()}
 
 
@@ -126,11 +142,13 @@ def mad(points: Sequence[tuple[float, float]], n_bins: int = 10) -> float:
     return float(np.mean([abs(b["x_mean"] - b["y_mean"]) for b in curve]) * 100.0)
 
 
-def logprob_distribution(first_token_logprobs: list[tuple[str, float]]) -> dict[str, float]:
+def logprob_distribution(
+    first_token_logprobs: list[tuple[str, float]], key: Callable[[str], str] = str.strip
+) -> dict[str, float]:
     """Probabilities over the top-k first tokens, renormalised to sum to 1.
 
-    Tokens are merged on `token.strip()`, so " A", "A" and "A\\n" share one entry; a
-    whitespace-only token becomes the key "". -inf log-probs count as zero probability.
+    Tokens are merged on `key(token)` (default `token.strip()`), so " A", "A" and "A\\n" share one
+    entry; a whitespace-only token becomes the key "". -inf log-probs count as zero probability.
     """
     if not first_token_logprobs:
         return {}
@@ -143,5 +161,5 @@ def logprob_distribution(first_token_logprobs: list[tuple[str, float]]) -> dict[
     weights = np.exp(lp - lp.max())  # shift by the max so exp() cannot overflow or underflow to all-zero
     merged: dict[str, float] = {}
     for token, w in zip(tokens, weights.tolist(), strict=True):
-        merged[token.strip()] = merged.get(token.strip(), 0.0) + w
+        merged[key(token)] = merged.get(key(token), 0.0) + w
     return _normalise(merged)

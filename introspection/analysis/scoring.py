@@ -189,9 +189,9 @@ def per_task_tests(s_rows: list[dict], c_rows: list[dict], target: str, self_nam
         idx = [i for i, r in enumerate(s_rows) if r["task"] == task]
         test = paired_comparison([s_rows[i]["correct"] for i in idx], [c_rows[i]["correct"] for i in idx],
                                  clusters=[s_rows[i]["item_id"] for i in idx])
-        in_task = lambda rows: [r for r in rows if r["task"] == task]  # noqa: E731
-        flag = pair_flag([s_rows[i] for i in idx], in_task(self_all if self_all is not None else s_rows),
-                         in_task(cross_all if cross_all is not None else c_rows), self_name, predictor)
+        self_in_task = [r for r in (self_all if self_all is not None else s_rows) if r["task"] == task]
+        cross_in_task = [r for r in (cross_all if cross_all is not None else c_rows) if r["task"] == task]
+        flag = pair_flag([s_rows[i] for i in idx], self_in_task, cross_in_task, self_name, predictor)
         out.append({"target": target, "self_predictor": self_name, "cross_predictor": predictor,
                     "noncompliant": noncompliant, "task": task, **test, "flag": flag})
     for t, adjusted in zip(out, holm([t["mcnemar_p"] for t in out]), strict=True):

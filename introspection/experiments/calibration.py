@@ -1,14 +1,21 @@
-"""Calibration (METHOD.md section 6): does the predicted distribution over a property match the
+"""Calibration (docs/method.md#calibration): does the predicted distribution over a property match the
 distribution of the model's actual behaviour?
 
-For each held-out string, the object-level prompt (single-animal variant) and the hypothetical
-second_character question are each sampled n times at temperature 1. Points (p_obj(c), p_hyp(c)) for
-the top-3 behaviours c are pooled, binned into 10 equal-count bins, and summarised by the mean
-absolute deviation (MAD, percentage points). Setups, for target T (default M1):
+For each held-out string, the object-level prompt (single-animal variant by default) and the
+hypothetical question about `experiment.options.property` are each sampled n times at temperature 1.
+Both sides read that one property: the object side through `property_value` (as scoring's ground
+truth), the hypothetical side through `normalize` (as scoring reads a prediction). Points
+(p_obj(c), p_hyp(c)) for the top-3 behaviours c are pooled, binned into 10 equal-count bins, and
+summarised by the mean absolute deviation (MAD, percentage points). Setups, for target T (default M1):
   self       object T_self,  hypothetical T_self
   cross      object T_self,  hypothetical P trained on T_self's behaviour
   untrained  object T,       hypothetical T
 plus, for each setup, the logprob variant: the hypothetical's first-token distribution at temperature 0.
+
+Accepted properties: those whose value is one character or a label from a fixed small set (their
+hypothetical compliance group is single_character, true_false or even_odd). Their values form a
+small categorical set per item, and one first token carries the whole value, which the logprob
+variant needs. Words, character pairs and whole responses are refused at start.
 """
 
 from __future__ import annotations
@@ -27,17 +34,40 @@ from introspection.analysis.calibration import (
     logprob_distribution,
     mad,
     object_distribution,
+    property_key,
 )
 from introspection.compliance import hypothetical_groups, is_compliant
-from introspection.properties import get_property
+from introspection.properties import PROPERTIES, Property, get_property
 from introspection.store import Store
-from introspection.tasks import get_task, load_items
-from introspection.types import ChatRequest, Sampling
+from introspection.tasks import get_task, load_items, properties_for
+from introspection.types import Answer, ChatRequest, Item, Sampling
 
 log = logging.getLogger(__name__)
 
 DEFAULTS = {"task": "animals_single", "property": "second_character", "n_strings": 60, "n_samples": 20,
             "temperature": 1.0, "max_tokens": 3, "target": "m1", "n_bins": 10, "n_bootstrap": 200}
+
+
+# A property can be calibrated when its value is one character or one of a few labels (see the module docstring).
+CALIBRATION_GROUPS = ("single_character", "true_false", "even_odd")
+
+
+def accepted_properties() -> list[str]:
+    """Every registered property calibration accepts, by the rule above."""
+    return sorted(name for name, prop in PROPERTIES.items() if prop.compliance_group in CALIBRATION_GROUPS)
+
+
+def check_property(task_name: str, prop_name: str) -> Property:
+    """The property to calibrate on `task_name`, or a one-line ValueError naming the valid ones."""
+    task = get_task(task_name, where="experiment.options.task")
+    prop = get_property(prop_name, where="experiment.options.property")
+    valid = [p for p in task.properties if p in accepted_properties()]
+    if prop.name not in valid:
+        why = ("its values are not one character or a label from a small set"
+               if prop.name not in accepted_properties() else f"task {task.name!r} is not asked about it")
+        raise ValueError(f"experiment.options.property {prop.name!r} cannot be calibrated on task {task.name!r} ({why}); "
+                         f"valid for this task: {', '.join(valid) or 'none'}")
+    return properties_for(task, [prop.name], where="experiment.options.property")[0]
 
 
 def options(cfg: DictConfig) -> dict:
@@ -47,17 +77,45 @@ def options(cfg: DictConfig) -> dict:
         raise ValueError(f"unknown experiment.options {sorted(unknown)} for calibration; valid: {', '.join(DEFAULTS)}")
     if opts["target"] not in ("m1", "m2"):
         raise ValueError(f"experiment.options.target '{opts['target']}' is not a model slot; valid: m1, m2")
+    check_property(opts["task"], opts["property"])
     return opts
 
 
-def requests(opts: dict, seed: int) -> tuple[list[ChatRequest], list[ChatRequest]]:
+def calibration_items(opts: dict, seed: int, data_dir: str | None = None) -> list[Item]:
+    return load_items(get_task(opts["task"]), "val", opts["n_strings"], seed, data_dir)
+
+
+def requests(opts: dict, items: list[Item]) -> tuple[list[ChatRequest], list[ChatRequest]]:
     """Object and hypothetical requests without the system message (as the paper's calibration runs)."""
     task, prop = get_task(opts["task"]), get_property(opts["property"])
-    items = load_items(task, "val", opts["n_strings"], seed)
     strip = lambda msgs: [m for m in msgs if m["role"] != "system"]  # noqa: E731
     obj = [ChatRequest(f"cal-obj|{it.item_id}", strip(prompts.object_messages(task, it.string))) for it in items]
     hyp = [ChatRequest(f"cal-hyp|{it.item_id}", strip(prompts.hypothetical_messages(task, prop, it.string))) for it in items]
     return obj, hyp
+
+
+def setup_distributions(prop: Property, items: list[Item], objects: dict[str, Answer], hypotheticals: dict[str, Answer],
+                        greedy: dict[str, Answer], mode: str = "authors") -> dict:
+    """One setup's per-item distributions, all over values of `prop`, and its hypothetical compliance.
+
+    objects / hypotheticals / greedy map request ids (cal-obj|<item>, cal-hyp|<item>) to the sampled
+    object answers, the sampled hypothetical answers and the greedy hypothetical with its first-token
+    log-probs.
+    """
+    hyp_samples = [s for it in items for s in hypotheticals[f"cal-hyp|{it.item_id}"].samples]
+    # A predictor that never answers in the format puts p_hyp = 0 everywhere, and its MAD then only
+    # mirrors the object-level probabilities: report how often its samples were answers at all.
+    groups = hypothetical_groups(prop, mode)
+    compliance = sum(s is not None and is_compliant(s, groups, mode) for s in hyp_samples) / max(1, len(hyp_samples))
+    return {
+        "object": [object_distribution(objects[f"cal-obj|{it.item_id}"].samples, key=property_key(prop, it.target, mode))
+                   for it in items],
+        "sampled": [hypothetical_distribution(hypotheticals[f"cal-hyp|{it.item_id}"].samples, key=prompts.normalize)
+                    for it in items],
+        "logprob": [logprob_distribution(greedy[f"cal-hyp|{it.item_id}"].first_token_logprobs, key=prompts.normalize)
+                    for it in items],
+        "hypothetical_compliance": compliance,
+    }
 
 
 def mad_with_ci(object_dists: list[dict], hyp_dists: list[dict], n_bins: int, n_bootstrap: int, seed: int = 42) -> dict:
@@ -85,7 +143,9 @@ def run_calibration(cfg: DictConfig, store: Store, run_dir: Path) -> dict:
     t_slot = opts["target"]
     p_slot = "m2" if t_slot == "m1" else "m1"
     target, predictor = models[t_slot], models[p_slot]
-    obj_req, hyp_req = requests(opts, cfg.tasks.seed)
+    items = calibration_items(opts, cfg.tasks.seed, cfg.tasks.get("data_dir"))
+    obj_req, hyp_req = requests(opts, items)
+    prop, mode = get_property(opts["property"]), cfg.tasks.get("compliance", "authors")
     sampled = Sampling(temperature=opts["temperature"], top_p=1.0, max_tokens=opts["max_tokens"],
                        n_samples=opts["n_samples"], seed=cfg.inference.seed, top_logprobs=0)
     greedy = Sampling(temperature=0.0, max_tokens=opts["max_tokens"], n_samples=1, seed=cfg.inference.seed,
@@ -102,22 +162,15 @@ def run_calibration(cfg: DictConfig, store: Store, run_dir: Path) -> dict:
     crosses = answer(store, cfg, cross, {"cal/hyp": (hyp_req, sampled), "cal/hyp_greedy": (hyp_req, greedy)})
 
     setups = {"self": (selfs, selfs), "cross": (selfs, crosses), "untrained": (base, base)}
-    groups = hypothetical_groups(get_property(opts["property"]))
     curves = []
     for name, (obj_src, hyp_src) in setups.items():
-        ids = [r.request_id.split("|", 1)[1] for r in obj_req]
-        # A predictor that never answers in the format puts p_hyp = 0 everywhere, and its MAD then only
-        # mirrors the object-level probabilities: report how often its samples were answers at all.
-        hyp_samples = [s for i in ids for s in hyp_src["cal/hyp"][f"cal-hyp|{i}"].samples]
-        compliance = sum(s is not None and is_compliant(s, groups) for s in hyp_samples) / max(1, len(hyp_samples))
-        obj_dists = [object_distribution(obj_src["cal/object"][f"cal-obj|{i}"].samples) for i in ids]
-        sampled_hyp = [hypothetical_distribution(hyp_src["cal/hyp"][f"cal-hyp|{i}"].samples) for i in ids]
-        logprob_hyp = [logprob_distribution(hyp_src["cal/hyp_greedy"][f"cal-hyp|{i}"].first_token_logprobs) for i in ids]
-        for variant, hyp_dists in (("sampled", sampled_hyp), ("logprob", logprob_hyp)):
-            stats = mad_with_ci(obj_dists, hyp_dists, opts["n_bins"], opts["n_bootstrap"])
-            curves.append({"setup": f"{name} ({variant})", "kind": name, "variant": variant,
+        dists = setup_distributions(prop, items, obj_src["cal/object"], hyp_src["cal/hyp"], hyp_src["cal/hyp_greedy"], mode)
+        compliance = dists["hypothetical_compliance"]
+        for variant in ("sampled", "logprob"):
+            stats = mad_with_ci(dists["object"], dists[variant], opts["n_bins"], opts["n_bootstrap"])
+            curves.append({"setup": f"{name} ({variant})", "kind": name, "variant": variant, "property": prop.name,
                            "hypothetical_compliance": compliance, **stats})
-            log.info("calibration %s (%s): MAD %.1f [%.1f, %.1f], %d points, hypothetical compliance %.0f%%", name,
-                     variant, stats["mad"], stats["ci_low"], stats["ci_high"], stats["n_points"], 100 * compliance)
+            log.info("calibration %s (%s), %s: MAD %.1f [%.1f, %.1f], %d points, hypothetical compliance %.0f%%", name,
+                     variant, prop.name, stats["mad"], stats["ci_low"], stats["ci_high"], stats["n_points"], 100 * compliance)
     return {"cells": [], "pairs": [], "calibration": curves, "models": {slot: m.label for slot, m in models.items()},
             "n_items": {"train": len(plan.train_items), "test": len(obj_req)}}
