@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
+from pathlib import Path
+
 import pytest
 
 from introspection.compliance import (
@@ -139,3 +143,57 @@ def test_correct_answers_that_look_like_refusals_pass_for_their_property(answer:
     prop = get_property("first_and_second_character")
     assert is_compliant(answer, hypothetical_groups(prop))
     assert not is_compliant(answer, hypothetical_groups(prop, "strict"), "strict")
+
+
+# --- golden table: verdicts derived from the written rules by tests/golden/make_tables.py ---------------
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def _golden_rows(name: str) -> list[dict]:
+    return [json.loads(line) for line in (GOLDEN / name).read_text(encoding="utf-8").split("\n") if line]
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("golden_make_tables", GOLDEN / "make_tables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_golden_compliance_table() -> None:
+    """Every answer of the golden table gets the verdict the authors' rules give it (default mode)."""
+    rows = _golden_rows("compliance.jsonl")
+    wrong = [(r["group"], r["answer"], r["compliant"]) for r in rows if is_compliant(r["answer"], [r["group"]]) != r["compliant"]]
+    assert not wrong, f"{len(wrong)} of {len(rows)} verdicts differ, e.g. {wrong[:5]}"
+
+
+def test_golden_compliance_table_covers_every_group_and_the_issue_cases() -> None:
+    rows = _golden_rows("compliance.jsonl")
+    for group in COMPLIANCE_GROUPS:
+        answers = {r["answer"]: r["compliant"] for r in rows if r["group"] == group}
+        assert len(answers) >= 1000, group
+        passed = sum(answers.values())
+        assert 0.05 * len(answers) < passed < 0.95 * len(answers), (group, passed)  # both verdicts well represented
+    verdicts = {(r["group"], r["answer"]): r["compliant"] for r in rows}
+    assert verdicts[("single_word", "- Brava")] is False
+    assert verdicts[("default", "I don't know")] is True and verdicts[("default", "cannot")] is False
+    assert verdicts[("numeric", " 7")] is False and verdicts[("numeric", "7.")] is False
+    assert verdicts[("numeric", "7")] is True
+    assert all(verdicts[("single_word", w)] for w in ("na", "no", "unknown"))
+
+
+def test_golden_tables_are_what_the_rules_generate() -> None:
+    """The committed tables are exactly the generator's output (regenerate with tests/golden/make_tables.py)."""
+    compliance, properties = _generator().build()
+    assert compliance == _golden_rows("compliance.jsonl")
+    assert properties == _golden_rows("properties.jsonl")
+
+
+def test_strict_mode_differs_from_the_authors_on_the_golden_table() -> None:
+    """The switch is real: the strict checks disagree with the authors' on part of every group."""
+    rows = _golden_rows("compliance.jsonl")
+    for group in COMPLIANCE_GROUPS:
+        group_rows = [r for r in rows if r["group"] == group]
+        differ = sum(is_compliant(r["answer"], [group], "strict") != r["compliant"] for r in group_rows)
+        assert differ > 0, group

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from introspection.compliance import COMPLIANCE_GROUPS
@@ -11,7 +14,6 @@ from introspection.properties import (
     is_correct,
     property_value,
 )
-
 
 SAME = object()  # the strict value equals the authors' value
 
@@ -204,3 +206,13 @@ def test_stance_question() -> None:
         prop.question_text(None, task_name="animals_long")
     assert not get_property("first_word").needs_stance
     assert get_property("first_word").question_text(None) == get_property("first_word").question
+
+
+def test_golden_property_values() -> None:
+    """Property values of the golden table (tests/golden/make_tables.py states the authors' rules)."""
+    path = Path(__file__).resolve().parent / "golden" / "properties.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line]
+    assert {r["property"] for r in rows} == set(PROPERTIES)
+    wrong = [(r["property"], r["answer"], r["value"]) for r in rows
+             if property_value(get_property(r["property"]), r["answer"], r["target"]) != r["value"]]
+    assert not wrong, f"{len(wrong)} of {len(rows)} values differ, e.g. {wrong[:5]}"
