@@ -32,6 +32,7 @@ def write_results(results: dict, cfg: DictConfig, run_dir: Path) -> None:
     summary = {
         "experiment": cfg.experiment.name,
         "noncompliant": cfg.experiment.noncompliant,
+        "compliance": cfg.tasks.get("compliance", "authors"),  # tasks.compliance: authors | strict
         "models": results.get("models"),
         "n_items": results.get("n_items"),
         "items_per_task": results.get("tasks"),
@@ -96,6 +97,11 @@ def print_summary(results: dict, run_dir: Path) -> None:
     if results.get("tasks"):
         print("\nitems per task: " + ", ".join(f"{t} {n}" for t, n in results["tasks"].items()))
     print("\n" + format_table(results))
+    if any(c.get("flag") for c in headline(results)):
+        from introspection.analysis.scoring import LOW_COMPLIANCE, NO_SIGNAL_BASELINE
+
+        print(f"flagged cells say nothing about introspection: no signal = mode baseline >= {NO_SIGNAL_BASELINE:.0%}, "
+              f"low compliance = under {LOW_COMPLIANCE:.0%} of answers in the property's format")
     print(f"\nmodel worker processes started: {store.get('worker_runs', 0)}; artifacts computed "
           f"{len(store.get('computed', []))}, reused {len(store.get('reused', []))}")
     print(f"results written to {run_dir}/ (report.md, results.json, matrix.csv, items.jsonl, plots/)")

@@ -190,3 +190,18 @@ def test_console_table_and_report_show_flags(tmp_path):
     assert text.count("**no signal: the target behaves the same on 100.0% of items**") >= 3  # cells and the test
     paired = text.split("## Paired tests")[1].split("##")[0]
     assert "| t | all |" in paired and paired.count("**no signal") == 1
+
+
+def test_print_summary_explains_the_flags(tmp_path, capsys):
+    from introspection.tracking import print_summary
+
+    constant = _truth_rows(["a"] * 30, [True] * 30)
+    results = score_target(constant, {"m2": [dict(r, kind="cross", predictor="m2") for r in constant]}, "wrong")
+    print_summary({"cells": results["cells"], "paired_tests": results["paired_tests"]}, tmp_path)
+    out = capsys.readouterr().out
+    assert "self vs cross for target t: not informative (no signal" in out
+    assert "flagged cells say nothing about introspection: no signal = mode baseline >= 95%" in out
+    varied = [dict(r, truth="ab"[i % 2]) for i, r in enumerate(constant)]
+    results = score_target(varied, {"m2": [dict(r, kind="cross", predictor="m2") for r in varied]}, "wrong")
+    print_summary({"cells": results["cells"], "paired_tests": results["paired_tests"]}, tmp_path)
+    assert "flagged" not in capsys.readouterr().out
