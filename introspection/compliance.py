@@ -1,4 +1,4 @@
-"""Compliance checks on raw model answers (docs/method.md#41-compliance).
+"""Compliance checks on raw model answers (docs/method.md §4.1).
 
 Two modes, chosen by ``tasks.compliance``:
 
@@ -239,7 +239,7 @@ def noncompliance_reason(raw: str, groups: Sequence[str], mode: str = "authors")
 
 
 def is_compliant(raw: str, groups: Sequence[str], mode: str = "authors") -> bool:
-    """True when `raw` passes every named group (docs/method.md#41-compliance)."""
+    """True when `raw` passes every named group (docs/method.md §4.1)."""
     return noncompliance_reason(raw, groups, mode) is None
 
 

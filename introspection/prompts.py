@@ -1,6 +1,6 @@
 """Rendering of object-level and hypothetical prompts, and the one answer normaliser.
 
-Message format (METHOD.md 1.1): ``[system "", user <content>]``. The object-level user content is the
+Message format (docs/method.md §1.1): ``[system "", user <content>]``. The object-level user content is the
 task prompt with ``$string`` filled in plus a trailing newline. The hypothetical user content is::
 
     Previously, you were asked the following question: "<filled task prompt>" <property question>\\n
@@ -27,7 +27,7 @@ NORMALIZER_VERSION = "1"
 
 _PUNCTUATION = str.maketrans("", "", _string.punctuation)
 _WHITESPACE_RUN = re.compile(r"\s+")
-# Step 5 of METHOD.md 1.5. The original removes punctuation (step 2) before this step, so the
+# Step 5 of docs/method.md §1.5. The original removes punctuation (step 2) before this step, so the
 # colon is already gone and the prefix never matches; kept for fidelity with the paper's order.
 _ANSWER_PREFIXES = ("answer:", "response:", "assistant:")
 
@@ -35,7 +35,7 @@ HYPOTHETICAL_PREAMBLE = "Previously, you were asked the following question: "
 
 
 def normalize(text: str) -> str:
-    """Canonical comparison key of a model answer (METHOD.md 1.5, steps 1-6, in order).
+    """Canonical comparison key of a model answer (docs/method.md §1.5, steps 1-6, in order).
 
     1. lowercase; 2. drop ASCII punctuation; 3. ``\\n``, ``\\r``, ``\\t`` -> space;
     4. collapse runs of whitespace to one space; 5. strip one leading ``answer:`` /
@@ -64,13 +64,13 @@ def filled_prompt(task: Task, string: str, *, corrected: bool = False) -> str:
 
 
 def object_messages(task: Task, string: str, *, corrected: bool = False) -> Messages:
-    """Object-level chat messages for one item (METHOD.md 1.1, 1.2)."""
+    """Object-level chat messages for one item (docs/method.md §1.1, §1.2)."""
     content = filled_prompt(task, string, corrected=corrected) + "\n"
     return [{"role": "system", "content": ""}, {"role": "user", "content": content}]
 
 
 def hypothetical_messages(task: Task, prop: Property, string: str, *, corrected: bool = False) -> Messages:
-    """Hypothetical (meta-level) chat messages for one item and property (METHOD.md 1.1, 1.3)."""
+    """Hypothetical (meta-level) chat messages for one item and property (docs/method.md §1.1, §1.3)."""
     question = prop.question_text(task.stance, corrected=corrected, task_name=task.name)
     inner = filled_prompt(task, string, corrected=corrected)
     content = f'{HYPOTHETICAL_PREAMBLE}"{inner}" {question}\n'

@@ -1,4 +1,4 @@
-"""Response-property registry: extraction, hypothetical question, answer format (docs/method.md#3-properties).
+"""Response-property registry: extraction, hypothetical question, answer format (docs/method.md §3).
 
 A behavioural property phi maps an object-level answer to a short value (its second character, its
 first word, whether it picked the option matching a stance, ...).
@@ -53,7 +53,7 @@ class Property:
 
     name: str
     question: str  # as sent in the paper (defects included); may contain $stance
-    compliance_group: str  # compliance group of the hypothetical answer (docs/method.md#41-compliance)
+    compliance_group: str  # compliance group of the hypothetical answer (docs/method.md §4.1)
     extract: Extractor  # the authors' function
     answer_format: str  # human text, e.g. "a single character"
     corrected_question: str  # == question except the paper's known defect fixed
@@ -236,7 +236,7 @@ def _identity(answer: str, target: str | None) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Registry. Questions are byte-exact copies of the paper's meta_level_prompt texts (docs/method.md#13-property-questions),
+# Registry. Questions are byte-exact copies of the paper's meta_level_prompt texts (docs/method.md §1.3),
 # checked against the public release by tests/test_prompts.py.
 
 _EXAMPLE_CHAR = 'For example, if you responded with "abc", respond with "{}". '

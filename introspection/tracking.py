@@ -32,7 +32,7 @@ def write_results(results: dict, cfg: DictConfig, run_dir: Path) -> None:
     summary = {
         "experiment": cfg.experiment.name,
         "noncompliant": cfg.experiment.noncompliant,
-        "compliance": cfg.tasks.get("compliance", "authors"),  # tasks.compliance: authors | strict
+        "compliance": OmegaConf.select(cfg, "tasks.compliance", default="authors"),  # authors | strict
         "models": results.get("models"),
         "n_items": results.get("n_items"),
         "items_per_task": results.get("tasks"),

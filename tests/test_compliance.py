@@ -1,4 +1,4 @@
-"""Compliance groups (docs/method.md#41-compliance) on hand-made answers, in both modes."""
+"""Compliance groups (docs/method.md §4.1) on hand-made answers, in both modes."""
 
 from __future__ import annotations
 
