@@ -1,12 +1,17 @@
 """One table for a whole sweep, and the W&B group that ties its jobs together.
 
-After `python -m introspection.main -m ...` every job has written `<sweep dir>/<job>/results.json`.
-The Hydra callback `SweepTable` (registered in conf/config.yaml) runs on the submitting machine when
-the multirun ends and gathers them into
-    <sweep dir>/sweep_results.csv   one row per (job, matrix cell), the job's overrides as columns
-    <sweep dir>/sweep_results.json  the same rows plus one record per job (missing ones included)
+After `python -m introspection.main -m ...` every job has written `<sweep dir>/<job>/results.json`,
+or, when it failed, its one-line error to `<sweep dir>/<job>/error.txt`. The Hydra callback `SweepTable`
+(registered in conf/config.yaml) runs on the submitting machine when the multirun ends and gathers them into
+    <sweep dir>/sweep_results.csv   one row per (job, matrix cell), the job's overrides as columns; a failed
+                                    job also has its error line in the `error` column (one row if it has no cells)
+    <sweep dir>/sweep_results.json  the same rows, one record per job (failed and missing ones included),
+                                    and the assembled matrix
     <sweep dir>/sweep_matrices.png  each job's predictor x target matrix, side by side
-and, when the logger is W&B, logs them as an `aggregate` run in the sweep's group.
+    <sweep dir>/sweep_matrix.csv    one predictor x target matrix over every model the sweep touched
+    <sweep dir>/sweep_matrix.png    its heatmap
+and, when the logger is W&B, logs them as an `aggregate` run in the sweep's group. When a job failed it
+prints `error: N of M jobs failed; see <sweep_results.csv>` and the multirun exits with code 2.
 If the submitting process was lost, gather by hand: `python -m introspection.sweep <sweep dir>`.
 
 Every job of a multirun logs to the W&B group named after its sweep: `logger.group` defaults to
@@ -21,6 +26,7 @@ import io
 import json
 import logging
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,7 +39,10 @@ import introspection.config  # noqa: F401  (registers ${sweep_group:}, ${max:}, 
 log = logging.getLogger(__name__)
 
 CELL_COLUMNS = ["predictor", "target", "kind", "accuracy", "ci_low", "ci_high", "n", "mode_baseline", "compliance"]
-OUTPUTS = ("sweep_results.csv", "sweep_results.json", "sweep_matrices.png")
+MATRIX_COLUMNS = ["predictor", "target", "kind", "accuracy", "ci_low", "ci_high", "n", "jobs", "ci_method", "flag"]
+OUTPUTS = ("sweep_results.csv", "sweep_results.json", "sweep_matrices.png", "sweep_matrix.csv", "sweep_matrix.png")
+ERROR_FILE = "error.txt"  # a failed job's one-line error, written by the job (introspection/errors.py)
+FAILED_EXIT_CODE = 2  # as for a single run that fails on bad input
 MAX_PANELS = 48  # matrices drawn in the figure; the tables always hold every job
 
 
@@ -92,8 +101,9 @@ def _job_sort_key(path: Path) -> tuple:
 
 
 def find_jobs(sweep_dir: Path) -> list[Path]:
-    """Job folders of a sweep: those holding results.json or Hydra's .hydra/ record (a job that failed)."""
+    """Job folders of a sweep: those holding results.json, error.txt or Hydra's .hydra/ record."""
     found = {p.parent for p in sweep_dir.rglob("results.json")}
+    found |= {p.parent for p in sweep_dir.rglob(ERROR_FILE)}
     found |= {p.parent.parent for p in sweep_dir.rglob(".hydra/overrides.yaml")}
     jobs = [d for d in found if ".submitit" not in d.relative_to(sweep_dir).parts]
     return sorted(jobs, key=lambda d: _job_sort_key(d.relative_to(sweep_dir)))
@@ -106,32 +116,118 @@ def _read_overrides(job_dir: Path) -> dict[str, str]:
     return parse_overrides([str(o) for o in OmegaConf.load(path)])
 
 
-def gather(sweep_dir: str | Path) -> dict[str, Any]:
-    """Read every job of a sweep folder into {"sweep", "sweep_dir", "jobs", "rows", "columns"}."""
+def _read_error(job_dir: Path) -> str | None:
+    """The job's one-line error, or None when it wrote none."""
+    try:
+        text = (job_dir / ERROR_FILE).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return " ".join(line.strip() for line in text.splitlines() if line.strip()) or "failed (empty error.txt)"
+
+
+def read_job(job_dir: Path, rel: str) -> dict[str, Any]:
+    """One job's record: status ok | failed | missing, its overrides, error, models, matrix, paired tests."""
+    job: dict[str, Any] = {"job": rel, "overrides": _read_overrides(job_dir), "status": "ok"}
+    error = _read_error(job_dir)
+    try:
+        results = json.loads((job_dir / "results.json").read_text())
+    except FileNotFoundError:
+        job["status"] = "missing"
+    except (OSError, json.JSONDecodeError) as e:
+        error = error or f"results.json unreadable: {e}"
+    else:
+        job |= {"models": results.get("models") or {}, "matrix": results.get("matrix", []),
+                "paired_tests": results.get("paired_tests", [])}
+    if error is not None:  # also when results.json exists: the job failed after writing it (e.g. in W&B)
+        job |= {"status": "failed", "error": error}
+    return job
+
+
+def add_failures(jobs: list[dict[str, Any]], failures: list[dict[str, Any]]) -> None:
+    """Mark the jobs a launcher saw fail ({"job", "overrides", "error"}; no error.txt: the job died outside
+    Hydra, e.g. killed for memory or time); one that left no folder becomes a record of its own."""
+    for failure in failures:
+        overrides = failure["overrides"]
+        job = next((j for j in jobs if j["overrides"] == overrides), None)
+        if job is None:
+            jobs.append({"job": failure["job"], "overrides": overrides, "status": "failed", "error": failure["error"]})
+        elif job["status"] != "failed":
+            job |= {"status": "failed", "error": failure["error"]}
+
+
+def gather(sweep_dir: str | Path, failures: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Read every job of a sweep folder into {"sweep", "sweep_dir", "jobs", "rows", "columns", "matrix"}."""
     sweep_dir = Path(sweep_dir)
-    jobs, rows = [], []
-    for job_dir in find_jobs(sweep_dir):
-        rel = job_dir.relative_to(sweep_dir).as_posix()
-        job: dict[str, Any] = {"job": rel, "overrides": _read_overrides(job_dir), "status": "ok"}
-        path = job_dir / "results.json"
-        try:
-            results = json.loads(path.read_text())
-        except FileNotFoundError:
-            job["status"] = "missing"
-        except (OSError, json.JSONDecodeError) as e:
-            job["status"] = f"unreadable: {e}"
-        else:
-            models = results.get("models") or {}
-            job |= {"models": models, "matrix": results.get("matrix", []),
-                    "paired_tests": results.get("paired_tests", [])}
-            for cell in job["matrix"]:
-                rows.append({"job": rel, **job["overrides"], "m1": models.get("m1"), "m2": models.get("m2"), **cell})
-        jobs.append(job)
+    jobs = [read_job(d, d.relative_to(sweep_dir).as_posix()) for d in find_jobs(sweep_dir)]
+    add_failures(jobs, failures or [])
+    rows = []
+    for job in jobs:
+        models = job.get("models") or {}
+        error = {"error": job["error"]} if job["status"] == "failed" else {}
+        cells = job.get("matrix") or ([{}] if error else [])  # a failed job without cells: one row with its error
+        for cell in cells:
+            rows.append({"job": job["job"], **job["overrides"], "m1": models.get("m1"), "m2": models.get("m2"),
+                         **cell, **error})
     keys = sorted({k for j in jobs for k in j["overrides"]})
-    extra = sorted({k for r in rows for k in r} - {"job", "m1", "m2", *keys, *CELL_COLUMNS})
-    columns = ["job", *keys, "m1", "m2", *CELL_COLUMNS, *extra]
+    extra = sorted({k for r in rows for k in r} - {"job", "m1", "m2", "error", *keys, *CELL_COLUMNS})
+    columns = ["job", *keys, "m1", "m2", *CELL_COLUMNS, *extra, "error"]
     return {"sweep": sweep_name(sweep_dir), "sweep_dir": str(sweep_dir), "jobs": jobs, "rows": rows,
-            "columns": columns}
+            "columns": columns, "matrix": assemble_matrix(jobs)}
+
+
+# --------------------------------------------------------------------------------------------------
+# One matrix over every model of the sweep
+
+
+def sweep_models(jobs: list[dict[str, Any]]) -> list[str]:
+    """Every model the sweep's finished jobs touched, in order of first appearance (M1, M2 of each job)."""
+    order: list[str] = []
+    for job in jobs:
+        names = [*(job.get("models") or {}).values()]
+        names += [c[k] for c in job.get("matrix", []) if c.get("kind") in ("self", "cross") for k in ("predictor", "target")]
+        for name in names:
+            if isinstance(name, str) and name not in order:
+                order.append(name)
+    return order
+
+
+def _combine(entries: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """One matrix cell from the jobs that measured it. Identical measurements (the same model and items in
+    two pairs) count once. One measurement keeps its own CI; k > 1 different ones (replicate seeds, other
+    settings) give their mean with a 95% t-interval across the k jobs (df k-1) and n summed."""
+    from scipy import stats
+
+    distinct: dict[tuple, dict[str, Any]] = {}
+    for _, c in entries:
+        distinct.setdefault((c["accuracy"], c["n"], c["ci_low"], c["ci_high"]), c)
+    cells = list(distinct.values())
+    flags = sorted({str(c["flag"]) for _, c in entries if c.get("flag")})
+    out = {"jobs": " ".join(sorted({job for job, _ in entries}, key=lambda j: _job_sort_key(Path(j)))),
+           "flag": "; ".join(flags) or None}
+    if len(cells) == 1:
+        c = cells[0]
+        return out | {"accuracy": c["accuracy"], "ci_low": c["ci_low"], "ci_high": c["ci_high"], "n": c["n"],
+                      "ci_method": "job"}
+    values = [float(c["accuracy"]) for c in cells]
+    k = len(values)
+    mean = sum(values) / k
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (k - 1))
+    half = float(stats.t.ppf(0.975, k - 1)) * sd / math.sqrt(k)
+    return out | {"accuracy": mean, "ci_low": max(0.0, mean - half), "ci_high": min(1.0, mean + half),
+                  "n": sum(int(c["n"]) for c in cells), "ci_method": f"t across {k} jobs"}
+
+
+def assemble_matrix(jobs: list[dict[str, Any]]) -> dict[str, Any]:
+    """{"models": [...], "cells": [...]}: held-out accuracy for every (predictor, target) any job measured."""
+    measured: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {}
+    for job in jobs:
+        for c in job.get("matrix", []):
+            if c.get("kind") in ("self", "cross") and c.get("accuracy") is not None:
+                measured.setdefault((c["predictor"], c["target"]), []).append((job["job"], c))
+    models = sweep_models(jobs)
+    cells = [{"predictor": p, "target": t, "kind": "self" if p == t else "cross", **_combine(measured[(p, t)])}
+             for t in models for p in models if (p, t) in measured]
+    return {"models": models, "cells": cells}
 
 
 def write_tables(table: dict[str, Any], sweep_dir: Path) -> None:
@@ -143,6 +239,11 @@ def write_tables(table: dict[str, Any], sweep_dir: Path) -> None:
     writer.writerows(table["rows"])
     write_text_atomic(sweep_dir / "sweep_results.csv", buf.getvalue())
     write_json_atomic(sweep_dir / "sweep_results.json", table)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=MATRIX_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(table["matrix"]["cells"])
+    write_text_atomic(sweep_dir / "sweep_matrix.csv", buf.getvalue())
 
 
 def _panel_title(job: dict[str, Any]) -> str:
@@ -190,48 +291,113 @@ def plot_matrices(jobs: list[dict[str, Any]], path: Path) -> bool:
         ax.axis("off")
     fig.suptitle("Held-out prediction accuracy per job (diagonal = self-prediction)")
     fig.colorbar(image, ax=axes, fraction=0.02, label="accuracy")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    _save(fig, path)
     return True
 
 
+def _save(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def plot_matrix(matrix: dict[str, Any], path: Path) -> bool:
+    """The assembled predictor x target heatmap over every model of the sweep. False: nothing to draw."""
+    if not matrix["cells"]:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = matrix["models"]
+    size = 1.9 * len(models) + 2.5
+    fig, ax = plt.subplots(figsize=(size + 1.2, size), layout="constrained")
+    grid = [[math.nan] * len(models) for _ in models]
+    for c in matrix["cells"]:
+        i, j = models.index(c["predictor"]), models.index(c["target"])
+        grid[i][j] = c["accuracy"]
+        text = f"{c['accuracy']:.1%}\n[{c['ci_low']:.1%}, {c['ci_high']:.1%}]\nn={c['n']}"
+        text += f"\nmean of {c['ci_method'].split()[-2]} jobs" if c["ci_method"] != "job" else ""
+        text += "\nflagged" if c.get("flag") else ""
+        ax.text(j, i, text, ha="center", va="center", fontsize=8)
+    image = ax.imshow(grid, cmap="Greens", vmin=0, vmax=1)
+    ax.set_xticks(range(len(models)), models, fontsize=8, rotation=30, ha="right")
+    ax.set_yticks(range(len(models)), models, fontsize=8)
+    ax.set_xlabel("target (self-trained)")
+    ax.set_ylabel("predictor")
+    ax.set_title("Held-out prediction accuracy over the sweep (diagonal = self; blank = not measured)", fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.04, label="accuracy")
+    _save(fig, path)
+    return True
+
+
+def _wandb_table(columns: list[str], rows: list[dict[str, Any]]):
+    import wandb
+
+    return wandb.Table(columns=columns, data=[[row.get(k) for k in columns] for row in rows])
+
+
+def counts(table: dict[str, Any]) -> dict[str, int]:
+    statuses = [j["status"] for j in table["jobs"]]
+    return {"jobs": len(statuses), "jobs_with_results": sum(1 for j in table["jobs"] if "matrix" in j),
+            "jobs_failed": statuses.count("failed"), "jobs_missing": statuses.count("missing")}
+
+
 def log_to_wandb(table: dict[str, Any], logger_cfg: DictConfig, sweep_dir: Path) -> None:
-    """The sweep table and figure as one `aggregate` run in the sweep's W&B group."""
+    """The sweep as one `aggregate` run in its W&B group: the sweep table, the assembled matrix (table,
+    heatmap, and a summary key per cell), the per-job figure, and the job counts."""
     import wandb
 
     from introspection.tracking import wandb_mode
 
     mode = wandb_mode(logger_cfg.mode)
     group = logger_cfg.get("group") or table["sweep"]
+    matrix = table["matrix"]
+    config = {"sweep_dir": str(sweep_dir), "jobs": len(table["jobs"]), "models": matrix["models"]}
     with wandb.init(project=logger_cfg.project, entity=logger_cfg.entity, group=group, job_type="aggregate",
                     name=f"{group}/aggregate", tags=list(logger_cfg.tags), dir=str(sweep_dir), mode=mode,
-                    config={"sweep_dir": str(sweep_dir), "jobs": len(table["jobs"])},
-                    settings=wandb.Settings(start_method="thread", silent=True)) as run:
-        columns = table["columns"]
-        payload: dict[str, Any] = {"sweep_results": wandb.Table(
-            columns=columns, data=[[row.get(k) for k in columns] for row in table["rows"]])}
-        figure = sweep_dir / "sweep_matrices.png"
-        if figure.is_file():
-            payload["sweep_matrices"] = wandb.Image(str(figure))
+                    config=config, settings=wandb.Settings(silent=True)) as run:
+        payload: dict[str, Any] = {"sweep_results": _wandb_table(table["columns"], table["rows"]),
+                                   "sweep_matrix": _wandb_table(MATRIX_COLUMNS, matrix["cells"])}
+        for name in ("sweep_matrices", "sweep_matrix"):
+            figure = sweep_dir / f"{name}.png"
+            if figure.is_file():
+                payload[f"{name}_heatmap" if name == "sweep_matrix" else name] = wandb.Image(str(figure))
         run.log(payload)
-        run.summary["jobs_with_results"] = sum(j["status"] == "ok" for j in table["jobs"])
-        run.summary["jobs_missing"] = sum(j["status"] != "ok" for j in table["jobs"])
+        summary: dict[str, Any] = dict(counts(table))
+        for c in matrix["cells"]:
+            prefix = f"matrix/{c['predictor']}->{c['target']}"
+            summary |= {f"{prefix}/{k}": c[k] for k in ("accuracy", "ci_low", "ci_high", "n")}
+        run.summary.update(summary)
+    log.info("sweep %s: aggregate W&B run logged (%s mode, group %s)", table["sweep"], mode, group)
 
 
-def aggregate(sweep_dir: str | Path, logger_cfg: DictConfig | None = None) -> dict[str, Any]:
-    """Gather a sweep folder and write its tables and figure (and the W&B aggregate run)."""
+def failure_line(table: dict[str, Any], sweep_dir: Path) -> str | None:
+    """`error: N of M jobs failed; see <sweep_results.csv>`, or None when no job failed."""
+    n = counts(table)
+    if not n["jobs_failed"]:
+        return None
+    return f"error: {n['jobs_failed']} of {n['jobs']} jobs failed; see {sweep_dir / 'sweep_results.csv'}"
+
+
+def aggregate(sweep_dir: str | Path, logger_cfg: DictConfig | None = None,
+              failures: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Gather a sweep folder and write its tables and figures (and the W&B aggregate run)."""
     sweep_dir = Path(sweep_dir)
-    table = gather(sweep_dir)
+    table = gather(sweep_dir, failures)
     write_tables(table, sweep_dir)
     plot_matrices(table["jobs"], sweep_dir / "sweep_matrices.png")
-    missing = [j["job"] for j in table["jobs"] if j["status"] != "ok"]
-    log.info("sweep %s: %d jobs, %d matrix cells -> %s/sweep_results.csv", table["sweep"], len(table["jobs"]),
-             len(table["rows"]), sweep_dir)
+    plot_matrix(table["matrix"], sweep_dir / "sweep_matrix.png")
+    log.info("sweep %s: %d jobs, %d rows, %d models -> %s/sweep_results.csv", table["sweep"], len(table["jobs"]),
+             len(table["rows"]), len(table["matrix"]["models"]), sweep_dir)
+    missing = [j["job"] for j in table["jobs"] if j["status"] == "missing"]
     if missing:
-        log.warning("sweep %s: no results.json from job(s) %s", table["sweep"], ", ".join(missing))
+        log.warning("sweep %s: neither results.json nor error.txt from job(s) %s", table["sweep"], ", ".join(missing))
     if logger_cfg is not None and logger_cfg.get("backend") == "wandb":
         try:
             log_to_wandb(table, logger_cfg, sweep_dir)
@@ -240,27 +406,55 @@ def aggregate(sweep_dir: str | Path, logger_cfg: DictConfig | None = None) -> di
     return table
 
 
-def aggregate_sweep(config: DictConfig) -> dict[str, Any] | None:
-    """Aggregate the sweep of a composed multirun config; a failure is logged, never raised."""
+def aggregate_sweep(config: DictConfig, failures: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+    """Aggregate the sweep of a composed multirun config; a failure to gather is logged, never raised."""
     sweep_dir = Path(str(config.hydra.sweep.dir))
     try:
-        return aggregate(sweep_dir, config.get("logger"))
+        return aggregate(sweep_dir, config.get("logger"), failures)
     except Exception:
         log.exception("gathering the sweep failed; retry with: python -m introspection.sweep %s", sweep_dir)
         return None
 
 
+def end_sweep(config: DictConfig, failures: list[dict[str, Any]] | None = None) -> None:
+    """Aggregate; when a job failed, print the one-line summary and exit with code 2."""
+    table = aggregate_sweep(config, failures)
+    line = failure_line(table, Path(str(config.hydra.sweep.dir))) if table is not None else None
+    if line is None and failures:  # the table could not be gathered: the launcher's count still stands
+        line = f"error: {len(failures)} job(s) failed; see the log above"
+    if line is None:
+        return
+    print(line, file=sys.stderr, flush=True)
+    if failures and os.environ.get("HYDRA_FULL_ERROR") == "1":
+        return  # the launcher hands the failed job back to Hydra, which raises it with its traceback
+    raise SystemExit(FAILED_EXIT_CODE)  # a BaseException: Hydra's callback guard lets it through
+
+
+def launcher_failures(returns: list, job_overrides: list, initial_job_idx: int) -> list[dict[str, Any]]:
+    """The failed JobReturns of a launcher's batch as failure records (for end_sweep)."""
+    from hydra.core.utils import JobStatus
+
+    from introspection.errors import one_line
+
+    return [{"job": str(initial_job_idx + i), "overrides": parse_overrides(list(overrides)),
+             "error": one_line(ret._return_value) if isinstance(ret._return_value, BaseException)
+             else "failed without an error message"}
+            for i, (ret, overrides) in enumerate(zip(returns, job_overrides, strict=True))
+            if ret.status == JobStatus.FAILED]
+
+
 class SweepTable(Callback):
-    """Hydra callback: on_multirun_end gathers the sweep's results (runs on the submitting machine)."""
+    """Hydra callback: on_multirun_end gathers the sweep's results (runs on the submitting machine) and
+    exits with code 2 when a job failed."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        aggregate_sweep(config)
+        end_sweep(config)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1 or argv[0] in ("-h", "--help"):
-        print("usage: python -m introspection.sweep <sweep dir>   (writes sweep_results.csv/json and sweep_matrices.png)")
+        print("usage: python -m introspection.sweep <sweep dir>   (writes " + ", ".join(OUTPUTS) + ")")
         return 2
     sweep_dir = Path(argv[0])
     if not sweep_dir.is_dir():
@@ -269,6 +463,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     table = aggregate(sweep_dir)
     print(f"{len(table['jobs'])} jobs, {len(table['rows'])} rows: " + ", ".join(str(sweep_dir / o) for o in OUTPUTS))
+    line = failure_line(table, sweep_dir)
+    if line is not None:
+        print(line, file=sys.stderr)
+        return FAILED_EXIT_CODE
     return 0
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -104,38 +102,121 @@ def test_command_line_gathers_by_hand(sweep_dir, capsys):
     assert sweep.main([str(sweep_dir / "nope")]) == 2
 
 
-def test_sweep_table_logged_to_wandb(sweep_dir, monkeypatch):
-    """The aggregate run: the sweep's group, the table, the figure (a stand-in W&B module records the calls)."""
-    calls: dict = {}
+def results_json(models: tuple[str, str], accuracy: dict[tuple[str, str], float], flag: str | None = None) -> dict:
+    """results.json as tracking.write_results writes it (the parts the sweep reads): the headline matrix
+    (task and property "all"), one cell per (predictor, target), and the pooled paired tests."""
+    m1, m2 = models
+    matrix = [cell(p, t, acc, task="all", property="all", se=0.025, flag=flag if (p, t) == (m2, m1) else None)
+              for (p, t), acc in accuracy.items()]
+    tests = [{"target": t, "self_predictor": t, "cross_predictor": p, "task": "all", "n": 200,
+              "self_accuracy": accuracy[(t, t)], "cross_accuracy": accuracy[(p, t)],
+              "delta": accuracy[(t, t)] - accuracy[(p, t)], "ci_low": -0.1, "ci_high": 0.2, "mcnemar_p": 0.04,
+              "flag": None} for p, t in ((m2, m1), (m1, m2))]
+    return {"experiment": "cross_prediction", "models": {"m1": m1, "m2": m2}, "matrix": matrix, "cells": matrix,
+            "paired_tests": tests}
 
-    class Run:
-        summary: dict = {}
 
-        def __enter__(self):
-            return self
+@pytest.fixture
+def pairs_sweep(tmp_path) -> Path:
+    """A sweep over two pairs sharing model A, a seed replicate of (A, B), and a job that failed."""
+    root = tmp_path / "multirun" / "pairs"
+    ab = {("A", "A"): 0.60, ("B", "A"): 0.50, ("B", "B"): 0.70, ("A", "B"): 0.40}
+    ac = {("A", "A"): 0.60, ("C", "A"): 0.45, ("C", "C"): 0.80, ("A", "C"): 0.35}  # A's self cell as in job 0
+    ab_seed1 = {("A", "A"): 0.64, ("B", "A"): 0.50, ("B", "B"): 0.66, ("A", "B"): 0.44}
+    for sub, overrides, models, accuracy in (("0", ["model=ab", "seed=0"], ("A", "B"), ab),
+                                             ("1", ["model=ac", "seed=0"], ("A", "C"), ac),
+                                             ("2", ["model=ab", "seed=1"], ("A", "B"), ab_seed1)):
+        job = write_job(root, sub, overrides)
+        (job / "results.json").write_text(json.dumps(results_json(models, accuracy, flag="low compliance" if sub == "1" else None)))
+    failed = write_job(root, "3", ["model=ad", "seed=0"])
+    (failed / "error.txt").write_text("model.m2.path /weights/d does not exist; download it or set model.m2.path\n")
+    return root
 
-        def __exit__(self, *exc):
-            return False
 
-        def log(self, payload):
-            calls["log"] = payload
+def test_failed_job_has_a_row_with_its_error_and_the_multirun_exits_2(pairs_sweep, capsys):
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(pairs_sweep)}}, "logger": {"backend": "none"}})
+    with pytest.raises(SystemExit) as stopped:
+        SweepTable().on_multirun_end(config=config)
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip() == f"error: 1 of 4 jobs failed; see {pairs_sweep / 'sweep_results.csv'}"
+    with (pairs_sweep / "sweep_results.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    failed = [r for r in rows if r["error"]]
+    assert len(failed) == 1 and len(rows) == 3 * 4 + 1
+    assert (failed[0]["job"], failed[0]["model"], failed[0]["seed"], failed[0]["accuracy"]) == ("3", "ad", "0", "")
+    assert failed[0]["error"] == "model.m2.path /weights/d does not exist; download it or set model.m2.path"
+    jobs = json.loads((pairs_sweep / "sweep_results.json").read_text())["jobs"]
+    assert [j["status"] for j in jobs] == ["ok", "ok", "ok", "failed"]
+    # by hand: the same table, the same line, the same exit code
+    assert sweep.main([str(pairs_sweep)]) == 2
+    assert "error: 1 of 4 jobs failed" in capsys.readouterr().err
 
-    def init(**kwargs):
-        calls["init"] = kwargs
-        return Run()
 
-    fake = types.SimpleNamespace(
-        init=init,
-        Table=lambda columns, data: {"columns": columns, "data": data},
-        Image=lambda path: {"image": path}, Settings=lambda **kw: kw)
-    monkeypatch.setitem(sys.modules, "wandb", fake)
-    logger = OmegaConf.create({"backend": "wandb", "project": "p", "entity": None, "mode": "offline", "group": None,
-                               "tags": []})
-    sweep.aggregate(sweep_dir, logger)
-    assert calls["init"]["group"] == "2026-11-26_20-43-00" and calls["init"]["job_type"] == "aggregate"
-    assert len(calls["log"]["sweep_results"]["data"]) == 15
-    assert calls["log"]["sweep_matrices"]["image"].endswith("sweep_matrices.png")
-    assert Run.summary == {"jobs_with_results": 3, "jobs_missing": 1}
+def test_a_job_killed_outside_hydra_is_a_failed_row_too(pairs_sweep):
+    """The launcher plugin's path: jobs it saw fail (no error.txt) join the table by their overrides."""
+    table = gather(pairs_sweep, [{"job": "1", "overrides": {"model": "ac", "seed": "0"}, "error": "killed (OOM)"},
+                                 {"job": "9", "overrides": {"model": "xy"}, "error": "node failure"}])
+    by_job = {j["job"]: j for j in table["jobs"]}
+    assert by_job["1"]["status"] == "failed" and by_job["1"]["error"] == "killed (OOM)"
+    assert by_job["9"] == {"job": "9", "overrides": {"model": "xy"}, "status": "failed", "error": "node failure"}
+    assert by_job["3"]["error"].startswith("model.m2.path")  # its own error.txt stands
+    assert {r["error"] for r in table["rows"] if r["job"] == "1"} == {"killed (OOM)"}  # its cells carry it
+
+
+def test_assembled_matrix_over_every_model_of_the_sweep(pairs_sweep):
+    table = sweep.aggregate(pairs_sweep)
+    matrix = table["matrix"]
+    assert matrix["models"] == ["A", "B", "C"]
+    cells = {(c["predictor"], c["target"]): c for c in matrix["cells"]}
+    assert set(cells) == {("A", "A"), ("B", "A"), ("C", "A"), ("B", "B"), ("A", "B"), ("C", "C"), ("A", "C")}
+    # A's self cell: identical in jobs 0 and 1 (counted once), a different value in the seed replicate 2
+    a_self = cells[("A", "A")]
+    assert a_self["jobs"] == "0 1 2" and a_self["ci_method"] == "t across 2 jobs" and a_self["n"] == 400
+    assert a_self["accuracy"] == pytest.approx(0.62)
+    assert a_self["ci_low"] < 0.60 and a_self["ci_high"] > 0.64  # t(1) interval around the two values
+    assert cells[("B", "A")]["ci_method"] == "job" and cells[("B", "A")]["n"] == 200  # same value twice: one
+    only_once = cells[("C", "C")]
+    assert (only_once["accuracy"], only_once["ci_low"], only_once["ci_high"], only_once["jobs"]) == pytest.approx(
+        (0.80, 0.75, 0.85, "1"))
+    assert cells[("C", "A")]["flag"] == "low compliance" and cells[("A", "C")]["flag"] is None
+    assert cells[("A", "A")]["kind"] == "self" and cells[("C", "A")]["kind"] == "cross"
+    with (pairs_sweep / "sweep_matrix.csv").open() as f:
+        written = list(csv.DictReader(f))
+    assert [(r["predictor"], r["target"]) for r in written] == [(c["predictor"], c["target"]) for c in matrix["cells"]]
+    assert float(written[0]["accuracy"]) == pytest.approx(0.62)
+    assert (pairs_sweep / "sweep_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((pairs_sweep / "sweep_results.json").read_text())["matrix"]["models"] == ["A", "B", "C"]
+
+
+def test_aggregate_run_is_logged_offline_with_the_table_and_matrix(pairs_sweep, monkeypatch):
+    """The real wandb (offline): the run's files hold the sweep table, the matrix and the counts."""
+    from tests.wandb_offline import config, history, offline_runs, read_records, run_info, summary
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    logger = OmegaConf.create({"backend": "wandb", "project": "p", "entity": None, "mode": "auto", "group": None,
+                               "tags": ["t"]})
+    with pytest.raises(SystemExit):
+        sweep.end_sweep(OmegaConf.create({"hydra": {"sweep": {"dir": str(pairs_sweep)}}, "logger": logger}))
+    (run,) = offline_runs(pairs_sweep / "wandb")
+    records = read_records(run)
+    info = run_info(records)
+    assert (info.project, info.run_group, info.job_type, info.display_name) == ("p", "pairs", "aggregate",
+                                                                                 "pairs/aggregate")
+    assert config(records)["models"] == ["A", "B", "C"]
+    final = summary(records)
+    assert (final["jobs"], final["jobs_with_results"], final["jobs_failed"], final["jobs_missing"]) == (4, 3, 1, 0)
+    assert final["matrix/A->A/accuracy"] == pytest.approx(0.62) and final["matrix/C->C/n"] == 200
+    logged = history(records)[0]
+    assert {logged[k] for k in ("sweep_results/_type", "sweep_matrix/_type")} == {"table-file"}
+    assert logged["sweep_matrix_heatmap/_type"] == "image-file" and logged["sweep_matrices/_type"] == "image-file"
+    (matrix_file,) = (run / "files" / "media" / "table").glob("sweep_matrix_*.table.json")
+    saved = json.loads(matrix_file.read_text())
+    assert saved["columns"] == sweep.MATRIX_COLUMNS and len(saved["data"]) == 7
+    (results_file,) = (run / "files" / "media" / "table").glob("sweep_results_*.table.json")
+    rows = json.loads(results_file.read_text())
+    errors = [r[rows["columns"].index("error")] for r in rows["data"]]
+    assert sum(e is not None for e in errors) == 1 and len(rows["data"]) == 13
 
 
 # --------------------------------------------------------------------------------------------------
