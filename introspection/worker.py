@@ -139,7 +139,11 @@ def train_from_payload(payload: dict, folder: Path) -> dict:
     cfg = OmegaConf.structured(FinetuneConfig(**cfg_dict))
     rows = read_rows(Path(payload["rows_path"]))
     tokenizer = load_tokenizer(resolved)
+    # logger.log_training: the orchestrator set this switch and the W&B project, group, mode and folder
+    # (tracking.training_logging); TRL's W&B callback reads them from the environment.
     report_to = "wandb" if os.environ.get("INTROSPECTION_WANDB_TRAINING") == "1" else "none"
+    if report_to == "wandb":
+        os.environ["WANDB_NAME"] = f"finetune {payload['label']}"
     result = finetune(resolved.path, tokenizer, rows, cfg, folder / "adapter", report_to=report_to)
     return {"label": payload["label"], "base": model["label"], "merged": result.merged, "train_loss": result.train_loss,
             "train_token_accuracy": result.train_token_accuracy, "n_examples": result.n_examples,
@@ -147,12 +151,23 @@ def train_from_payload(payload: dict, folder: Path) -> dict:
             "hyperparameters": result.hyperparameters}
 
 
+def check_trained_folder(payload: dict, folder: Path, info: dict) -> dict:
+    """Refuse (one-line ValueError) a trained folder that PEFT / transformers cannot load onto the base.
+
+    Every finetune path calls this inside the store's build, so a failure seals nothing."""
+    from introspection.finetune.adapter_check import check_saved_model
+
+    check_saved_model(folder / "adapter", payload["model"]["resolved"]["path"], merged=bool(info["merged"]))
+    return info
+
+
 @reported
 def finetune_worker(payload: dict) -> None:
-    """Finetune one base model on one set of SFT rows and store the adapter."""
+    """Finetune one base model on one set of SFT rows and store the adapter (after checking it loads)."""
     _setup_logging()
     store = Store(payload["store_root"])
-    store.get_or_build("adapters", payload["key"], lambda folder: train_from_payload(payload, folder))
+    store.get_or_build("adapters", payload["key"],
+                       lambda folder: check_trained_folder(payload, folder, train_from_payload(payload, folder)))
 
 
 @reported

@@ -15,6 +15,7 @@ Run as a module by accelerate: `python -m introspection.finetune.distributed PAY
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -26,6 +27,10 @@ ACCELERATE_CONFIGS = {"ddp": "accelerate_ddp.yaml", "fsdp": "accelerate_fsdp.yam
 LAUNCHERS_DIR = Path(__file__).resolve().parents[2] / "launchers"
 RESULT_FILE = "rank0_result.json"
 PAYLOAD_FILE = "ranks_payload.json"
+# What accelerate reports on the ranks for each strategy (DDP is MULTI_GPU on GPUs, MULTI_CPU on CPU ranks).
+EXPECTED_DISTRIBUTED_TYPE = {"fsdp": "FSDP", "deepspeed": "DEEPSPEED"}
+
+log = logging.getLogger(__name__)
 
 
 def accelerate_config_path(finetune_cfg) -> Path:
@@ -64,7 +69,7 @@ def check_multi_gpu(finetune_cfg, entries: dict[str, dict]) -> None:
         import importlib.util
 
         if importlib.util.find_spec("deepspeed") is None:
-            raise ModuleNotFoundError("finetune.multi_gpu=deepspeed needs the deepspeed package: pip install deepspeed "
+            raise ValueError("finetune.multi_gpu=deepspeed needs the deepspeed package: pip install deepspeed "
                                       "(or use finetune.multi_gpu=fsdp, which needs nothing extra)")
     if _uses_cpu(config_path):
         return
@@ -73,7 +78,7 @@ def check_multi_gpu(finetune_cfg, entries: dict[str, dict]) -> None:
     have = torch.cuda.device_count()
     need = max(entry["gpus"] for entry in entries.values())
     if have < need:
-        raise RuntimeError(f"finetune.multi_gpu={strategy} needs {need} CUDA GPUs (model gpus) but this machine "
+        raise ValueError(f"finetune.multi_gpu={strategy} needs {need} CUDA GPUs (model gpus) but this machine "
                            f"has {have}; run it in a GPU job (hydra/launcher=slurm) or use finetune.multi_gpu=none")
 
 
@@ -105,7 +110,15 @@ def finetune_on_ranks(payload: dict, folder: Path, n_processes: int) -> dict:
                            f"--config_file {config_path}) failed with exit code {code}; its log is above")
     info = json.loads(result.read_text())
     result.unlink()
-    return {**info, "processes": n_processes, "multi_gpu": payload["finetune"]["multi_gpu"]}
+    strategy = payload["finetune"]["multi_gpu"]
+    ran = info.get("hyperparameters", {}).get("resolved", {}).get("distributed_type")
+    if EXPECTED_DISTRIBUTED_TYPE.get(strategy) not in (None, ran):
+        log.warning("finetune.multi_gpu=%s, but the ranks trained as %s (accelerate config %s)", strategy, ran,
+                    config_path)
+    from introspection.worker import check_trained_folder
+
+    check_trained_folder(payload, folder, info)  # rank 0 may have saved nothing usable: then nothing is sealed
+    return {**info, "processes": n_processes, "multi_gpu": strategy}
 
 
 def main(argv: list[str]) -> None:

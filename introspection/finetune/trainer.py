@@ -105,7 +105,7 @@ def _require_cuda_for_qlora(method: str) -> None:
     import torch
 
     if method == "qlora" and not torch.cuda.is_available():
-        raise RuntimeError("finetune=qlora needs a CUDA GPU (bitsandbytes 4-bit); on this machine use finetune=lora")
+        raise ValueError("finetune=qlora needs a CUDA GPU (bitsandbytes 4-bit); on this machine use finetune=lora")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -218,22 +218,52 @@ def _trainer_dataset(rows: list[dict]):
     return Dataset.from_list([{"prompt": row["prompt"], "completion": row["completion"]} for row in rows])
 
 
+def qlora_quantization_config():
+    """The 4-bit settings of finetune=qlora (QLoRA's NF4 with double quantisation, bf16 compute).
+
+    The packed 4-bit weights are stored in the compute dtype (bnb_4bit_quant_storage): FSDP shards only
+    tensors of one float dtype, and DeepSpeed ZeRO-3 likewise, so without it QLoRA cannot be sharded."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    compute_dtype = torch.bfloat16
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=compute_dtype,
+        bnb_4bit_quant_storage=compute_dtype,
+    )
+
+
 def _load_model(base_path: str, method: str, torch_dtype):
     from transformers import AutoModelForCausalLM
 
     kwargs: dict[str, Any] = {"dtype": torch_dtype}
     if method == "qlora":
-        import torch
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16,
-        )
-        kwargs["dtype"] = torch.bfloat16
+        quantization = qlora_quantization_config()
+        kwargs["quantization_config"] = quantization
+        # The unquantised parts (norms, embeddings) in the storage dtype too: FSDP needs one dtype throughout.
+        kwargs["dtype"] = quantization.bnb_4bit_quant_storage
     return AutoModelForCausalLM.from_pretrained(base_path, **kwargs)
+
+
+def gather_full_weights_for_saving(trainer) -> None:
+    """Make trainer.save_model write the whole adapter (or model) from rank 0 under FSDP.
+
+    Trainer.save_model saves nothing under FSDP unless the state dict type is FULL_STATE_DICT (it then
+    gathers the shards onto rank 0). A sharded type suits mid-training checkpoints, which this trainer
+    never writes (save_strategy "no"), so the final save always gathers, whatever the accelerate config
+    says. DeepSpeed ZeRO-3 gathers PEFT adapters in save_model itself; a full model needs the config's
+    stage3_gather_16bit_weights_on_model_save (zero3_save_16bit_model), which the shipped configs set.
+    Either way the store checks the saved folder before sealing it (finetune/adapter_check.py)."""
+    if not trainer.is_fsdp_enabled:
+        return
+    plugin = trainer.accelerator.state.fsdp_plugin
+    # set_state_dict_type keeps an existing (sharded) state_dict_config; the full type needs the full configs.
+    plugin.state_dict_config = None
+    plugin.optim_state_dict_config = None
+    plugin.set_state_dict_type("FULL_STATE_DICT")
 
 
 def score_labelled_positions_only_on_cpu() -> bool:
@@ -319,6 +349,8 @@ def build_trainer(base_path: str, tokenizer, rows: list[dict], cfg, output_dir: 
             "warmup_steps": args.warmup_steps,
             "effective_batch_size": cfg.batch_size * cfg.gradient_accumulation_steps * args.world_size,
             "world_size": args.world_size,
+            # How the ranks really trained (NO, MULTI_CPU, MULTI_GPU, FSDP, DEEPSPEED): accelerate picks it at launch.
+            "distributed_type": trainer.accelerator.distributed_type.value,
             "optim": str(getattr(args.optim, "value", args.optim)),
             "weight_decay": args.weight_decay,
             "max_grad_norm": args.max_grad_norm,
@@ -412,6 +444,7 @@ def finetune(base_path: str, tokenizer, rows: list[dict], cfg, out_dir: Path, *,
             train_started = time.time()
             output = trainer.train()
             train_seconds = time.time() - train_started
+            gather_full_weights_for_saving(trainer)
             trainer.save_model(str(work_dir))  # adapter (or full model) + tokenizer with its chat template
             trainer.accelerator.wait_for_everyone()
 
