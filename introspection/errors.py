@@ -6,6 +6,10 @@ raises them as ValueError (or a subclass: ModelResolveError, AdapterError) or OS
 that names the value, where it came from and what would be valid. Anything else is a bug and keeps its
 traceback. `HYDRA_FULL_ERROR=1` shows the traceback of an expected failure too.
 
+A single run prints `error: <line>` on stderr and exits 2. A job of a sweep (`-m`) must not stop the
+others: it writes the line to `<job output dir>/error.txt` (the sweep table reads it), logs
+`error: <line>` to the job's log, and returns None, so Hydra records the job as finished and goes on.
+
 A model worker process cannot raise into the orchestrator, so `reported` (around a worker entry point)
 writes the worker's one-line message to `<store>/tmp/worker-<pid>.error` and exits with code 2, and
 `worker_failure` (in the orchestrator) turns it into a WorkerError carrying that line.
@@ -44,24 +48,51 @@ def _full_error() -> bool:
     return os.environ.get("HYDRA_FULL_ERROR") == "1"
 
 
-def _in_multirun() -> bool:
-    # In a sweep a failed job is recorded by Hydra and the others go on, so the exception is kept.
+JOB_ERROR_FILE = "error.txt"  # in a sweep job's output folder: the one line that stopped the job
+
+
+def _multirun_job_dir() -> Path | None:
+    """The output folder of the current job when it is one job of a sweep (-m), else None."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def report_job_error(job_dir: Path, message: str) -> None:
+    """A sweep job's expected failure: `error.txt` in its folder, and `error: <line>` in its log."""
+    import logging
+
+    from introspection.store import write_text_atomic
+
+    try:
+        write_text_atomic(job_dir / JOB_ERROR_FILE, message + "\n")
+    except OSError as exc:  # e.g. the disk is full: the log line below still says what stopped the job
+        message += f" (and {JOB_ERROR_FILE} could not be written: {one_line(exc)})"
+    log = logging.getLogger("introspection")
+    if log.hasHandlers():
+        log.error("error: %s", message)
+    else:  # no logging set up (hydra/job_logging=disabled): stderr still carries the line
+        print(f"error: {message}", file=sys.stderr, flush=True)
 
 
 def one_line_errors(task_function):
-    """Decorate the Hydra task function: an expected failure prints `error: <message>` and exits 2."""
+    """Decorate the Hydra task function: an expected failure prints `error: <message>` and exits 2; in a
+    sweep job it is reported by `report_job_error` and the job returns None, so the other jobs go on."""
 
     @functools.wraps(task_function)
     def run(*args, **kwargs):
         try:
             return task_function(*args, **kwargs)
         except EXPECTED as exc:
-            if _full_error() or _in_multirun():
+            if _full_error():
                 raise
+            job_dir = _multirun_job_dir()
+            if job_dir is not None:
+                report_job_error(job_dir, one_line(exc))
+                return None
             print(f"error: {one_line(exc)}", file=sys.stderr, flush=True)
             raise SystemExit(EXIT_CODE) from None
 

@@ -29,7 +29,7 @@ from introspection import config as _config  # noqa: F401  (registers the struct
 from introspection.analysis import scoring
 from introspection.cli import rewrite_model_sides, validate_cli
 from introspection.errors import one_line_errors
-from introspection.finetune.distributed import check_multi_gpu
+from introspection.start_checks import run_start_checks
 from introspection.stages import (
     AnswerJob,
     ModelRef,
@@ -42,7 +42,7 @@ from introspection.stages import (
     sampling_for,
 )
 from introspection.store import Store
-from introspection.tracking import log_results, print_summary, write_results
+from introspection.tracking import log_results, print_summary, training_logging, write_results
 from introspection.types import Sampling
 
 log = logging.getLogger("introspection")
@@ -175,18 +175,23 @@ def experiments() -> dict:
 @one_line_errors  # bad input, missing files, a full disk: `error: <one line>` and exit code 2
 def main(cfg: DictConfig) -> float | None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    _config.check_choices(cfg)
-    check_multi_gpu(cfg.finetune, {"m1": cfg.model.m1, "m2": cfg.model.m2})  # before any stage runs
-    store = Store(cfg.store_dir)
+    run_start_checks(cfg)  # config, task data, GPUs and weights: one line in seconds, before any model or data work
+    _config.apply_seed(cfg)  # top-level `seed` offsets tasks/inference/finetune seeds (0: every key as before)
+    if cfg.experiment.stop_after == "plan":  # the pre-flight plan: counts and GPU-hours, no model loads
+        from introspection.preflight import run_plan
+
+        return run_plan(cfg, run_dir)
     name, known = cfg.experiment.name, experiments()
     if name not in known:
         raise ValueError(f"unknown experiment.name '{name}'; valid: {', '.join(known)}")
+    store = Store(cfg.store_dir)
     log.info("run folder %s; artifact store %s", run_dir, store.root)
     unused = set(cfg.finetune.learning_rate_by_model) - {cfg.model.m1.name, cfg.model.m2.name}
     if unused:  # allowed (one finetune config may serve several pairs), but never silent
         log.warning("finetune.learning_rate_by_model names %s, neither of this pair's models (%s, %s): ignored",
                     sorted(unused), cfg.model.m1.name, cfg.model.m2.name)
-    results = known[name](cfg, store, run_dir)
+    with training_logging(cfg, run_dir):  # logger.log_training: finetune curves to this run's W&B project and group
+        results = known[name](cfg, store, run_dir)
     results["store"] = {"computed": store.computed, "reused": store.reused, "worker_runs": store.worker_runs}
     write_results(results, cfg, run_dir)
     print_summary(results, run_dir)

@@ -93,7 +93,7 @@ def test_model_folder_that_does_not_exist(tmp_path):
 
 def test_hub_model_while_offline(tmp_path):
     main_fails(tmp_path, ["model.m1.source=hub", "model.m1.path=nobody/no-such-model"], "'nobody/no-such-model'",
-               "model.m1.path", "HF_HUB_OFFLINE=1", "download it first or unset HF_HUB_OFFLINE",
+               "model.m1.path", "HF_HUB_OFFLINE=1", "download it first", "or unset HF_HUB_OFFLINE",
                env={"HF_HOME": str(tmp_path / "hf")})
 
 

@@ -236,7 +236,7 @@ def test_qlora_without_cuda_says_to_use_lora(tiny_model_dir, tmp_path):
 
     if torch.cuda.is_available():
         pytest.skip(reason="this machine has CUDA: qlora is allowed here")
-    with pytest.raises(RuntimeError, match="qlora needs a CUDA GPU.*use finetune=lora"):
+    with pytest.raises(ValueError, match="qlora needs a CUDA GPU.*use finetune=lora"):
         finetune(str(tiny_model_dir), _tokenizer(tiny_model_dir), _yes_rows(2), FinetuneConfig(name="t", method="qlora"),
                  tmp_path / "out", progress=False)
     assert list(tmp_path.iterdir()) == []
@@ -309,3 +309,85 @@ def test_a_models_own_learning_rate_is_the_one_it_trains_at_and_is_keyed_by(tiny
     other_only = cfg(learning_rate_by_model={"other": 5e-3})
     assert tune(other_only).adapter_key != own.adapter_key
     assert tune(other_only).adapter_key == tune(cfg()).adapter_key
+
+
+# --- the saved folder is checked before the store seals it -----------------------------------------
+@pytest.fixture(scope="module")
+def trained_adapter(tiny_model_dir, tmp_path_factory) -> Path:
+    from introspection.finetune.trainer import finetune
+
+    out_dir = tmp_path_factory.mktemp("trained") / "adapter"
+    cfg = FinetuneConfig(name="t", lora=LoraSettings(r=4, alpha=8), epochs=1, batch_size=2, learning_rate=1e-3)
+    finetune(str(tiny_model_dir), _tokenizer(tiny_model_dir), _yes_rows(4), cfg, out_dir, progress=False)
+    return out_dir
+
+
+def _copy_adapter(trained_adapter: Path, folder: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(trained_adapter, folder / "adapter"))
+
+
+def test_an_adapter_folder_without_an_adapter_is_refused_and_nothing_is_sealed(trained_adapter, tiny_model_dir,
+                                                                                tmp_path):
+    """What FSDP with a sharded state dict left: rank 0's lineage.json and no adapter. The store's build
+    (as finetune_worker and finetune_on_ranks run it) raises one line, and no artifact appears."""
+    from introspection.store import Store, digest
+    from introspection.worker import check_trained_folder
+
+    store = Store(tmp_path / "store")
+    payload = {"model": {"resolved": {"path": str(tiny_model_dir)}}}
+    key = digest("adapter without config")
+
+    def build(folder: Path) -> dict:
+        adapter = folder / "adapter"
+        adapter.mkdir()
+        (adapter / "lineage.json").write_text((trained_adapter / "lineage.json").read_text())
+        return check_trained_folder(payload, folder, {"merged": False})
+
+    with pytest.raises(ValueError, match=r"adapter folder .*/adapter \(finetuned from .*\) has no adapter_config\.json "
+                                         r"and no adapter_model\.safetensors"):
+        store.get_or_build("adapters", key, build)
+    assert store.get("adapters", key) is None and not list((store.root / "tmp").iterdir())
+
+    def build_good(folder: Path) -> dict:
+        _copy_adapter(trained_adapter, folder)
+        return check_trained_folder(payload, folder, {"merged": False})
+
+    assert (store.get_or_build("adapters", key, build_good) / "adapter" / "adapter_config.json").is_file()
+
+
+def test_adapter_tensors_that_do_not_fit_the_base_are_refused(trained_adapter, tiny_model_dir, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from introspection.finetune.adapter_check import check_saved_model
+
+    check_saved_model(trained_adapter, str(tiny_model_dir), merged=False)  # the trained one loads
+
+    wrong_rank = _copy_adapter(trained_adapter, tmp_path / "rank")
+    config = json.loads((wrong_rank / "adapter_config.json").read_text())
+    (wrong_rank / "adapter_config.json").write_text(json.dumps({**config, "r": 8}))
+    with pytest.raises(ValueError, match=r"LoRA tensors do not fit .* has shape \[4, \d+\], PEFT needs \[8, \d+\]"):
+        check_saved_model(wrong_rank, str(tiny_model_dir), merged=False)
+
+    missing = _copy_adapter(trained_adapter, tmp_path / "missing")
+    tensors = load_file(str(missing / "adapter_model.safetensors"))
+    dropped = sorted(tensors)[0]
+    save_file({name: t for name, t in tensors.items() if name != dropped}, str(missing / "adapter_model.safetensors"))
+    with pytest.raises(ValueError, match=rf"lacks 1 of the {len(tensors)} LoRA tensors .*first: {dropped}"):
+        check_saved_model(missing, str(tiny_model_dir), merged=False)
+
+    with pytest.raises(ValueError, match=r"model folder .* has no config\.json"):  # an adapter is no full model
+        check_saved_model(trained_adapter, str(tiny_model_dir), merged=True)
+
+
+def test_qlora_stores_its_4bit_weights_in_the_compute_dtype():
+    """FSDP and ZeRO-3 shard only float tensors of one dtype: QLoRA's packed weights must be stored in it."""
+    import torch
+
+    from introspection.finetune.trainer import qlora_quantization_config
+
+    quantization = qlora_quantization_config()
+    assert quantization.load_in_4bit and quantization.bnb_4bit_quant_type == "nf4"
+    assert quantization.bnb_4bit_compute_dtype == torch.bfloat16
+    assert quantization.bnb_4bit_quant_storage == quantization.bnb_4bit_compute_dtype
