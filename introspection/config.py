@@ -131,6 +131,7 @@ class LoggerConfig:
     mode: str = "auto"  # auto: online with credentials, else offline | online | offline
     group: Optional[str] = "${sweep_group:}"  # W&B group: the sweep's name in a multirun job, else None
     tags: list[str] = field(default_factory=list)
+    log_training: bool = False  # also each finetune's training curves (TRL -> W&B), in this run's project and group
 
 
 @dataclass
@@ -144,6 +145,18 @@ class ExperimentConfig:
 
 
 @dataclass
+class PreflightConfig:
+    """Throughput assumptions of the pre-flight plan (conf/preflight/default.yaml; introspection/preflight.py)."""
+
+    name: str = MISSING
+    gpu: str = "h100"  # a key of `throughput`
+    gpus: Optional[int] = None  # None: each step's GPUs as the real run uses them
+    chars_per_token: float = 4.0  # token estimate without a local tokenizer
+    size_classes: dict[str, float] = field(default_factory=dict)  # class -> upper bound (billions)
+    throughput: dict[str, Any] = field(default_factory=dict)  # gpu -> class -> rates and start seconds
+
+
+@dataclass
 class Config:
     model: ModelSetConfig = field(default_factory=ModelSetConfig)
     tasks: TaskSetConfig = field(default_factory=TaskSetConfig)
@@ -151,6 +164,7 @@ class Config:
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
+    preflight: PreflightConfig = field(default_factory=PreflightConfig)
     store_dir: str = "${oc.env:INTROSPECTION_CACHE,${oc.env:HOME}/.cache/introspection}"
     seed: int = 0  # added to tasks.seed, inference.seed and finetune.seed (apply_seed): one knob for replicates
 
@@ -194,6 +208,7 @@ def register_configs() -> None:
     cs.store(group="finetune", name="base_finetune", node=FinetuneConfig)
     cs.store(group="inference", name="base_inference", node=InferenceConfig)
     cs.store(group="logger", name="base_logger", node=LoggerConfig)
+    cs.store(group="preflight", name="base_preflight", node=PreflightConfig)
 
 
 register_resolvers()

@@ -1,0 +1,207 @@
+"""The pre-flight plan (experiment.stop_after=plan): its counts equal what the real build produces, it
+loads no model, and its hours follow from the throughput figures in conf/preflight/default.yaml."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from introspection import preflight
+from introspection.stages import ModelRef, build_plan, prepare_rows
+from introspection.store import Store, read_jsonl
+from introspection.types import Answer
+from tests.tiny_model import build_tiny_model
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES = ["base_answers", "base_answers", "self_finetune", "self_finetune", "self_answers", "self_answers",
+          "cross_finetune", "cross_answers", "cross_finetune", "cross_answers"]
+
+
+@pytest.fixture(scope="module")
+def tiny_pair(tmp_path_factory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("tiny_pair")
+    return build_tiny_model(base / "a", seed=0), build_tiny_model(base / "b", seed=1)
+
+
+def tiny_overrides(tiny_pair, store: Path, *extra: str) -> list[str]:
+    """tasks=smoke on two tiny local models; a row cap (20 < 32 rows) and anchors exercise every rule."""
+    out = ["tasks=smoke", "logger=none", f"store_dir={store}", "finetune=demo", "finetune.max_examples=20",
+           "finetune.object_anchor_ratio=0.5", "inference.max_tokens=12", "inference.max_tokens_hypothetical=4"]
+    for slot, path, name in zip(("m1", "m2"), tiny_pair, ("tiny_a", "tiny_b"), strict=True):
+        out += [f"model.{slot}.source=local", f"model.{slot}.path={path}", f"model.{slot}.name={name}",
+                f"model.{slot}.chat_template=null", f"model.{slot}.dtype=float32", f"model.{slot}.params_b=null"]
+    return out + list(extra)
+
+
+def cpu_seconds_of_children() -> float:
+    # CPU time, not wall time: other processes on a busy test machine must not fail a timing bound.
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def composed(overrides: list[str]):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides)
+
+
+def prompt_tokens(tokenizer, messages) -> int:
+    # The tokenizer's own tokenize=True path, not the plan's render-then-encode path.
+    return len(tokenizer.apply_chat_template(list(messages), add_generation_prompt=True)["input_ids"])
+
+
+def test_plan_counts_equal_the_real_build(tmp_path, tiny_pair):
+    from transformers import AutoTokenizer
+
+    cfg = composed(tiny_overrides(tiny_pair, tmp_path / "store"))
+    store = Store(tmp_path / "store")
+    result = preflight.make_plan(cfg, store)
+    steps = result["steps"]
+    assert [s["stage"] for s in steps] == STAGES
+    assert [s["model"] for s in steps[6:]] == ["tiny_b[cross:tiny_a]"] * 2 + ["tiny_a[cross:tiny_b]"] * 2
+    assert steps[6]["depends_on"] == ["self_answers:tiny_a[self]", "base_answers:tiny_b"]
+    for m in result["models"].values():
+        assert m["tokenizer_counted"] and m["tokens"].startswith("counted with the model's tokenizer")
+
+    # Requests and prompt tokens: the real plan's requests through each model's tokenizer.
+    plan = build_plan(cfg.tasks, store)
+    jobs = {"object/train": (plan.object_requests(plan.train_items), 12),
+            "object/test": (plan.object_requests(plan.test_items), 12),
+            "hypothetical/test": (plan.hypothetical_requests(plan.test_items), 4)}
+    assert len(jobs["object/train"][0]) == 16 and len(jobs["hypothetical/test"][0]) == 12 * 2
+    tokenizers = {name: AutoTokenizer.from_pretrained(path) for name, path in zip(("tiny_a", "tiny_b"), tiny_pair,
+                                                                                   strict=True)}
+    for step in (s for s in steps if s["stage"].endswith("answers")):
+        tokenizer = tokenizers[step["model"].split("[")[0]]
+        assert step["engine_starts"] == 1 and step["finetunes"] == 0
+        expected_names = ["hypothetical/test"] if step["stage"] == "cross_answers" else list(jobs)
+        assert [j["name"] for j in step["jobs"]] == expected_names
+        for job in step["jobs"]:
+            requests, cap = jobs[job["name"]]
+            assert job["requests"] == len(requests)
+            assert job["prompt_tokens"] == sum(prompt_tokens(tokenizer, r.messages) for r in requests)
+            assert job["generated_tokens_max"] == len(requests) * cap
+
+    # Training rows: the rows prepare_rows writes when every object-level answer is compliant.
+    answers = {r.request_id: Answer(r.request_id, "red blue green") for r in plan.object_requests(plan.train_items)}
+    target = ModelRef("tiny_a", {"name": "tiny_a"}, {})
+    rows_path, _ = prepare_rows(Store(tmp_path / "rows_store"), plan, target, target, answers, cfg.tasks,
+                                cfg.finetune, predictor_answers=answers)
+    rows = read_jsonl(rows_path)
+    hypothetical = [r for r in rows if r["property"] != "object_level"]
+    anchors = [r for r in rows if r["property"] == "object_level"]
+    assert (len(hypothetical), len(anchors)) == (20, 10)  # the cap of 20, then round(0.5 x 20) anchors
+    planner = preflight.Planner(cfg, store, plan)
+    assert {r["request_id"] for r in planner.rows} == {f"hyp|{r['item_id']}|{r['property']}" for r in hypothetical}
+    assert {a.request_id for a in planner.anchors[:10]} == {f"obj|{r['item_id']}" for r in anchors}
+    for step in (s for s in steps if s["stage"].endswith("finetune")):
+        tokenizer = tokenizers[step["model"].split("[")[0]]
+        assert (step["training_rows"], step["anchor_rows"], step["finetunes"]) == (30, 10, 1)
+        bound = sum(min(512, prompt_tokens(tokenizer, r["prompt"]) + 4 + 2) for r in hypothetical)
+        bound += sum(min(512, prompt_tokens(tokenizer, r["prompt"]) + 12 + 2) for r in anchors)
+        assert step["training_tokens_max"] == bound
+
+    # Nothing was answered or trained: the plan's store holds the items and nothing else.
+    assert not (tmp_path / "store" / "artifacts" / "answers").exists()
+    assert not (tmp_path / "store" / "artifacts" / "adapters").exists()
+
+
+def test_stop_after_plan_prints_and_writes_the_plan_without_model_calls(tmp_path, tiny_pair):
+    store, run_dir = tmp_path / "store", tmp_path / "run"
+    started = cpu_seconds_of_children()
+    proc = subprocess.run([sys.executable, "-m", "introspection.main", f"hydra.run.dir={run_dir}",
+                           "experiment.stop_after=plan", *tiny_overrides(tiny_pair, store)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert cpu_seconds_of_children() - started < 30
+    assert "pre-flight plan: model=" in proc.stdout and "makespan" in proc.stdout
+    saved = json.loads((run_dir / "plan.json").read_text())
+    assert [s["stage"] for s in saved["steps"]] == STAGES
+    assert saved["schedule"]["order"] == [s["id"] for s in saved["steps"]]
+    assert math.isclose(saved["estimate"]["makespan_hours"], sum(s["hours"] for s in saved["steps"]))
+    kinds = sorted(p.name for p in (store / "artifacts").iterdir())
+    assert kinds == ["items"], kinds  # no answers, no rows, no adapters
+    assert not (run_dir / "results.json").exists()
+
+
+def test_hours_by_hand():
+    rates = {"prompt_tokens_per_s": 1000, "generated_tokens_per_s": 100, "train_tokens_per_s": 500,
+             "engine_start_s": 60, "finetune_start_s": 30}
+    # 60 s start + 3.6M / (1000 x 2) + 360k / (100 x 2) = 60 + 1800 + 1800
+    assert preflight.inference_seconds(3_600_000, 360_000, 1, 2, rates) == 3660
+    # 30 s start + 1.8M tokens x 2 epochs / (500 x 4) = 30 + 1800
+    assert preflight.training_seconds(1_800_000, 2.0, 1, 4, rates) == 1830
+    step = preflight.Step("a", "base_answers", "m", "m1", [], gpus=4)
+    step = preflight.Planner._timed(step, 3660)
+    assert (step.hours, step.gpu_hours) == (3660 / 3600, 4 * 3660 / 3600)
+    # a (1 h) -> b (2 h), c (2.5 h) independent: sequential 5.5 h, critical path 3 h
+    chain = [preflight.Step("a", "x", "m", "m1", [], 1, hours=1.0), preflight.Step("c", "x", "m", "m2", [], 1, hours=2.5),
+             preflight.Step("b", "x", "m", "m1", ["a"], 1, hours=2.0)]
+    assert preflight.critical_path_hours(chain) == 3.0
+
+
+def test_a_throughput_override_changes_the_estimate(tmp_path, tiny_pair):
+    store = Store(tmp_path / "store")
+    base = preflight.make_plan(composed(tiny_overrides(tiny_pair, store.root)), store)
+    # The tiny models are "small" (their safetensors headers count ~0.1M parameters).
+    assert {m["size_class"] for m in base["models"].values()} == {"small"}
+    assert base["models"]["m1"]["params_from"] == "its safetensors headers"
+    from safetensors import safe_open
+
+    with safe_open(str(tiny_pair[0] / "model.safetensors"), framework="pt") as f:
+        count = sum(f.get_tensor(k).numel() for k in f.keys())
+    assert base["models"]["m1"]["params_b"] == count / 1e9
+    slower = preflight.make_plan(composed(tiny_overrides(
+        tiny_pair, store.root, "preflight.throughput.h100.small.prompt_tokens_per_s=100")), store)
+    for a, b in zip(base["steps"], slower["steps"], strict=True):
+        extra_s = a["prompt_tokens"] / (100 * a["gpus"]) - a["prompt_tokens"] / (60000 * a["gpus"])
+        assert math.isclose((b["hours"] - a["hours"]) * 3600, extra_s, abs_tol=1e-6)
+    assert slower["estimate"]["makespan_hours"] > base["estimate"]["makespan_hours"]
+    eight = preflight.make_plan(composed(tiny_overrides(tiny_pair, store.root, "preflight.gpus=8")), store)
+    assert {s["gpus"] for s in eight["steps"]} == {8} and eight["estimate"]["job_gpus"] == 8
+
+
+def test_size_from_names_and_estimated_tokens_without_a_tokenizer(tmp_path):
+    assert preflight.model_params_b({"name": "llama3_1_70b", "path": "x", "source": "hub"}, "m1")[0] == 70
+    assert preflight.model_params_b({"name": "smollm2_135m", "path": "x", "source": "embedded"}, "m1")[0] == 0.135
+    assert preflight.model_params_b({"name": "q", "path": "Qwen/Qwen2.5-7B-Instruct", "source": "hub"}, "m2")[0] == 7
+    with pytest.raises(ValueError, match=r"model.m2.params_b=<billions>"):
+        preflight.model_params_b({"name": "mystery", "path": "org/mystery", "source": "hub"}, "m2")
+    entry = {"name": "absent", "source": "hub", "path": "no-such-org/no-such-model", "revision": None,
+             "chat_template": None}
+    counter = preflight.TokenCounter(entry, tmp_path, 4.0)
+    assert not counter.counted and "not in the local Hugging Face cache" in counter.method
+    from introspection.types import ChatRequest
+
+    request = ChatRequest("r", [{"role": "system", "content": ""}, {"role": "user", "content": "x" * 10}])
+    assert counter.prompt_tokens([request]) == [math.ceil(10 / 4) + 2 * preflight.TOKENS_PER_MESSAGE]
+
+
+def test_tasks_all_without_data_is_one_line_offline(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "introspection.main", "model=llama3_70b", "tasks=all", "logger=none",
+                           "experiment.stop_after=plan", f"store_dir={tmp_path / 'store'}",
+                           f"hydra.run.dir={tmp_path / 'run'}"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "wikipedia" in errors[0] and "Traceback" not in proc.stderr
+
+
+def test_paper_tasks_plan_in_seconds(tmp_path, shared_data):
+    started = cpu_seconds_of_children()
+    proc = subprocess.run([sys.executable, "-m", "introspection.main", "model=llama3_70b", "tasks=all", "logger=none",
+                           f"tasks.data_dir={shared_data / 'paper' / 'source'}", "experiment.stop_after=plan",
+                           f"store_dir={tmp_path / 'store'}", f"hydra.run.dir={tmp_path / 'run'}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert cpu_seconds_of_children() - started < 30
+    saved = json.loads((tmp_path / "run" / "plan.json").read_text())
+    assert len(saved["items"]["tasks"]) == 13
+    assert saved["estimate"]["makespan_hours"] > 0 and "GPU-hours" in proc.stdout
