@@ -35,13 +35,13 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 import introspection.config  # noqa: F401  (registers ${sweep_group:}, ${max:}, ${mul:} in jobs too)
+from introspection.errors import JOB_ERROR_FILE as ERROR_FILE  # a failed job's one line (errors.report_job_error)
 
 log = logging.getLogger(__name__)
 
 CELL_COLUMNS = ["predictor", "target", "kind", "accuracy", "ci_low", "ci_high", "n", "mode_baseline", "compliance"]
 MATRIX_COLUMNS = ["predictor", "target", "kind", "accuracy", "ci_low", "ci_high", "n", "jobs", "ci_method", "flag"]
 OUTPUTS = ("sweep_results.csv", "sweep_results.json", "sweep_matrices.png", "sweep_matrix.csv", "sweep_matrix.png")
-ERROR_FILE = "error.txt"  # a failed job's one-line error, written by the job (introspection/errors.py)
 FAILED_EXIT_CODE = 2  # as for a single run that fails on bad input
 MAX_PANELS = 48  # matrices drawn in the figure; the tables always hold every job
 

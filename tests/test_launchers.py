@@ -254,10 +254,13 @@ def test_a_failed_job_is_awaited_and_tabulated(tmp_path, fake_slurm):
         launcher = _launcher(cfg)
     dead = launcher.wait(DeadJob())
     assert dead.status == JobStatus.FAILED and "killed" in str(dead._return_value)
-    returns = launcher.finish([JobReturn(status=JobStatus.COMPLETED, _return_value=0.5), dead])
-    assert len(returns) == 2
+    with pytest.raises(SystemExit) as stopped:  # the table, then `error: 1 of 2 jobs failed; ...` and exit 2
+        launcher.finish([JobReturn(status=JobStatus.COMPLETED, _return_value=0.5), dead],
+                        [["model=demo"], ["model=llama3_8b"]], 0)
+    assert stopped.value.code == 2
     table = json.loads((tmp_path / "sweep_results.json").read_text())
-    assert [j["job"] for j in table["jobs"]] == ["0"] and (tmp_path / "sweep_results.csv").is_file()
+    assert [j["job"] for j in table["jobs"]] == ["0", "1"] and (tmp_path / "sweep_results.csv").is_file()
+    assert table["jobs"][1]["status"] == "failed" and "killed" in table["jobs"][1]["error"]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -250,3 +253,27 @@ def test_logger_group_is_the_sweep_name_in_multirun_jobs(job_config):
 def test_logger_group_stays_empty_in_a_single_run_and_yields_to_the_user(job_config):
     assert _as_job(job_config(), RunMode.RUN, "multirun/x").logger.group is None
     assert _as_job(job_config(["logger.group=mine"]), RunMode.MULTIRUN, "multirun/x").logger.group == "mine"
+
+
+def test_a_multirun_with_a_failed_job_tabulates_it_and_exits_2(tmp_path):
+    """Hydra's own launcher end to end: the failing job writes error.txt and returns, the other finishes,
+    the end-of-sweep callback writes the table, prints one line and the process exits 2."""
+    sweep_dir = tmp_path / "sweep"
+    env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "introspection.main", "-m", "tasks=smoke", "experiment.stop_after=build", "logger=none",
+         f"tasks.data_dir=null,{tmp_path / 'no_such_folder'}", f"hydra.sweep.dir={sweep_dir}",
+         f"store_dir={tmp_path / 'store'}"],
+        cwd=CONF.parent, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert f"error: 1 of 2 jobs failed; see {sweep_dir / 'sweep_results.csv'}" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    jobs = json.loads((sweep_dir / "sweep_results.json").read_text())["jobs"]
+    assert [j["status"] for j in jobs] == ["ok", "failed"]
+    assert jobs[1]["overrides"] | {"store_dir": None} == {
+        "tasks": "smoke", "experiment.stop_after": "build", "logger": "none", "store_dir": None,
+        "tasks.data_dir": str(tmp_path / "no_such_folder")}
+    assert "is not a folder" in jobs[1]["error"]
+    with (sweep_dir / "sweep_results.csv").open() as f:
+        (row,) = list(csv.DictReader(f))  # the finished job built items only: no cells, so no row
+    assert row["job"] == "1" and "is not a folder" in row["error"]

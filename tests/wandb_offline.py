@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 
 BLOCK = 32 * 1024
@@ -47,6 +48,17 @@ def read_records(run_folder: Path) -> list:
             records.append(record)
             chunk = b""
     return records
+
+
+def finished_records(run_folder: Path, timeout: float = 60.0) -> list:
+    """The records once the run's `exit` record is on disk: W&B's service process writes the file on its
+    own time, after the process that logged the run may have ended."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = read_records(run_folder)
+        if any(r.WhichOneof("record_type") == "exit" for r in records) or time.monotonic() > deadline:
+            return records
+        time.sleep(0.2)
 
 
 def _items(updates) -> dict:

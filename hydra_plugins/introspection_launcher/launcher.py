@@ -89,11 +89,13 @@ class _PerJobResources:
             ret.return_value = e
             return ret
 
-    def finish(self, returns: list[JobReturn]) -> list[JobReturn]:
+    def finish(self, returns: list[JobReturn], job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
         if any(r.status == JobStatus.FAILED for r in returns):
-            from introspection.sweep import aggregate_sweep
+            from introspection.sweep import end_sweep, launcher_failures
 
-            aggregate_sweep(self.config)  # Hydra raises for the failed job and skips on_multirun_end
+            # Hydra would raise for the failed job and skip on_multirun_end: the sweep table (with these
+            # jobs' error lines), the one-line summary and exit code 2, as SweepTable does for error.txt.
+            end_sweep(self.config, launcher_failures(returns, job_overrides, initial_job_idx))
         return returns
 
 
@@ -123,7 +125,7 @@ class SlurmLauncher(_PerJobResources, _PluginSlurmLauncher):
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         assert self.config is not None and len(job_overrides) > 0
         jobs = self.submit(job_overrides, initial_job_idx)
-        return self.finish([self.wait(job) for job in jobs])
+        return self.finish([self.wait(job) for job in jobs], job_overrides, initial_job_idx)
 
 
 class LocalLauncher(_PerJobResources, _PluginLocalLauncher):
@@ -134,4 +136,4 @@ class LocalLauncher(_PerJobResources, _PluginLocalLauncher):
         for i, overrides in enumerate(job_overrides):
             executor = self.make_executor(self.job_params(overrides))
             returns.append(self.wait(executor.submit(self, *self.job_args(overrides, initial_job_idx + i))))
-        return self.finish(returns)
+        return self.finish(returns, job_overrides, initial_job_idx)
