@@ -124,3 +124,12 @@ def test_finetune_curves_reach_the_runs_project_and_group(tiny_model_dir, tmp_pa
     assert "train/loss" in logged or "train/train_loss" in logged, sorted(logged)
     assert json.loads(json.dumps(summary(records)))["train/global_step"] >= 1
     assert Path(run, "files").is_dir()
+
+
+def test_the_wandb_sweep_file_names_its_project_and_a_metric_every_run_has():
+    import yaml
+
+    sweep = yaml.safe_load((Path(__file__).resolve().parents[1] / "launchers" / "wandb_sweep.yaml").read_text())
+    assert sweep["project"] == sweep["parameters"]["logger.project"]["value"]  # the runs log where the sweep is
+    assert sweep["metric"]["name"] in tracking.summary_metrics(results_for("a", "b"))
+    assert sweep["metric"]["goal"] in ("maximize", "minimize")
