@@ -11,7 +11,9 @@ or, when it failed, its one-line error to `<sweep dir>/<job>/error.txt`. The Hyd
     <sweep dir>/sweep_matrix.csv    one predictor x target matrix over every model the sweep touched
     <sweep dir>/sweep_matrix.png    its heatmap
 and, when the logger is W&B, logs them as an `aggregate` run in the sweep's group. When a job failed it
-prints `error: N of M jobs failed; see <sweep_results.csv>` and the multirun exits with code 2.
+prints `error: N of M jobs failed; see <sweep_results.csv>` and the multirun exits with code 2. Jobs that
+died outside Hydra (killed for memory or time) reach the same path through the project's submitit
+launchers (hydra_plugins/introspection_launcher), since Hydra skips this callback after such a job.
 If the submitting process was lost, gather by hand: `python -m introspection.sweep <sweep dir>`.
 
 Every job of a multirun logs to the W&B group named after its sweep: `logger.group` defaults to
@@ -143,9 +145,12 @@ def read_job(job_dir: Path, rel: str) -> dict[str, Any]:
     return job
 
 
-def add_failures(jobs: list[dict[str, Any]], failures: list[dict[str, Any]]) -> None:
+def add_failures(sweep_dir: Path, jobs: list[dict[str, Any]], failures: list[dict[str, Any]]) -> None:
     """Mark the jobs a launcher saw fail ({"job", "overrides", "error"}; no error.txt: the job died outside
-    Hydra, e.g. killed for memory or time); one that left no folder becomes a record of its own."""
+    Hydra, e.g. killed for memory or time) and give their folders the error.txt they lack, so a later
+    gather by hand says the same; a job that left no folder becomes a record of its own."""
+    from introspection.store import write_text_atomic
+
     for failure in failures:
         overrides = failure["overrides"]
         job = next((j for j in jobs if j["overrides"] == overrides), None)
@@ -153,13 +158,17 @@ def add_failures(jobs: list[dict[str, Any]], failures: list[dict[str, Any]]) -> 
             jobs.append({"job": failure["job"], "overrides": overrides, "status": "failed", "error": failure["error"]})
         elif job["status"] != "failed":
             job |= {"status": "failed", "error": failure["error"]}
+            try:
+                write_text_atomic(sweep_dir / job["job"] / ERROR_FILE, failure["error"] + "\n")
+            except OSError as e:
+                log.warning("could not write %s for job %s: %s", ERROR_FILE, job["job"], e)
 
 
 def gather(sweep_dir: str | Path, failures: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Read every job of a sweep folder into {"sweep", "sweep_dir", "jobs", "rows", "columns", "matrix"}."""
     sweep_dir = Path(sweep_dir)
     jobs = [read_job(d, d.relative_to(sweep_dir).as_posix()) for d in find_jobs(sweep_dir)]
-    add_failures(jobs, failures or [])
+    add_failures(sweep_dir, jobs, failures or [])
     rows = []
     for job in jobs:
         models = job.get("models") or {}

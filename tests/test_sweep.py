@@ -164,6 +164,9 @@ def test_a_job_killed_outside_hydra_is_a_failed_row_too(pairs_sweep):
     assert by_job["9"] == {"job": "9", "overrides": {"model": "xy"}, "status": "failed", "error": "node failure"}
     assert by_job["3"]["error"].startswith("model.m2.path")  # its own error.txt stands
     assert {r["error"] for r in table["rows"] if r["job"] == "1"} == {"killed (OOM)"}  # its cells carry it
+    assert (pairs_sweep / "1" / "error.txt").read_text() == "killed (OOM)\n"  # a gather by hand agrees
+    assert gather(pairs_sweep)["jobs"][1]["error"] == "killed (OOM)"
+    assert (pairs_sweep / "3" / "error.txt").read_text().startswith("model.m2.path")  # its own, untouched
 
 
 def test_assembled_matrix_over_every_model_of_the_sweep(pairs_sweep):
