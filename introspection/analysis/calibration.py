@@ -1,4 +1,4 @@
-"""Calibration of hypothetical answers against the object-level distribution (docs/method.md#calibration).
+"""Calibration of hypothetical answers against the object-level distribution (docs/method.md#6-calibration).
 
 Per item: p_obj over the property values of sampled object answers (the paper: the second
 character; `property_key` reads any property the way scoring does), p_hyp over the sampled

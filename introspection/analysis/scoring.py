@@ -21,7 +21,7 @@ from introspection.types import Answer, Item
 
 NONCOMPLIANT_TREATMENTS = ("wrong", "exclude")
 
-# When a cell says nothing about introspection (docs/method.md#baselines). The one place these live:
+# When a cell says nothing about introspection (docs/method.md#43-mode-baseline). The one place these live:
 # cells, the console table, report.md, W&B and the paired tests all read them from here.
 NO_SIGNAL_BASELINE = 0.95  # mode baseline >= this: the target (nearly) always behaves the same way
 LOW_COMPLIANCE = 0.50  # compliance < this: most answers are not in the property's format

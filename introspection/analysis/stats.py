@@ -1,4 +1,4 @@
-"""Accuracy intervals and the paired self-vs-cross comparison (docs/method.md#statistics).
+"""Accuracy intervals and the paired self-vs-cross comparison (docs/method.md#45-statistics).
 
 Every function takes a 0/1 (or bool) correctness vector and returns a plain dict of Python
 floats/ints/strs, so results serialise to JSON. Where a quantity is undefined (n=0, a single

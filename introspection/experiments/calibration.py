@@ -1,4 +1,4 @@
-"""Calibration (docs/method.md#calibration): does the predicted distribution over a property match the
+"""Calibration (docs/method.md#6-calibration): does the predicted distribution over a property match the
 distribution of the model's actual behaviour?
 
 For each held-out string, the object-level prompt (single-animal variant by default) and the
