@@ -144,7 +144,13 @@ def _sbatch_flags(text: str) -> dict[str, str]:
     return dict(re.findall(r"^#SBATCH --([\w-]+)(?:=(.*))?$", text, flags=re.M))
 
 
-def test_slurm_executor_gets_each_jobs_resources(tmp_path, fake_slurm):
+def test_slurm_executor_gets_each_jobs_resources(tmp_path, fake_slurm, monkeypatch):
+    # the submitting shell's environment: passed into the job scripts, except the W&B key
+    monkeypatch.setenv("HF_HOME", "/shared/hf cache")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("WANDB_PROJECT", "introspection-70b")
+    monkeypatch.setenv("WANDB_API_KEY", "fakewandbkey0launcher0test0000000000000")
+    monkeypatch.delenv("WANDB_MODE", raising=False)
     sweep_dir = tmp_path / "multirun" / "grid"
     overrides = ["tasks=all", "hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.account=lab",
                  "hydra.launcher.qos=high", "hydra.launcher.array_parallelism=2", f"hydra.sweep.dir={sweep_dir}"]
@@ -179,6 +185,34 @@ def test_slurm_executor_gets_each_jobs_resources(tmp_path, fake_slurm):
         assert flags["signal"] == "USR2@120"
     assert "export VLLM_WORKER_MULTIPROC_METHOD=spawn" in scripts["1002"]
     assert "srun" in scripts["1002"] and "submitit.core._submit" in scripts["1002"]
+    # the job's environment, set before its srun step: srun on Slurm 22.05 gets the job's CPUs only
+    # through SRUN_CPUS_PER_TASK; HF_* and WANDB_* come from the submitting shell, quoted
+    for name, cpus in (("1001", 8), ("1002", 32)):
+        setup = scripts[name].split("# setup\n")[1].split("# command")[0].splitlines()
+        assert f"export SRUN_CPUS_PER_TASK={cpus}" in setup
+        assert "export HF_HOME='/shared/hf cache'" in setup and "export HF_HUB_OFFLINE=1" in setup
+        assert "export WANDB_PROJECT=introspection-70b" in setup
+        assert "export WANDB_MODE=offline" in setup and sum(line.startswith("export WANDB_MODE=") for line in setup) == 1
+        assert "WANDB_API_KEY" not in scripts[name] and "fakewandbkey" not in scripts[name]
+    assert scripts["1002"].index("SRUN_CPUS_PER_TASK") < scripts["1002"].index("\nsrun ")
+
+
+def test_a_job_without_gpus_asks_for_none(tmp_path, fake_slurm):
+    """gpus_per_node 0 (or null) writes no --gpus-per-node line: a cluster without GPUs refuses one."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        for gpus in ("0", "null"):
+            sweep_dir = tmp_path / gpus
+            cfg = compose(config_name="config", return_hydra_config=True,
+                          overrides=["hydra/launcher=slurm", f"hydra.launcher.gpus_per_node={gpus}",
+                                     "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2",
+                                     f"hydra.sweep.dir={sweep_dir}"])
+            launcher = _launcher(cfg)
+            assert launcher.plan([["model=llama3_8b"]])[0][0]["gpus_per_node"] is None
+            launcher.submit([["model=llama3_8b"]], initial_job_idx=0)
+            (script,) = sweep_dir.glob(".submitit/*/*_submission.sh")
+            flags = _sbatch_flags(script.read_text())
+            assert "gpus-per-node" not in flags and flags["cpus-per-task"] == "1" and flags["mem"] == "2GB"
+            assert "export SRUN_CPUS_PER_TASK=1" in script.read_text()
 
 
 def test_a_sweep_wide_launcher_override_wins(tmp_path, fake_slurm):

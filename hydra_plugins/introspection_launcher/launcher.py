@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,8 @@ class _PerJobResources:
         job_cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
         params = OmegaConf.to_container(job_cfg.hydra.launcher, resolve=True)
         params.pop("_target_", None)
+        if not params.get("gpus_per_node"):  # 0 GPUs: no --gpus-per-node line (a cluster without GPUs refuses it)
+            params["gpus_per_node"] = None
         return params
 
     def make_executor(self, params: dict[str, Any]):
@@ -99,7 +103,38 @@ class _PerJobResources:
         return returns
 
 
+# Passed from the submitting shell into every job's sbatch script: sites that submit with
+# --export=NONE (or SBATCH_EXPORT=NONE) would otherwise start jobs without them. WANDB_API_KEY is left
+# to sbatch's own environment export: a key must not be written into a script file on a shared disk.
+PASSED_ENV = ("HF_HOME", "HF_HUB_OFFLINE")
+PASSED_ENV_PREFIXES = ("WANDB_",)
+NEVER_WRITTEN = ("WANDB_API_KEY",)
+
+
+def passed_env_lines(environ: dict[str, str], already_set: set[str]) -> list[str]:
+    """`export NAME=value` for the submitting environment's HF_HOME, HF_HUB_OFFLINE and WANDB_* variables."""
+    names = sorted(n for n in environ if (n in PASSED_ENV or n.startswith(PASSED_ENV_PREFIXES))
+                   and n not in NEVER_WRITTEN and n not in already_set)
+    return [f"export {n}={shlex.quote(environ[n])}" for n in names]
+
+
+def with_job_environment(params: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    """The launcher params with the job script's environment lines added to `setup`.
+
+    SRUN_CPUS_PER_TASK: on Slurm 22.05-23.02, srun does not inherit the job's --cpus-per-task, so the
+    job's one srun step (where the experiment runs) would get a single CPU."""
+    setup = list(params.get("setup") or [])
+    exported = {m.group(1) for line in setup if (m := re.match(r"\s*export\s+(\w+)=", line))}
+    lines = passed_env_lines(environ, exported)
+    if params.get("cpus_per_task"):
+        lines.append(f"export SRUN_CPUS_PER_TASK={int(params['cpus_per_task'])}")
+    return {**params, "setup": lines + setup}
+
+
 class SlurmLauncher(_PerJobResources, _PluginSlurmLauncher):
+    def job_params(self, overrides: Sequence[str]) -> dict[str, Any]:
+        return with_job_environment(super().job_params(overrides), dict(os.environ))
+
     def plan(self, job_overrides: Sequence[Sequence[str]]) -> list[tuple[dict[str, Any], list[int]]]:
         """Jobs grouped by identical launcher params: [(params, [job positions])], in first-seen order."""
         groups: dict[str, tuple[dict[str, Any], list[int]]] = {}
