@@ -6,7 +6,8 @@ turns it into `error: ...` and exit code 2; in a sweep job, into the job's error
 
 Two kinds, run in this order by `run_start_checks`:
 - the config: keys added with `+` that the schema does not know, choices, numeric ranges, GPUs against
-  tensor parallel size and the multi-GPU strategy, and that every task's data can be found;
+  tensor parallel size and the multi-GPU strategy, local model folders and chat template files, the LoRA
+  rank against the hidden size (where the model's config is at hand), and that every task's data can be found;
 - the machine: QLoRA's bitsandbytes and CUDA, hub weights present while offline, a CUDA device for a hub
   model, and the GPUs of a multi-GPU finetune. A dry run (`experiment.stop_after=build|plan`) loads no
   model, so it skips these: a plan for a GPU cluster can be made on a laptop.
@@ -239,6 +240,81 @@ def _check_release_source(release_path: str | None) -> None:
                          f"(or network access to the hub dataset {RELEASE_HUB_ID})")
 
 
+def check_model_files(cfg: DictConfig) -> None:
+    """A local model folder that exists, and a chat template file that is valid Jinja (transformers would
+    otherwise fail on it only when the first prompt is rendered, after minutes of work)."""
+    import jinja2
+
+    from introspection.models import NAMED_TEMPLATES
+
+    for slot in SLOTS:
+        entry = cfg.model[slot]
+        if entry.source == "local" and not Path(entry.path).expanduser().is_dir():
+            raise ValueError(f"local model folder {entry.path!r} (model.{slot}.path) does not exist; give a folder "
+                             "with config.json, safetensors and tokenizer files")
+        template = entry.chat_template
+        if not template or template in NAMED_TEMPLATES:
+            continue
+        path = Path(template).expanduser()
+        if not path.is_file():
+            raise ValueError(f"chat template {template!r} (model.{slot}.chat_template) is neither a named template "
+                             f"({', '.join(NAMED_TEMPLATES)}) nor an existing .jinja file")
+        try:
+            jinja2.Environment().parse(path.read_text(encoding="utf-8"))
+        except jinja2.TemplateSyntaxError as exc:
+            raise ValueError(f"chat template {path} (model.{slot}.chat_template) is not valid Jinja: line "
+                             f"{exc.lineno}: {exc.message}") from None
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"chat template {path} (model.{slot}.chat_template) is not UTF-8 text ({exc.reason})") from None
+
+
+def model_config_here(cfg: DictConfig, slot: str) -> dict | None:
+    """The model's config.json when it can be read without any work (a local folder, an embedded model
+    converted before, a hub model in the local cache); None otherwise."""
+    import json
+
+    entry = cfg.model[slot]
+    if entry.source == "local":
+        path = Path(entry.path).expanduser() / "config.json"
+    elif entry.source == "embedded":
+        path = Path(str(cfg.store_dir)).expanduser() / "models" / str(entry.path) / "config.json"
+    elif entry.source == "hub":
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(entry.path, "config.json", revision=entry.revision)
+        path = Path(found) if isinstance(found, str) else None
+    else:
+        path = None
+    if path is None or not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # unreadable here: the model loader names the problem later
+        return None
+
+
+def _hidden_size(model_config: dict) -> int | None:
+    for config in (model_config, model_config.get("text_config") or {}):
+        for key in ("hidden_size", "d_model", "n_embd"):
+            if isinstance(config.get(key), int):
+                return config[key]
+    return None
+
+
+def check_lora_rank(cfg: DictConfig) -> None:
+    """A LoRA rank above the model's hidden size adds memory and no capacity (finetune.lora.r=1000000
+    was killed for memory after 86 s); checked wherever the model's config.json is already at hand."""
+    if cfg.finetune.method not in ("lora", "qlora"):
+        return
+    rank = cfg.finetune.lora.r
+    for slot in SLOTS:
+        model_config = model_config_here(cfg, slot)
+        hidden = _hidden_size(model_config) if model_config else None
+        if hidden is not None and rank > hidden:
+            raise ValueError(f"finetune.lora.r={rank} exceeds the hidden size {hidden} of model.{slot} "
+                             f"({cfg.model[slot].name}); valid: 1 to {hidden} (the paper used 32)")
+
+
 def check_config(cfg: DictConfig) -> None:
     """Everything that can be judged from the config and the data folders alone."""
     from introspection.config import check_choices
@@ -250,6 +326,8 @@ def check_config(cfg: DictConfig) -> None:
     check_property_lists(cfg)
     check_tensor_parallel(cfg)
     check_multi_gpu_strategy(cfg)
+    check_model_files(cfg)
+    check_lora_rank(cfg)
     check_task_data(cfg)
 
 

@@ -299,3 +299,31 @@ def test_dry_runs_skip_the_machine_checks(monkeypatch):
 def test_the_demo_passes_every_check():
     start_checks.run_start_checks(compose_cfg([]))
     start_checks.run_start_checks(compose_cfg(["tasks=smoke", "+experiment.options.extra=1"]))  # dict settings take any key
+
+
+def test_chat_template_file_with_a_jinja_syntax_error(tmp_path):
+    template = tmp_path / "broken.jinja"
+    template.write_text("{% for m in messages %}{{ m.content }\n")
+    fails_at_start(tmp_path, ["tasks=smoke", f"model.m2.chat_template={template}"], str(template),
+                   "model.m2.chat_template", "is not valid Jinja", "line 1")
+    template.write_text("{% for m in messages %}{{ m.content }}{% endfor %}")
+    start_checks.check_model_files(compose_cfg(["tasks=smoke", f"model.m2.chat_template={template}"]))
+
+
+def test_local_model_folder_is_checked_at_start(tmp_path, tiny_model_dir):
+    cfg = compose_cfg(["tasks=smoke", "model.m1.source=local", f"model.m1.path={tmp_path / 'none'}"])
+    assert_one_line(raised(start_checks.check_model_files, cfg), str(tmp_path / "none"), "model.m1.path",
+                    "does not exist")
+    OmegaConf.update(cfg, "model.m1.path", str(tiny_model_dir))
+    start_checks.check_model_files(cfg)
+
+
+def test_lora_rank_above_the_hidden_size(tiny_model_dir):
+    cfg = compose_cfg(["tasks=smoke", "model.m1.source=local", f"model.m1.path={tiny_model_dir}", "finetune.lora.r=129"])
+    assert_one_line(raised(start_checks.check_lora_rank, cfg), "finetune.lora.r=129", "hidden size 128",
+                    "model.m1", "valid: 1 to 128")
+    OmegaConf.update(cfg, "finetune.lora.r", 128)
+    start_checks.check_lora_rank(cfg)
+    OmegaConf.update(cfg, "finetune.lora.r", 1_000_000)
+    OmegaConf.update(cfg, "finetune.method", "full")  # no adapter: no rank
+    start_checks.check_lora_rank(cfg)
