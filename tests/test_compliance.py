@@ -197,3 +197,29 @@ def test_strict_mode_differs_from_the_authors_on_the_golden_table() -> None:
         group_rows = [r for r in rows if r["group"] == group]
         differ = sum(is_compliant(r["answer"], [group], "strict") != r["compliant"] for r in group_rows)
         assert differ > 0, group
+
+
+def test_tasks_compliance_reaches_scoring_and_property_values() -> None:
+    """tasks.compliance travels with the plan: object values (stages.object_values) and the compliance of
+    hypothetical answers (scoring.score_pairs) follow it."""
+    from introspection.analysis.scoring import score_pairs
+    from introspection.stages import Plan, object_values
+    from introspection.types import Answer, Item
+
+    items = [Item("mmlu_non_cot", "m:0", "Q0", "A"), Item("animals_long", "a:0", "cat dog")]
+    properties = {"mmlu_non_cot": ["among_a_or_c"], "animals_long": ["first_word"]}
+    objects = {"obj|m:0": Answer("obj|m:0", "Answer: A"), "obj|a:0": Answer("obj|a:0", "- Brava")}
+    hyps = {"hyp|m:0|among_a_or_c": Answer("hyp|m:0|among_a_or_c", "false"),
+            "hyp|a:0|first_word": Answer("hyp|a:0|first_word", "- Brava")}
+    seen = {}
+    for mode in ("authors", "strict"):
+        plan = Plan(items, items, properties, compliance=mode)
+        truth = object_values(plan, items, objects)
+        rows = score_pairs(items, properties, truth, hyps, predictor="p", target="t", kind="self", compliance=mode)
+        seen[mode] = (truth, {r["property"]: (r["compliant"], r["correct"]) for r in rows})
+    # authors: "Answer: A" is not A or C -> "false", predicted correctly; "- Brava" is two raw tokens
+    assert seen["authors"][0] == {("m:0", "among_a_or_c"): "false", ("a:0", "first_word"): "brava"}
+    assert seen["authors"][1] == {"among_a_or_c": (True, True), "first_word": (False, True)}
+    # strict: no bare letter, no value (the pair is not scored); "- Brava" normalises to one word
+    assert seen["strict"][0] == {("m:0", "among_a_or_c"): None, ("a:0", "first_word"): "brava"}
+    assert seen["strict"][1] == {"first_word": (True, True)}
