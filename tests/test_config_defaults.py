@@ -142,3 +142,43 @@ def test_an_effective_batch_enters_the_adapter_key():
     base = ModelRef(entry["name"], entry, {"fingerprint": "base-weights"})
     lora = finetune_settings(cfg.finetune, entry)
     assert adapter_key(base, "r", lora) != adapter_key(base, "r", {**lora, "effective_batch_size": 32})
+
+
+# --- requests per checkpointed batch -----------------------------------------------------------------
+@pytest.mark.parametrize("inference, cpu, gpu", [("vllm", 128, 4096), ("hf", 32, 32)])
+def test_checkpointed_batches_are_thousands_on_a_gpu_and_unchanged_on_a_cpu(inference, cpu, gpu):
+    from introspection.worker import checkpoint_batch_size
+
+    cfg = compose_cfg(f"inference={inference}").inference
+    assert checkpoint_batch_size(cfg, on_gpu=False) == cpu and checkpoint_batch_size(cfg, on_gpu=True) == gpu
+    unset = compose_cfg(f"inference={inference}", "inference.gpu_batch_size=null", "inference.batch_size=7").inference
+    assert checkpoint_batch_size(unset, on_gpu=True) == checkpoint_batch_size(unset, on_gpu=False) == 7
+
+
+@pytest.mark.parametrize("on_gpu, batches", [(False, 3), (True, 1)])
+def test_the_answer_worker_checkpoints_in_the_batches_of_its_device(tiny_model_dir, tmp_path, monkeypatch, on_gpu,
+                                                                    batches):
+    """Seven requests: three batch files of at most 3 on a CPU, one of 7 where a GPU is seen (the device
+    check is replaced; the tiny model itself runs on the CPU either way)."""
+    from dataclasses import asdict
+
+    from introspection import worker
+    from introspection.config import ModelEntry
+    from introspection.models import resolve_model
+    from introspection.stages import AnswerJob, answer_key
+    from introspection.store import Store
+    from introspection.types import ChatRequest, Sampling
+
+    monkeypatch.setattr(worker, "_cuda_available", lambda: on_gpu)
+    store = Store(tmp_path / "store")
+    entry = ModelEntry(name="tiny", source="local", path=str(tiny_model_dir), dtype="float32")
+    model = ModelRef("tiny", asdict(entry), asdict(resolve_model(entry, store.root)))
+    requests = [ChatRequest(f"r{i}", [{"role": "user", "content": f"say {i}"}]) for i in range(7)]
+    inference = {"name": "hf", "backend": "hf", "batch_size": 3, "gpu_batch_size": 8, "max_tokens": 2, "top_logprobs": 0}
+    job = AnswerJob("object/train", requests, Sampling(max_tokens=2, top_logprobs=0))
+    job.key = answer_key(model, job, OmegaConf.create({"aggregation": "mode", "backend": "hf"}))
+    worker.answer_worker({"store_root": str(store.root), "model": asdict(model), "inference": inference,
+                          "jobs": [{"name": job.name, "key": job.key, "sampling": asdict(job.sampling),
+                                    "requests": [asdict(r) for r in requests]}]})
+    info = store.info("answers", job.key)
+    assert (info["batches"], info["batch_size"], info["n"]) == (batches, 3 if not on_gpu else 8, 7)
