@@ -32,6 +32,15 @@ def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
 
 
+def hydra_group_options(group: str) -> list[str]:
+    """Options of one of Hydra's own groups (e.g. hydra/launcher: its plugins' and ours in conf/hydra/)."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
+
+
 def _overrides(argv: list[str]) -> list[str]:
     out, skip = [], False
     for arg in argv:
@@ -61,7 +70,7 @@ def check_overrides(overrides: list[str]) -> str | None:
 
     import introspection.config  # noqa: F401  (registers the schemas)
 
-    mine = [o for o in overrides if not re.match(r"^[+~]*hydra[./]", o)]
+    mine = list(overrides)  # Hydra's own settings too (hydra/launcher=..., hydra.launcher.partition=...)
     try:
         parsed = OverridesParser.create().parse_overrides(mine)
     except HydraException as e:
@@ -70,7 +79,7 @@ def check_overrides(overrides: list[str]) -> str | None:
     # Group choices first: the clearest message names the valid options.
     for ov, text in zip(parsed, mine, strict=True):
         group = ov.key_or_group
-        options = group_options(group)
+        options = hydra_group_options(group) if group.startswith("hydra/") else group_options(group)
         if options and "." not in group:
             values = [str(v) for v in ov.sweep_iterator()] if ov.is_sweep_override() else [str(ov.value())]
             for v in values:
@@ -89,7 +98,7 @@ def check_overrides(overrides: list[str]) -> str | None:
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         for variant in variants:
             try:
-                compose(config_name="config", overrides=variant)
+                compose(config_name="config", overrides=variant, return_hydra_config=True)
             except (HydraException, OmegaConfBaseException, ValueError) as e:
                 cause = e.__cause__ or e
                 return f"bad override in '{' '.join(variant)}': {_one_line(cause)}"

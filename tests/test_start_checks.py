@@ -327,3 +327,13 @@ def test_lora_rank_above_the_hidden_size(tiny_model_dir):
     OmegaConf.update(cfg, "finetune.lora.r", 1_000_000)
     OmegaConf.update(cfg, "finetune.method", "full")  # no adapter: no rank
     start_checks.check_lora_rank(cfg)
+
+
+def test_launcher_options_are_checked_before_hydra_starts():
+    from introspection.cli import check_overrides
+
+    assert_one_line(check_overrides(["hydra/launcher=nope"]), "unknown hydra/launcher 'nope'",
+                    "command line: hydra/launcher=nope", "valid: ", "slurm", "submitit_slurm")
+    assert_one_line(check_overrides(["hydra/launcher=slurm", "hydra.launcher.partitionn=gpu"]), "'partitionn'",
+                    "hydra.launcher.partitionn")
+    assert check_overrides(["hydra/launcher=slurm", "hydra.launcher.partition=gpu", "model=llama3_70b"]) is None
