@@ -9,6 +9,7 @@ It also turns the one-side model swap `model.m1=NAME` (or `model/m1=NAME`) into 
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -105,10 +106,29 @@ def check_overrides(overrides: list[str]) -> str | None:
     return None
 
 
+OUTPUT_FOLDER_KEYS = ("hydra.run.dir", "hydra.sweep.dir")
+
+
+def check_output_folders(overrides: list[str]) -> str | None:
+    """A run or sweep folder given on the command line must be creatable; Hydra itself would fail on it
+    with a traceback, before the task starts. (As root, permission bits are not checked by the OS.)"""
+    for text in overrides:
+        key, _, value = text.partition("=")
+        if key.lstrip("+") not in OUTPUT_FOLDER_KEYS or not value or "${" in value:
+            continue
+        folder = Path(value).expanduser().absolute()
+        existing = next(p for p in (folder, *folder.parents) if p.exists())
+        if not existing.is_dir():
+            return f"{key.lstrip('+')}={value} cannot be created: {existing} is a file, not a folder; give a folder there"
+        if not os.access(existing, os.W_OK | os.X_OK):
+            return f"{key.lstrip('+')}={value} cannot be created: {existing} is not writable; give a writable folder"
+    return None
+
+
 def validate_cli(argv: list[str]) -> None:
     if any(a in ("--help", "-h", "--hydra-help") for a in argv):
         return
-    problem = check_overrides(_overrides(argv))
+    problem = check_overrides(_overrides(argv)) or check_output_folders(_overrides(argv))
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         raise SystemExit(2)

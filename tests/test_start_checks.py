@@ -337,3 +337,16 @@ def test_launcher_options_are_checked_before_hydra_starts():
     assert_one_line(check_overrides(["hydra/launcher=slurm", "hydra.launcher.partitionn=gpu"]), "'partitionn'",
                     "hydra.launcher.partitionn")
     assert check_overrides(["hydra/launcher=slurm", "hydra.launcher.partition=gpu", "model=llama3_70b"]) is None
+
+
+def test_run_folder_that_cannot_be_created(tmp_path, monkeypatch):
+    from introspection import cli
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert_one_line(cli.check_output_folders([f"hydra.run.dir={blocker / 'run'}"]), f"hydra.run.dir={blocker / 'run'}",
+                    f"{blocker} is a file")
+    assert_one_line(cli.check_output_folders([f"hydra.sweep.dir={blocker / 'a' / 'b'}"]), "hydra.sweep.dir", str(blocker))
+    assert cli.check_output_folders([f"hydra.run.dir={tmp_path / 'new' / 'run'}"]) is None
+    monkeypatch.setattr(cli.os, "access", lambda path, mode: False)  # as a user without write permission there
+    assert_one_line(cli.check_output_folders([f"hydra.run.dir={tmp_path / 'new' / 'run'}"]), f"{tmp_path} is not writable")
