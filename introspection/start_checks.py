@@ -52,9 +52,8 @@ def _check_node(node: DictConfig, schema: type, prefix: str) -> None:
             where = f"under {prefix[:-1]}" if prefix else "at the top level"
             raise ValueError(f"unknown config key '{path}' (command line: +{path}=...); valid keys {where}: "
                              f"{', '.join(fields)}")
-        child = node._get_node(key)
-        if dataclasses.is_dataclass(hints[key]) and isinstance(child, DictConfig) and not child._is_none():
-            _check_node(child, hints[key], f"{path}.")
+        if dataclasses.is_dataclass(hints[key]) and isinstance(node[key], DictConfig):
+            _check_node(node[key], hints[key], f"{path}.")
 
 
 def check_stop_after(cfg: DictConfig) -> None:
@@ -108,6 +107,8 @@ RANGES = {
     "inference.seed": SEED,
     "inference.gpu_memory_utilization": PROBABILITY_ABOVE_0,
     "inference.cpu_kv_cache_gib": POSITIVE,
+    "preflight.gpus": OPTIONAL_AT_LEAST_1,
+    "preflight.chars_per_token": POSITIVE,
     **{f"model.{slot}.{key}": rule for slot in SLOTS for key, rule in (
         ("tensor_parallel_size", AT_LEAST_1), ("max_model_len", AT_LEAST_1), ("gpus", AT_LEAST_1),
         ("params_b", OPTIONAL_POSITIVE))},

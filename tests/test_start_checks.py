@@ -164,6 +164,7 @@ BAD_VALUES = {  # key -> a value outside its range; every key of start_checks.RA
     "inference.temperature": -0.1, "inference.top_p": 0.0, "inference.max_tokens": 0,
     "inference.max_tokens_hypothetical": 0, "inference.n_samples": 0, "inference.top_logprobs": -1,
     "inference.seed": -1, "inference.gpu_memory_utilization": 1.5, "inference.cpu_kv_cache_gib": 0,
+    "preflight.gpus": 0, "preflight.chars_per_token": 0,
     **{f"model.{s}.{k}": 0 for s in ("m1", "m2") for k in ("tensor_parallel_size", "max_model_len", "gpus", "params_b")},
 }
 
