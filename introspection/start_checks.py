@@ -8,6 +8,7 @@ Two kinds, run in this order by `run_start_checks`:
 - the config: keys added with `+` that the schema does not know, choices, numeric ranges, GPUs against
   tensor parallel size and the multi-GPU strategy, local model folders and chat template files, the LoRA
   rank against the hidden size (where the model's config is at hand), and that every task's data can be found;
+- W&B: an online run's server can be reached (a few seconds' timeout);
 - the machine: QLoRA's bitsandbytes and CUDA, hub weights present while offline, a CUDA device for a hub
   model, and the GPUs of a multi-GPU finetune. A dry run (`experiment.stop_after=build|plan`) loads no
   model, so it skips these: a plan for a GPU cluster can be made on a laptop.
@@ -428,8 +429,35 @@ def check_machine(cfg: DictConfig) -> None:
     check_multi_gpu_machine(cfg)
 
 
+WANDB_TIMEOUT_S = 5.0
+
+
+def check_wandb_reachable(cfg: DictConfig) -> None:
+    """An online W&B run without network would wait, then fail after the work is done: test the
+    connection now, for a few seconds, and name the offline switch."""
+    import urllib.error
+    import urllib.request
+
+    from introspection.tracking import wandb_mode
+
+    if cfg.logger.backend != "wandb" or wandb_mode(cfg.logger.mode) != "online":
+        return
+    url = os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai"
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=WANDB_TIMEOUT_S).close()
+    except urllib.error.HTTPError:  # the server answered: reachable
+        return
+    except (OSError, ValueError) as exc:  # no route, no name, refused, timed out, or not a URL
+        reason = getattr(exc, "reason", None) or exc
+        switch = "WANDB_MODE=offline" if cfg.logger.mode == "auto" else "logger.mode=offline"
+        raise ValueError(f"logger=wandb is online (logger.mode={cfg.logger.mode}) but {url} cannot be reached within "
+                         f"{WANDB_TIMEOUT_S:.0f} s ({reason}); set {switch} and `wandb sync` the run later, or "
+                         "logger=none") from None
+
+
 def run_start_checks(cfg: DictConfig) -> None:
     """Every start check, cheapest first; the machine checks only when models will run."""
     check_config(cfg)
+    check_wandb_reachable(cfg)
     if cfg.experiment.stop_after in (None, "none"):
         check_machine(cfg)

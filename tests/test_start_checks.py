@@ -351,3 +351,19 @@ def test_run_folder_that_cannot_be_created(tmp_path, monkeypatch):
     assert cli.check_output_folders([f"hydra.run.dir={tmp_path / 'new' / 'run'}"]) is None
     monkeypatch.setattr(cli.os, "access", lambda path, mode: False)  # as a user without write permission there
     assert_one_line(cli.check_output_folders([f"hydra.run.dir={tmp_path / 'new' / 'run'}"]), f"{tmp_path} is not writable")
+
+
+def test_wandb_online_without_a_reachable_server(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # the discard port: nothing listens, refused at once
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_API_KEY", "0" * 40)  # credentials: logger.mode=auto means online
+    cfg = compose_cfg(["tasks=smoke", "logger=wandb"])
+    started = time.monotonic()
+    assert_one_line(raised(start_checks.check_wandb_reachable, cfg), "http://127.0.0.1:9", "cannot be reached",
+                    "WANDB_MODE=offline", "logger=none")
+    assert time.monotonic() - started <= start_checks.WANDB_TIMEOUT_S + 1
+    OmegaConf.update(cfg, "logger.mode", "online")
+    assert_one_line(raised(start_checks.check_wandb_reachable, cfg), "logger.mode=offline")
+    monkeypatch.setenv("WANDB_MODE", "offline")  # auto follows WANDB_MODE: nothing to reach
+    OmegaConf.update(cfg, "logger.mode", "auto")
+    start_checks.check_wandb_reachable(cfg)
