@@ -287,7 +287,9 @@ def test_all_non_compliant_answers(tmp_path):
     from introspection.stages import ModelRef, build_plan, prepare_rows
     from introspection.types import Answer
 
-    cfg = compose_cfg(["tasks=smoke", "tasks.n_train_items=3", "tasks.n_test_items=2"])
+    # Strict compliance: under the authors' rules (the default) any text has some values, e.g.
+    # starts_with_vowel of "" is false.
+    cfg = compose_cfg(["tasks=smoke", "tasks.n_train_items=3", "tasks.n_test_items=2", "tasks.compliance=strict"])
     store = Store(tmp_path)
     plan = build_plan(cfg.tasks, store)
     target = ModelRef("tiny_b[self]", {}, {"fingerprint": "0"})
