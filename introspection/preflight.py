@@ -70,7 +70,8 @@ def local_tokenizer(entry: dict, store_root: Path) -> tuple[Any | None, str]:
 
         cached = try_to_load_from_cache(path, "tokenizer_config.json", revision=entry.get("revision"))
         if not isinstance(cached, str):
-            return None, f"{path} not in the local Hugging Face cache"
+            return None, (f"{path} not in the local Hugging Face cache; its tokenizer alone, a few MB: hf download "
+                          f"{path} --include '*.json' --include '*.jinja' --include '*.txt'")
         where, kwargs = path, kwargs | {"revision": entry.get("revision"), "local_files_only": True}
     else:
         return None, f"unknown source {source!r}"
@@ -123,6 +124,9 @@ class TokenCounter:
                     for c in conversations]
         texts = [self.tokenizer.apply_chat_template(list(c), tokenize=False, add_generation_prompt=True)
                  for c in conversations]
+        backend = getattr(self.tokenizer, "_tokenizer", None)  # a fast tokenizer's Rust core
+        if hasattr(backend, "encode_batch_fast"):  # the same ids without offsets: ~1.5x faster at paper scale
+            return [len(e.ids) for e in backend.encode_batch_fast(texts, add_special_tokens=False)]
         return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
 

@@ -205,3 +205,29 @@ def test_paper_tasks_plan_in_seconds(tmp_path, shared_data):
     saved = json.loads((tmp_path / "run" / "plan.json").read_text())
     assert len(saved["items"]["tasks"]) == 13
     assert saved["estimate"]["makespan_hours"] > 0 and "GPU-hours" in proc.stdout
+
+
+def test_a_hub_model_whose_tokenizer_is_cached_is_counted_with_it(tmp_path):
+    """The tokenizer of a hub model is read from the Hugging Face cache (never downloaded)."""
+    commit = "0" * 40
+    repo = tmp_path / "hub" / "models--tiny-org--tiny-chat"
+    build_tiny_model(repo / "snapshots" / commit)  # config.json + tokenizer files, as `hf download` leaves them
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    script = (
+        "import json, sys\n"
+        "from introspection.preflight import TokenCounter\n"
+        "from introspection.types import ChatRequest\n"
+        "entry = {'name': 'tiny_chat', 'source': 'hub', 'path': 'tiny-org/tiny-chat', 'revision': None,\n"
+        "         'chat_template': None}\n"
+        "counter = TokenCounter(entry, sys.argv[1], 4.0)\n"
+        "request = ChatRequest('r', [{'role': 'user', 'content': 'abc'}])\n"
+        "print(json.dumps([counter.counted, counter.method, counter.prompt_tokens([request])]))\n")
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    counted, method, tokens = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert counted and "tiny-org/tiny-chat" in method
+    # "<|im_start|>user\nabc<|im_end|>\n<|im_start|>assistant\n": 3 specials + 10 single-byte tokens
+    assert tokens == [3 + len("user\nabc") + 1 + len("assistant\n")]
