@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
@@ -93,7 +93,7 @@ class FinetuneConfig:
     # Own object-level rows mixed in per hypothetical row (0 = the paper); see stages.prepare_rows.
     object_anchor_ratio: float = 0.0
     dtype: str = "auto"  # auto: float32 on CPU, bfloat16 on GPU
-    gradient_checkpointing: Union[bool, str] = False  # true | false | auto (on for models of 7B parameters and up)
+    gradient_checkpointing: bool | str = False  # true | false | auto (on for models of 7B parameters and up)
     # Several GPUs per finetune via `accelerate launch` on the model's `gpus` ranks: none | ddp | fsdp | deepspeed,
     # or auto: the strategy the model's catalogue entry names (model.mX.multi_gpu)
     multi_gpu: str = "none"

@@ -310,11 +310,8 @@ def finetune_settings(finetune_cfg, entry) -> dict:
 
 
 def _per_device_batch(cfg: dict, entry: dict, effective: int) -> int:
-    """Per-device batch for an effective batch across every rank; a one-line error when it does not divide."""
-    if cfg.get("batch_size") is not None:
-        raise ValueError(f"finetune.batch_size={cfg['batch_size']} (per device) and finetune.effective_batch_size="
-                         f"{effective} (across ranks) are both set; set one and null the other, e.g. "
-                         "finetune.batch_size=null")
+    """Per-device batch for an effective batch across every rank; a one-line error when it does not divide,
+    or when an explicit per-device batch_size disagrees (an equal one is accepted: resolving is idempotent)."""
     ranks = int(entry["gpus"]) if cfg["multi_gpu"] != "none" else 1
     accumulation = int(cfg.get("gradient_accumulation_steps", 1))
     per_step = ranks * accumulation
@@ -322,7 +319,13 @@ def _per_device_batch(cfg: dict, entry: dict, effective: int) -> int:
         raise ValueError(f"finetune.effective_batch_size={effective} is not divisible by {ranks} rank(s) "
                          f"(model {entry['name']}: gpus={entry['gpus']}, multi_gpu={cfg['multi_gpu']}) x "
                          f"finetune.gradient_accumulation_steps={accumulation}; valid: a positive multiple of {per_step}")
-    return effective // per_step
+    derived = effective // per_step
+    given = cfg.get("batch_size")
+    if given is not None and given != derived:
+        raise ValueError(f"finetune.batch_size={given} (per device) and finetune.effective_batch_size={effective} "
+                         f"(across {ranks} rank(s) x {accumulation} accumulation steps = {derived} per device) are "
+                         "both set and disagree; set one and null the other, e.g. finetune.batch_size=null")
+    return derived
 
 
 def settings_for_model(finetune_cfg, model: ModelRef) -> dict:

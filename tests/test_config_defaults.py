@@ -97,7 +97,7 @@ def test_the_finetune_settings_fail_in_one_line_when_they_cannot_be_resolved():
     with pytest.raises(ValueError, match=r"effective_batch_size=18 is not divisible by 4 rank\(s\).*multiple of 4"):
         settings(cfg, "m1")
     both = compose_cfg("model=llama3_8b", "finetune.batch_size=8")
-    with pytest.raises(ValueError, match="finetune.batch_size=8 .* and finetune.effective_batch_size=16 .* both set"):
+    with pytest.raises(ValueError, match="finetune.batch_size=8 .* and finetune.effective_batch_size=16 .* both set and disagree"):
         settings(both, "m1")
     neither = compose_cfg("model=llama3_8b", "finetune.effective_batch_size=null")
     with pytest.raises(ValueError, match="both null"):
@@ -105,6 +105,9 @@ def test_the_finetune_settings_fail_in_one_line_when_they_cannot_be_resolved():
     odd = compose_cfg("model=llama3_8b", "finetune.gradient_checkpointing=sometimes")
     with pytest.raises(ValueError, match="gradient_checkpointing='sometimes' is not valid; valid: true, false, auto"):
         settings(odd, "m1")
+    # Resolving twice gives the same settings (a batch_size equal to the derived one is accepted).
+    resolved = settings(compose_cfg("model=llama3_70b"), "m1")
+    assert finetune_settings(resolved, compose_cfg("model=llama3_70b").model.m1) == resolved
     # Per device as given, once the effective batch is switched off.
     given = compose_cfg("model=llama3_8b", "finetune.effective_batch_size=null", "finetune.batch_size=2")
     assert settings(given, "m1")["batch_size"] == 2
