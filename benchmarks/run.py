@@ -176,8 +176,10 @@ class Bench:
         from omegaconf import OmegaConf
 
         from benchmarks.finetune import bench_rows, measure_ours, measure_raw
+        from introspection.stages import finetune_settings
 
         cfg = OmegaConf.to_container(common.compose_config([f"finetune={self.args.finetune}"]).finetune, resolve=True)
+        cfg = finetune_settings(cfg, entry)  # this model's rate, batch per device, checkpointing, strategy
         if self.args.train_batch_size is not None:
             cfg["batch_size"] = self.args.train_batch_size
         per_step = cfg["batch_size"] * cfg["gradient_accumulation_steps"]
