@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import tiny_overrides
 from tests.tiny_model import build_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,18 +20,6 @@ ROOT = Path(__file__).resolve().parents[1]
 def tiny_pair(tmp_path_factory) -> tuple[Path, Path]:
     base = tmp_path_factory.mktemp("tiny_pair")
     return build_tiny_model(base / "a", seed=0), build_tiny_model(base / "b", seed=1)
-
-
-def tiny_overrides(tiny_pair, store: Path) -> list[str]:
-    a, b = tiny_pair
-    out = ["tasks=smoke", "logger=none", "inference=hf", f"store_dir={store}",
-           "tasks.n_train_items=8", "tasks.n_test_items=6", "tasks.n_finetune_per_property=8",
-           "inference.max_tokens=12", "inference.max_tokens_hypothetical=4",
-           "finetune.epochs=1", "finetune.batch_size=4", "finetune.lora.r=4", "finetune.lora.alpha=8"]
-    for slot, path, name in (("m1", a, "tiny_a"), ("m2", b, "tiny_b")):
-        out += [f"model.{slot}.source=local", f"model.{slot}.path={path}", f"model.{slot}.name={name}",
-                f"model.{slot}.chat_template=null", f"model.{slot}.dtype=float32"]
-    return out
 
 
 def run_main(args: list[str]) -> subprocess.CompletedProcess:

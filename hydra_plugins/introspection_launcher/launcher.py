@@ -19,6 +19,9 @@ import logging
 import os
 import re
 import shlex
+import signal
+import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from omegaconf import OmegaConf
 
 import introspection.config  # noqa: F401  (registers the resolvers the launcher configs use)
+from introspection.errors import JOB_ERROR_FILE
 
 try:  # the `slurm` extra; Hydra imports every plugin module at start, so its absence must not break that
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
@@ -131,7 +135,48 @@ def with_job_environment(params: dict[str, Any], environ: dict[str, str]) -> dic
     return {**params, "setup": lines + setup}
 
 
+class _Termination:
+    """Records a SIGTERM to this process (Slurm requeue, preemption, scancel) instead of dying at once, as
+    submitit's own handler does; `time` is when it came."""
+
+    def __init__(self) -> None:
+        self.time: float | None = None
+        signal.signal(signal.SIGTERM, self._record)
+
+    def _record(self, signum, frame) -> None:
+        if self.time is None:
+            log.warning("SIGTERM: Slurm is ending this attempt (requeue, preemption or scancel); "
+                        "the job stops without a result and a requeued attempt resumes from the artifact store")
+        self.time = time.time()
+
+
+def _end_attempt_without_result(ret: JobReturn | None, attempt_started: float) -> None:
+    """Exit before submitit writes this attempt's result: a job that Slurm requeues must be judged by its
+    next attempt. Slurm's SIGTERM also reached the job's model workers, so the failure this attempt may
+    have recorded (error.txt) is the signal's doing, not the job's: it goes too."""
+    if ret is not None and ret.hydra_cfg is not None:
+        error_file = Path(str(ret.hydra_cfg.hydra.runtime.output_dir)) / JOB_ERROR_FILE
+        if error_file.is_file() and error_file.stat().st_mtime >= attempt_started:
+            error_file.unlink()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(128 + signal.SIGTERM)
+
+
 class SlurmLauncher(_PerJobResources, _PluginSlurmLauncher):
+    def __call__(self, sweep_overrides, job_dir_key, job_num, job_id, singleton_state) -> JobReturn:
+        """The job itself, on the compute node: the plugin's run, ended without a result if Slurm
+        terminated this attempt meanwhile."""
+        attempt_started, termination = time.time(), _Termination()
+        ret = None
+        try:
+            ret = super().__call__(sweep_overrides, job_dir_key, job_num, job_id, singleton_state)
+        finally:
+            if termination.time is not None:
+                _end_attempt_without_result(ret, attempt_started)
+        return ret
+
     def job_params(self, overrides: Sequence[str]) -> dict[str, Any]:
         return with_job_environment(super().job_params(overrides), dict(os.environ))
 
