@@ -276,6 +276,9 @@ def test_a_failed_job_is_awaited_and_tabulated(tmp_path, fake_slurm):
     class DeadJob:  # a job killed outside Hydra (node failure, OOM kill)
         job_id = "1001_1"
 
+        def done(self):  # sacct reports it ended
+            return True
+
         def results(self):
             raise RuntimeError("job 1001_1 was killed")
 
@@ -295,6 +298,48 @@ def test_a_failed_job_is_awaited_and_tabulated(tmp_path, fake_slurm):
     table = json.loads((tmp_path / "sweep_results.json").read_text())
     assert [j["job"] for j in table["jobs"]] == ["0", "1"] and (tmp_path / "sweep_results.csv").is_file()
     assert table["jobs"][1]["status"] == "failed" and "killed" in table["jobs"][1]["error"]
+
+
+class QueuedJob:
+    """A submitit job stand-in: no result until `done_after` checks, then a completed one."""
+
+    def __init__(self, job_id: str, done_after: int | None):
+        self.job_id, self.done_after, self.checks = job_id, done_after, 0
+
+    def done(self) -> bool:
+        self.checks += 1
+        return self.done_after is not None and self.checks > self.done_after
+
+    def results(self):
+        from hydra.core.utils import JobReturn, JobStatus
+
+        return [JobReturn(status=JobStatus.COMPLETED, _return_value=0.5)]
+
+
+@pytest.mark.parametrize("squeue_says", ["listed", "gone"])
+def test_waiting_on_a_cluster_without_sacct(tmp_path, fake_slurm, monkeypatch, squeue_says):
+    """Without accounting, submitit cannot see that a job ended without a result (scancel, OOM kill):
+    the launcher asks squeue, and fails a job that has left the queue for the grace period."""
+    from hydra.core.utils import JobStatus
+
+    from hydra_plugins.introspection_launcher.launcher import SlurmLauncher
+
+    squeue = {"listed": "#!/bin/sh\necho PENDING\n",
+              "gone": "#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2\nexit 1\n"}[squeue_says]
+    (fake_slurm / "squeue").write_text(squeue)
+    (fake_slurm / "squeue").chmod(0o755)
+    monkeypatch.setattr(SlurmLauncher, "LEFT_QUEUE_GRACE_S", 0.3)
+    monkeypatch.setattr(SlurmLauncher, "QUEUE_POLL_S", 0.05)
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="config", return_hydra_config=True,
+                      overrides=["hydra/launcher=slurm", "logger=none", f"hydra.sweep.dir={tmp_path}"])
+        launcher = _launcher(cfg)
+    if squeue_says == "listed":  # pending for longer than the grace period, then a result
+        job = QueuedJob("1001_0", done_after=20)
+        assert launcher.wait(job).status == JobStatus.COMPLETED and job.checks == 21
+    else:
+        ret = launcher.wait(QueuedJob("1001_1", done_after=None))
+        assert ret.status == JobStatus.FAILED and "1001_1 left the Slurm queue without a result" in str(ret._return_value)
 
 
 # --------------------------------------------------------------------------------------------------

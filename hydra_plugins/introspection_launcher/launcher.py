@@ -20,6 +20,7 @@ import os
 import re
 import shlex
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -164,7 +165,42 @@ def _end_attempt_without_result(ret: JobReturn | None, attempt_started: float) -
     os._exit(128 + signal.SIGTERM)
 
 
+def in_slurm_queue(job_id: str) -> bool | None:
+    """Whether squeue still lists the job (pending, running, requeued, completing); None if squeue
+    cannot tell (controller unreachable)."""
+    try:
+        out = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return False if "invalid job id" in out.stderr.lower() else None
+    return bool(out.stdout.strip())
+
+
 class SlurmLauncher(_PerJobResources, _PluginSlurmLauncher):
+    # A job that squeue no longer lists and that left no result for this long ended outside Python
+    # (scancel, node failure, OOM kill). submitit learns that from sacct; clusters without accounting
+    # (slurmdbd) have no sacct, and submitit would wait for ever.
+    LEFT_QUEUE_GRACE_S = 90.0
+    QUEUE_POLL_S = 5.0
+
+    def wait(self, job) -> JobReturn:
+        left_since = None
+        while not job.done():
+            listed = in_slurm_queue(str(job.job_id))
+            if listed is False:
+                left_since = left_since or time.monotonic()
+                if time.monotonic() - left_since > self.LEFT_QUEUE_GRACE_S:
+                    log.error("job %s left the Slurm queue without a result", job.job_id)
+                    ret = JobReturn(status=JobStatus.FAILED)
+                    ret.return_value = RuntimeError(f"job {job.job_id} left the Slurm queue without a result "
+                                                    "(cancelled, killed or its node failed)")
+                    return ret
+            else:
+                left_since = None
+            time.sleep(self.QUEUE_POLL_S)
+        return super().wait(job)
+
     def __call__(self, sweep_overrides, job_dir_key, job_num, job_id, singleton_state) -> JobReturn:
         """The job itself, on the compute node: the plugin's run, ended without a result if Slurm
         terminated this attempt meanwhile."""
