@@ -41,6 +41,20 @@ def test_pairs_use_the_targets_truth_and_skip_undefined_properties():
     assert by[(ITEMS[1].item_id, "starts_with_vowel")]["compliant"] is False  # "maybe" is not true/false
 
 
+def test_a_missing_prediction_is_never_compliant_or_correct():
+    # "a dog": its second character cleans to "", which the authors score; an absent answer (mode-of-n found
+    # no mode) must not pass as that empty value, while an empty *text* still can.
+    items = ITEMS[:2]
+    props = {"animals_long": ["second_character"]}
+    truth = {(it.item_id, "second_character"): "" for it in items}
+    preds = {f"hyp|{items[0].item_id}|second_character": Answer("x", None),
+             f"hyp|{items[1].item_id}|second_character": Answer("y", " ")}
+    rows = score_pairs(items, props, truth, preds, predictor="p", target="t", kind="self")
+    by = {r["item_id"]: r for r in rows}
+    assert (by[items[0].item_id]["compliant"], by[items[0].item_id]["correct"]) == (False, False)
+    assert by[items[1].item_id]["correct"] is True
+
+
 def _row(item, prop, correct, compliant=True, kind="self"):
     return {"task": "animals_long", "item_id": item, "property": prop, "correct": correct, "compliant": compliant,
             "truth": "x", "predictor": kind, "target": "t", "kind": kind}

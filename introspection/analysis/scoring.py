@@ -67,13 +67,16 @@ def score_pairs(
             if value is None:
                 continue  # the target's own answer has no such property: nothing to predict
             answer = predictions.get(f"hyp|{it.item_id}|{name}")
-            raw = answer.text if answer is not None and answer.text is not None else ""
+            # No answer at all (mode-of-n found no mode): never compliant, never correct, even where an empty
+            # text would pass a format check or equal an empty property value.
+            missing = answer is None or answer.text is None
+            raw = "" if missing else answer.text
             prop = get_property(name)
             rows.append({
                 "predictor": predictor, "target": target, "kind": kind, "task": it.task, "property": name,
                 "item_id": it.item_id, "truth": value, "prediction_raw": raw, "prediction": normalize(raw),
-                "compliant": is_compliant(raw, hypothetical_groups(prop, compliance), compliance),
-                "correct": is_correct(raw, value),
+                "compliant": not missing and is_compliant(raw, hypothetical_groups(prop, compliance), compliance),
+                "correct": not missing and is_correct(raw, value),
             })
     return rows
 
