@@ -142,33 +142,44 @@ def _is_complete_model_dir(folder: Path) -> bool:
 def materialize_embedded(key: str, cache_dir: Path) -> Path:
     """Convert an embedded GGUF into a safetensors folder once; return the folder.
 
-    The folder is built under a temporary name and renamed when complete, under a file lock, so a
-    reader never sees a half-written model and two processes never convert at once.
+    The folder is a sealed cache (introspection.store.sealed_folder): built under a temporary name, sealed
+    with a manifest and renamed when complete, under a file lock, and checked against its manifest before
+    every use. A folder whose files changed is converted again, never used; a killed conversion's temporary
+    folder is removed by the next one.
     """
     if key not in EMBEDDED:
         raise ModelResolveError(f"unknown embedded model {key!r} (model.mX.path); valid: {', '.join(sorted(EMBEDDED))}")
-    models_dir = Path(cache_dir) / "models"
-    final = models_dir / key
-    if _is_complete_model_dir(final):
-        return final
+    from introspection.store import sealed_folder
 
+    final = Path(cache_dir) / "models" / key
+    _adopt_unsealed(final, cache_dir)
+    return sealed_folder(final, lambda tmp: _convert_in_worker(key, tmp, cache_dir), {"embedded": key})
+
+
+def _adopt_unsealed(final: Path, cache_dir: Path) -> None:
+    """Seal a folder converted before folders were sealed, when its content is still the content that was
+    fingerprinted (so answers keyed by that fingerprint stay valid); otherwise leave it to be rebuilt.
+
+    A re-conversion would give Gemma-3 another fingerprint (its embedded.json named the temporary folder),
+    so an intact folder is kept rather than converted again.
+    """
     from filelock import FileLock
 
-    models_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(models_dir / f"{key}.lock")):
-        if _is_complete_model_dir(final):  # another process finished while we waited
-            return final
-        tmp = models_dir / f".{key}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
+    from introspection.store import SEALED_MANIFEST, seal
+
+    if (final / SEALED_MANIFEST).exists() or not _is_complete_model_dir(final):
+        return
+    with FileLock(str(final.parent / f"{final.name}.lock")):
+        if (final / SEALED_MANIFEST).exists() or not _is_complete_model_dir(final):
+            return
+        recorded = _sidecar(final.resolve(), cache_dir)
         try:
-            _convert_in_worker(key, tmp, cache_dir)
-            if final.exists():  # a stale, incomplete folder from an older run
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
+            fingerprint = json.loads(recorded.read_text())["sha256"]
+        except (OSError, ValueError, KeyError):
+            return  # never fingerprinted: nothing depends on it; converting again is safe
+        if _content_digest(final.resolve(), _file_stats(final.resolve())) == fingerprint:
+            log.info("sealing %s (converted by an older version; content unchanged)", final)
+            seal(final, {"embedded": final.name, "adopted": True})
 
 
 def _convert_in_worker(key: str, out_dir: Path, cache_dir: Path) -> None:
@@ -222,8 +233,11 @@ def convert_gguf(spec: EmbeddedModel, out_dir: Path) -> None:
     shutil.rmtree(gguf_dir)  # not part of the model folder (and 100-250 MB)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    # A GGUF assembled inside the (temporary) output folder is named by its file name only, so that two
+    # conversions write the same bytes (and give the same fingerprint).
+    source = gguf.name if gguf.resolve().is_relative_to(out_dir.resolve()) else str(gguf)
     (out_dir / "embedded.json").write_text(
-        json.dumps({"key": spec.key, "description": spec.description, "source_gguf": str(gguf)})
+        json.dumps({"key": spec.key, "description": spec.description, "source_gguf": source})
     )
     log.info("  embedded model %s written in %.1f s", spec.key, time.perf_counter() - t0)
 
@@ -242,20 +256,16 @@ def _file_stats(folder: Path) -> dict[str, list[int]]:
     return stats
 
 
-def folder_fingerprint(folder: Path, cache_dir: Path) -> str:
-    """sha256 over every file's relative path and content; cached in a sidecar keyed by sizes+mtimes."""
-    folder = Path(folder).resolve()
-    stats = _file_stats(folder)
-    sidecar_dir = Path(cache_dir) / "fingerprints"
-    sidecar = sidecar_dir / (hashlib.sha256(str(folder).encode()).hexdigest()[:24] + ".json")
-    if sidecar.is_file():
-        try:
-            cached = json.loads(sidecar.read_text())
-            if cached.get("folder") == str(folder) and cached.get("stats") == stats:
-                return str(cached["sha256"])
-        except (json.JSONDecodeError, KeyError):
-            pass  # a corrupt sidecar is recomputed below
+def _sidecar(folder: Path, cache_dir: Path) -> Path:
+    return Path(cache_dir) / "fingerprints" / (hashlib.sha256(str(folder).encode()).hexdigest()[:24] + ".json")
 
+
+def _sidecar_check(folder: str, stats: dict, fingerprint: str) -> str:
+    """A checksum of the sidecar's own content: a sidecar edited or damaged on disk is recomputed."""
+    return hashlib.sha256(json.dumps([folder, stats, fingerprint], sort_keys=True).encode()).hexdigest()
+
+
+def _content_digest(folder: Path, stats: dict[str, list[int]]) -> str:
     from tqdm.auto import tqdm
 
     total = sum(size for size, _ in stats.values())
@@ -268,12 +278,32 @@ def folder_fingerprint(folder: Path, cache_dir: Path) -> str:
                     digest.update(block)
                     bar.update(len(block))
             digest.update(b"\0")
-    fingerprint = digest.hexdigest()
+    return digest.hexdigest()
 
-    sidecar_dir.mkdir(parents=True, exist_ok=True)
-    tmp = sidecar.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps({"folder": str(folder), "stats": stats, "sha256": fingerprint}))
-    os.replace(tmp, sidecar)
+
+def folder_fingerprint(folder: Path, cache_dir: Path) -> str:
+    """sha256 over every file's relative path and content; cached in a sidecar keyed by sizes+mtimes.
+
+    The sidecar carries a checksum of its own content; one that fails it (or does not parse, or whose
+    sizes and mtimes differ from the folder's) is recomputed from the files, never used.
+    """
+    from introspection.store import write_json_atomic
+
+    folder = Path(folder).resolve()
+    stats = _file_stats(folder)
+    sidecar = _sidecar(folder, cache_dir)
+    if sidecar.is_file():
+        try:
+            cached = json.loads(sidecar.read_text())
+            if (cached.get("folder") == str(folder) and cached.get("stats") == stats
+                    and cached.get("check") == _sidecar_check(str(folder), stats, str(cached["sha256"]))):
+                return str(cached["sha256"])
+        except (json.JSONDecodeError, KeyError, AttributeError):
+            pass  # a corrupt sidecar is recomputed below
+
+    fingerprint = _content_digest(folder, stats)
+    write_json_atomic(sidecar, {"folder": str(folder), "stats": stats, "sha256": fingerprint,
+                                "check": _sidecar_check(str(folder), stats, fingerprint)})
     return fingerprint
 
 

@@ -9,6 +9,15 @@ never read.
 
 Work inside a stage can also be resumed: `partial_dir(kind, key)` is a scratch folder that survives a
 crash (inference keeps one file per finished batch there) and is deleted once the artifact is complete.
+
+Caches that must keep a fixed path outside `artifacts/` (merged LoRA weights under `merged/`, converted
+embedded models under `models/`) are sealed folders: `sealed_folder` builds them the same way (temporary
+sibling, manifest, rename, under a lock) with the manifest in `.manifest.json`, and checks them before every
+use: size and mtime of every file, and the full sha256 of any file whose size or mtime changed. A folder
+that fails is rebuilt, never used. `python -m introspection.store verify [STORE]` re-hashes everything.
+
+Temporary folders never outlive their builder for long: a failed build removes its own, and a killed
+builder's are removed by the next process that takes the same lock.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -31,6 +41,7 @@ from filelock import FileLock
 log = logging.getLogger(__name__)
 
 MANIFEST = "_manifest.json"
+SEALED_MANIFEST = ".manifest.json"  # dot-named: not part of a model folder's fingerprint (models._file_stats)
 
 
 def digest(obj: Any) -> str:
@@ -87,6 +98,94 @@ def read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
+def manifest_files(folder: Path, skip: str) -> dict[str, dict]:
+    """relative path -> size, sha256 and mtime of every file under folder except the manifest `skip`."""
+    files = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.relative_to(folder).as_posix() != skip:
+            st = p.stat()
+            files[p.relative_to(folder).as_posix()] = {"size": st.st_size, "sha256": file_sha256(p),
+                                                       "mtime_ns": st.st_mtime_ns}
+    return files
+
+
+def files_match(folder: Path, files: dict[str, dict], quick: bool = False) -> bool:
+    """True when every listed file exists with its size and sha256. `quick` trusts an unchanged size and
+    mtime; a file whose mtime changed (any write does that) is re-hashed."""
+    for rel, meta in files.items():
+        p = folder / rel
+        if not p.is_file():
+            return False
+        st = p.stat()
+        if st.st_size != meta["size"]:
+            return False
+        if quick and st.st_mtime_ns == meta.get("mtime_ns"):
+            continue
+        if file_sha256(p) != meta["sha256"]:
+            return False
+    return True
+
+
+def sealed_folder_ok(folder: Path, quick: bool = True) -> bool:
+    """True when folder has a sealed manifest and no file was added, removed or changed since it was sealed."""
+    try:
+        files = json.loads((Path(folder) / SEALED_MANIFEST).read_text())["files"]
+        present = {p.relative_to(folder).as_posix() for p in Path(folder).rglob("*") if p.is_file()}
+        return present - {SEALED_MANIFEST} == set(files) and files_match(Path(folder), files, quick)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def seal(folder: Path, info: dict | None = None) -> None:
+    """Write the sealed manifest (sha256, size and mtime of every file) into a finished folder."""
+    write_json_atomic(Path(folder) / SEALED_MANIFEST, {"files": manifest_files(Path(folder), SEALED_MANIFEST),
+                                                       "info": info or {}, "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+
+
+def sweep_siblings(final: Path) -> None:
+    """Remove `.<name>.tmp-*` siblings of final: temporary folders of killed builders. Call under final's lock."""
+    for stale in Path(final).parent.glob(f".{Path(final).name}.tmp-*"):
+        log.info("removing %s, left by a killed build", stale)
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def sealed_folder(final: Path, build: Callable[[Path], None], info: dict | None = None,
+                  accept: Callable[[Path], bool] | None = None) -> Path:
+    """A cache folder at a fixed path, built once by `build(tmp_folder)` and checked before every use.
+
+    `accept(folder)` may add a condition (e.g. what the folder was built from); a folder that fails it or
+    its manifest is removed and rebuilt. The build runs in `.<name>.tmp-<pid>-<rand>` beside final under the
+    lock `<name>.lock`, is sealed and renamed into place; a failed build leaves no temporary folder.
+    """
+    from filelock import FileLock
+
+    final = Path(final)
+
+    def usable() -> bool:
+        return sealed_folder_ok(final) and (accept is None or accept(final))
+
+    if usable():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(final.parent / f"{final.name}.lock")):
+        if usable():  # another process finished it while we waited
+            return final
+        sweep_siblings(final)
+        if final.exists():
+            log.warning("%s does not match its manifest (changed, incomplete or built by an older version); "
+                        "rebuilding it", final)
+            shutil.rmtree(final)
+        tmp = final.parent / f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        try:
+            tmp.mkdir()
+            build(tmp)
+            seal(tmp, info)
+            os.replace(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
 class Store:
     def __init__(self, root: str | Path):
         self.root = Path(root).expanduser()
@@ -98,6 +197,10 @@ class Store:
         self.computed: list[str] = []
         self.reused: list[str] = []
         self.worker_runs = 0  # model-bound processes started (0 on a rerun of a finished experiment)
+        try:
+            self.sweep_tmp()  # also when this run then builds nothing (every artifact reused)
+        except OSError as e:  # a read-only store, say: the leftovers stay, the run goes on
+            log.debug("could not sweep %s/tmp: %s", self.root, e)
 
     # --- paths -------------------------------------------------------------------------------
     def path(self, kind: str, key: str) -> Path:
@@ -129,12 +232,8 @@ class Store:
     def _verify(folder: Path) -> bool:
         try:
             manifest = json.loads((folder / MANIFEST).read_text())
-            for rel, meta in manifest["files"].items():
-                p = folder / rel
-                if not p.is_file() or p.stat().st_size != meta["size"] or file_sha256(p) != meta["sha256"]:
-                    return False
-            return True
-        except (OSError, ValueError, KeyError):
+            return files_match(folder, manifest["files"])
+        except (OSError, ValueError, KeyError, TypeError):
             return False
 
     # --- writing -----------------------------------------------------------------------------
@@ -156,6 +255,7 @@ class Store:
             # Holding the lock, no live process builds this key: a folder of it in tmp/ is a killed run's.
             for stale in (self.root / "tmp").glob(f"{kind}-{key[:16]}-*"):
                 shutil.rmtree(stale, ignore_errors=True)
+            self.sweep_tmp()
             tmp = self.root / "tmp" / f"{kind}-{key[:16]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
             try:
                 tmp.mkdir(parents=True)
@@ -180,12 +280,31 @@ class Store:
             self.computed.append(f"{kind}/{key[:12]}")
             return final
 
+    def sweep_tmp(self) -> None:
+        """Remove build folders in tmp/ that no live process owns (their key's lock is free): those of
+        killed builders of other keys, e.g. a finetune killed for memory whose config is never rerun."""
+        from filelock import Timeout
+
+        for folder in sorted((self.root / "tmp").glob("*-*-*-*")):
+            if not folder.is_dir():
+                continue
+            prefix = folder.name.rsplit("-", 2)[0]  # "<kind>-<key[:16]>"
+            locks = [FileLock(str(p), timeout=0) for p in (self.root / "locks").glob(f"{prefix}*.lock")]
+            try:
+                for lock in locks:
+                    lock.acquire()
+            except Timeout:
+                continue  # a live build (in this process or another)
+            else:
+                log.info("removing %s, left by a killed build", folder)
+                shutil.rmtree(folder, ignore_errors=True)
+            finally:
+                for lock in locks:
+                    lock.release()
+
     @staticmethod
     def _write_manifest(folder: Path, kind: str, key: str, info: dict, seconds: float) -> None:
-        files = {}
-        for p in sorted(folder.rglob("*")):
-            if p.is_file() and p.name != MANIFEST:
-                files[str(p.relative_to(folder))] = {"size": p.stat().st_size, "sha256": file_sha256(p)}
+        files = manifest_files(folder, MANIFEST)
         manifest = {"kind": kind, "key": key, "files": files, "info": info, "seconds": round(seconds, 3),
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
         write_json_atomic(folder / MANIFEST, manifest)
@@ -197,3 +316,39 @@ class Store:
     def locked(self, kind: str, key: str):
         with self._lock(kind, key):
             yield
+
+
+def verify_store(root: Path) -> list[str]:
+    """Re-hash every artifact and sealed cache folder under root; remove those that fail (so their next
+    use rebuilds them, even when a damaged file kept its size and mtime) and return their paths."""
+    root = Path(root)
+    bad = [f for f in sorted((root / "artifacts").glob("*/*")) if f.is_dir() and not Store._verify(f)]
+    bad += [m.parent for m in sorted(root.glob(f"*/*/{SEALED_MANIFEST}")) if not sealed_folder_ok(m.parent, quick=False)]
+    for folder in bad:
+        shutil.rmtree(folder, ignore_errors=True)
+    return [str(f) for f in bad]
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m introspection.store",
+                                     description="Check every file of a store against its manifest (full sha256).")
+    parser.add_argument("command", choices=["verify"])
+    parser.add_argument("store", nargs="?", default=None, help="the store folder (default: the default store_dir)")
+    args = parser.parse_args(argv)
+    from introspection.models import default_cache_dir
+
+    root = Path(args.store).expanduser() if args.store else default_cache_dir()
+    if not root.is_dir():
+        print(f"error: store folder {root} does not exist", file=sys.stderr)
+        return 2
+    bad = verify_store(root)
+    for folder in bad:
+        print(f"damaged, removed (rebuilt on its next use): {folder}")
+    print(f"{root}: {'all files match their manifests' if not bad else f'{len(bad)} damaged folder(s)'}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

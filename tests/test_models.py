@@ -15,6 +15,7 @@ from introspection.models import (
     EMBEDDED,
     GEMMA_TEMPLATE,
     ModelResolveError,
+    _sidecar_check,
     default_cache_dir,
     folder_fingerprint,
     hub_fingerprint,
@@ -147,10 +148,11 @@ def test_folder_fingerprint_is_cached_and_tracks_changes(tiny_model_dir, tmp_pat
     first = folder_fingerprint(folder, cache)
     assert len(first) == 64 and folder_fingerprint(folder, cache) == first
 
-    # Unchanged files are not re-read: the sidecar answers (we plant a sentinel to prove it).
+    # Unchanged files are not re-read: the sidecar answers (we plant a sentinel, with a valid check, to prove it).
     (sidecar,) = (cache / "fingerprints").glob("*.json")
     data = json.loads(sidecar.read_text())
-    sidecar.write_text(json.dumps({**data, "sha256": "sentinel"}))
+    sidecar.write_text(json.dumps({**data, "sha256": "sentinel",
+                                   "check": _sidecar_check(data["folder"], data["stats"], "sentinel")}))
     assert folder_fingerprint(folder, cache) == "sentinel"
 
     # A changed file changes the stats, so the hash is recomputed.

@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -68,22 +66,18 @@ def adapter_digest(adapter_dir: str | Path) -> str:
 def merge_adapter(base_path: str | Path, adapter_dir: str | Path, out_dir: str | Path, dtype: str = "float32") -> Path:
     """Write base + adapter merged (`merge_and_unload`) as a plain checkpoint at out_dir; return out_dir.
 
-    Cached: if out_dir already holds a merge of this base and this adapter content, nothing is done.
-    The folder is written under a temporary name and renamed when complete, under a file lock.
+    Cached as a sealed folder (introspection.store.sealed_folder): if out_dir holds a merge of this base and
+    this adapter content that still matches its manifest, nothing is done; a folder whose files changed
+    since (or an unsealed one from an older version) is rebuilt, never served. Built under a temporary name,
+    renamed when complete, under a file lock; a killed build's folder is removed by the next one.
     `dtype` is the dtype the merge is computed and saved in ("auto" keeps the checkpoint's).
     """
-    import torch
-    from filelock import FileLock
+    from introspection.store import sealed_folder
 
-    out_dir = Path(out_dir)
     info = {"base": str(base_path), "adapter_sha256": adapter_digest(adapter_dir), "dtype": dtype}
-    if _merge_matches(out_dir, info):
-        return out_dir
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(out_dir) + ".lock"):
-        if _merge_matches(out_dir, info):
-            return out_dir
+    def build(tmp: Path) -> None:
+        import torch
         from peft import PeftModel
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -95,20 +89,12 @@ def merge_adapter(base_path: str | Path, adapter_dir: str | Path, out_dir: str |
         # The base tokenizer (not a training copy saved beside the adapter) keeps the chat template
         # identical to the unmerged model's.
         tokenizer = AutoTokenizer.from_pretrained(str(base_path))
-
-        tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            merged.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-            (tmp / MERGE_INFO).write_text(json.dumps(info))
-            if out_dir.exists():  # an older merge (other adapter content) at the same place
-                shutil.rmtree(out_dir)
-            os.replace(tmp, out_dir)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        merged.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / MERGE_INFO).write_text(json.dumps(info))
         log.info("merged model written to %s in %.1f s", out_dir, time.perf_counter() - t0)
-    return out_dir
+
+    return sealed_folder(Path(out_dir), build, info, accept=lambda folder: _merge_matches(folder, info))
 
 
 def _merge_matches(out_dir: Path, info: dict[str, str]) -> bool:
