@@ -5,7 +5,9 @@ from. It becomes visible only complete: it is built in a temporary folder, a man
 of every file is written last, and the folder is renamed into place. A per-key file lock makes two
 processes (two sweep jobs, say) that need the same artifact compute it once; the other waits and reads
 it. A folder whose files no longer match their manifest (truncated, edited) is removed and rebuilt,
-never read.
+never read. The manifest records each file's sha256, size and mtime: the hash is computed when the
+artifact is sealed, and an ordinary read re-hashes only files whose size or mtime changed (any write
+changes the mtime), so a large artifact is not re-read on every use.
 
 Work inside a stage can also be resumed: `partial_dir(kind, key)` is a scratch folder that survives a
 crash (inference keeps one file per finished batch there) and is deleted once the artifact is complete.
@@ -126,12 +128,18 @@ def files_match(folder: Path, files: dict[str, dict], quick: bool = False) -> bo
     return True
 
 
+def _visible(rel: str) -> bool:
+    return not any(part.startswith(".") for part in rel.split("/"))
+
+
 def sealed_folder_ok(folder: Path, quick: bool = True) -> bool:
-    """True when folder has a sealed manifest and no file was added, removed or changed since it was sealed."""
+    """True when folder has a sealed manifest and no file was added, removed or changed since it was sealed.
+    A hidden file added later (a loader's cache, say) is ignored: no model loader reads one as weights."""
     try:
         files = json.loads((Path(folder) / SEALED_MANIFEST).read_text())["files"]
         present = {p.relative_to(folder).as_posix() for p in Path(folder).rglob("*") if p.is_file()}
-        return present - {SEALED_MANIFEST} == set(files) and files_match(Path(folder), files, quick)
+        added = {rel for rel in present - set(files) if _visible(rel)}
+        return not added and files_match(Path(folder), files, quick)
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
@@ -222,17 +230,19 @@ class Store:
         folder = self.path(kind, key)
         if not (folder / MANIFEST).is_file():
             return None
-        if not self._verify(folder):
+        if not self._verify(folder, quick=True):
             log.warning("artifact %s/%s failed its checksum; removing it so it is recomputed", kind, key[:12])
             shutil.rmtree(folder, ignore_errors=True)
             return None
         return folder
 
     @staticmethod
-    def _verify(folder: Path) -> bool:
+    def _verify(folder: Path, quick: bool = False) -> bool:
+        """Every file matches its manifest. `quick` (ordinary reads) re-hashes only files whose size or mtime
+        changed since sealing; `python -m introspection.store verify` re-hashes all of them."""
         try:
             manifest = json.loads((folder / MANIFEST).read_text())
-            return files_match(folder, manifest["files"])
+            return files_match(folder, manifest["files"], quick)
         except (OSError, ValueError, KeyError, TypeError):
             return False
 

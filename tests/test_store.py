@@ -96,3 +96,48 @@ def test_two_processes_asking_for_the_same_artifact_compute_it_once(tmp_path):
     assert [p.exitcode for p in procs] == [0, 0]
     assert counter.read_text().count("computed") == 1
     assert (Store(tmp_path / "store").get("shared", "same-key") / "value.txt").read_text() == "42"
+
+
+def test_ordinary_reads_rehash_only_changed_files_and_verify_rehashes_all(tmp_path, monkeypatch, capsys):
+    import os
+
+    import introspection.store as store_module
+
+    store = Store(tmp_path)
+    folder = store.get_or_build("thing", "k", lambda f: (f / "data.bin").write_bytes(b"0123456789") and None)
+    hashed = []
+    real = store_module.file_sha256
+    monkeypatch.setattr(store_module, "file_sha256", lambda p: hashed.append(p) or real(p))
+    assert store.get("thing", "k") == folder and hashed == []  # size and mtime unchanged: not re-read
+
+    target = folder / "data.bin"
+    st = target.stat()
+    target.write_bytes(b"0123456780")  # same size, new mtime: re-hashed, found damaged
+    assert store.get("thing", "k") is None and hashed == [target]
+
+    # A damage that kept size and mtime (bit rot) passes the quick check; verify finds it and removes it.
+    folder = store.get_or_build("thing", "k", lambda f: (f / "data.bin").write_bytes(b"0123456789") and None)
+    st = target.stat()
+    target.write_bytes(b"0123456780")
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert store.get("thing", "k") == folder
+    assert store_module.main(["verify", str(tmp_path)]) == 1
+    assert "damaged, removed" in capsys.readouterr().out and store.get("thing", "k") is None
+    assert store_module.main(["verify", str(tmp_path)]) == 0
+    assert store_module.main(["verify", str(tmp_path / "absent")]) == 2
+
+
+def test_a_killed_builds_folder_is_swept_unless_its_build_is_alive(tmp_path):
+    from filelock import FileLock
+
+    store = Store(tmp_path)
+    for key in ("a" * 64, "b" * 64):  # as left by two builds: folders in tmp/, lock files in locks/
+        (tmp_path / "tmp" / f"answers-{key[:16]}-123-abcdef").mkdir(parents=True)
+        (tmp_path / "locks").mkdir(exist_ok=True)
+        (tmp_path / "locks" / f"answers-{key}.lock").touch()
+    live = FileLock(str(tmp_path / "locks" / f"answers-{'b' * 64}.lock"))
+    with live:  # key b is being built right now (by this process, as another one would)
+        Store(tmp_path)
+        assert [p.name for p in (tmp_path / "tmp").iterdir()] == [f"answers-{'b' * 16}-123-abcdef"]
+    store.get_or_build("other", "c" * 64, lambda f: (f / "x").write_text("x") and None)
+    assert list((tmp_path / "tmp").iterdir()) == []
