@@ -130,5 +130,8 @@ def validate_cli(argv: list[str]) -> None:
         return
     problem = check_overrides(_overrides(argv)) or check_output_folders(_overrides(argv))
     if problem:
+        from introspection.secrets import override_secrets, scrub
+
+        problem = scrub(problem, override_secrets(_overrides(argv)))  # never echo a credential
         print(f"error: {problem}", file=sys.stderr)
         raise SystemExit(2)

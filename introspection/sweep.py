@@ -38,6 +38,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import introspection.config  # noqa: F401  (registers ${sweep_group:}, ${max:}, ${mul:} in jobs too)
 from introspection.errors import JOB_ERROR_FILE as ERROR_FILE  # a failed job's one line (errors.report_job_error)
+from introspection.secrets import is_secret_key
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,8 @@ def parse_overrides(overrides: list[str]) -> dict[str, str]:
     out = {}
     for text in overrides:
         key, sep, value = str(text).partition("=")
-        if sep:
-            out[key.lstrip("+~")] = value
+        if sep:  # a credential's value stays out of tables and W&B (introspection/secrets.py)
+            out[key.lstrip("+~")] = "<redacted>" if is_secret_key(key) else value
     return out
 
 

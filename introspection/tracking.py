@@ -11,6 +11,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from introspection import secrets
 from introspection.report import render as render_report
 from introspection.store import write_json_atomic, write_jsonl_atomic, write_text_atomic
 from introspection.sweep import job_overrides
@@ -19,7 +20,6 @@ log = logging.getLogger(__name__)
 
 MATRIX_COLUMNS = ["predictor", "target", "kind", "task", "property", "accuracy", "ci_low", "ci_high", "se", "n",
                   "mode_baseline", "compliance", "flag"]
-SECRET_PATTERNS = ("key", "token", "secret", "password")
 
 
 def headline(results: dict) -> list[dict]:
@@ -55,13 +55,11 @@ def write_results(results: dict, cfg: DictConfig, run_dir: Path) -> None:
 
 
 def redact(obj):
-    """Drop values whose key names a secret, so tokens never reach saved configs or W&B."""
-    if isinstance(obj, dict):
-        return {k: ("<redacted>" if any(p in str(k).lower() for p in SECRET_PATTERNS) and isinstance(v, str) else redact(v))
-                for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [redact(v) for v in obj]
-    return obj
+    """A config (nested dicts/lists) without credentials, for saved configs and W&B: values under secret
+    keys, and any secret value given on the command line; introspection/secrets.py has the one rule."""
+    from introspection.errors import command_line_secrets
+
+    return secrets.redact(obj, secrets.secret_values(obj) | command_line_secrets())
 
 
 def format_table(results: dict) -> str:
@@ -184,7 +182,7 @@ def log_results(results: dict, cfg: DictConfig, run_dir: Path) -> None:
 
     mode = wandb_mode(cfg.logger.mode)
     config = redact(OmegaConf.to_container(cfg, resolve=True))
-    config["overrides"] = job_overrides()  # this job's command-line overrides: sweep dashboards slice by them
+    config["overrides"] = redact(job_overrides())  # this job's command-line overrides: sweep dashboards slice by them
     with wandb.init(project=cfg.logger.project, entity=cfg.logger.entity, group=cfg.logger.group,
                     tags=list(cfg.logger.tags), config=config, dir=str(run_dir), mode=mode, job_type="experiment",
                     settings=wandb.Settings(silent=True)) as run:
