@@ -235,3 +235,23 @@ def test_a_killed_builder_leaves_nothing_after_the_next_run(kind, tiny_model_dir
         opened.get_or_build("other", "b" * 64, lambda folder: (folder / "x.txt").write_text("x") and None)
     assert leftovers(store) == []
     assert verify_store(store) == []
+
+
+def test_finetune_outside_a_store_removes_a_killed_runs_folders(tiny_model_dir, tmp_path):
+    """A finetune killed while moving its result into place leaves `.adapter.partial` and `.adapter.old`
+    (and no adapter); the next finetune into the same folder removes both."""
+    from transformers import AutoTokenizer
+
+    from introspection.config import FinetuneConfig, LoraSettings
+    from introspection.finetune.data import sft_rows
+    from introspection.finetune.trainer import finetune
+
+    for name in (".adapter.partial", ".adapter.old"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "adapter_model.safetensors").write_bytes(b"killed")
+    rows = sft_rows([{"prompt": [{"role": "user", "content": f"word {i}?"}], "completion": "yes",
+                      "item_id": str(i), "task": "t", "property": "p"} for i in range(4)], max_examples=None)
+    cfg = FinetuneConfig(name="t", lora=LoraSettings(r=2, alpha=4), epochs=1, batch_size=2)
+    finetune(str(tiny_model_dir), AutoTokenizer.from_pretrained(tiny_model_dir), rows, cfg, tmp_path / "adapter",
+             progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adapter"]

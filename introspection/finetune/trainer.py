@@ -432,8 +432,9 @@ def finetune(base_path: str, tokenizer, rows: list[dict], cfg, out_dir: Path, *,
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     # Deterministic name so that every process of a multi-GPU launch agrees on it.
     work_dir = out_dir.with_name(f".{out_dir.name}.partial")
-    if _is_main_process() and work_dir.exists():
-        shutil.rmtree(work_dir)  # left over by a crashed run
+    if _is_main_process():
+        for stale in (work_dir, _aside_name(out_dir)):  # left over by a crashed or killed run
+            shutil.rmtree(stale, ignore_errors=True)
 
     started = time.time()
     try:
@@ -489,11 +490,15 @@ def finetune(base_path: str, tokenizer, rows: list[dict], cfg, out_dir: Path, *,
             shutil.rmtree(work_dir, ignore_errors=True)  # a failed run leaves nothing behind
 
 
+def _aside_name(out_dir: Path) -> Path:
+    return out_dir.with_name(f".{out_dir.name}.old")
+
+
 def _move_into_place(work_dir: Path, out_dir: Path) -> None:
     # os.replace cannot overwrite a non-empty folder: move the old one aside first, delete it last.
     old = None
     if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old")
+        old = _aside_name(out_dir)
         if old.exists():
             shutil.rmtree(old)
         os.replace(out_dir, old)
