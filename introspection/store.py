@@ -180,7 +180,7 @@ def sealed_folder(final: Path, build: Callable[[Path], None], info: dict | None 
             return final
         sweep_siblings(final)
         if final.exists():
-            log.warning("%s does not match its manifest (changed, incomplete or built by an older version); "
+            log.warning("%s is damaged, incomplete or stale (its files or inputs no longer match its manifest); "
                         "rebuilding it", final)
             shutil.rmtree(final)
         tmp = final.parent / f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}"
