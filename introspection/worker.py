@@ -87,34 +87,39 @@ def answer_worker(payload: dict) -> None:
         for job in payload["jobs"]:
             key, sampling = job["key"], Sampling(**job["sampling"])
             requests = [ChatRequest(r["request_id"], r["messages"]) for r in job["requests"]]
-            partial = store.partial_dir("answers", key)
-            batches = [requests[i : i + size] for i in range(0, len(requests), size)]
-            started = time.time()
-            engine_seconds = generate_seconds = 0.0  # recorded for benchmarks/ (steady-state rates)
-            kept = sum(_kept_batch(partial / f"batch-{i:05d}.jsonl", batch) for i, batch in enumerate(batches))
-            if kept:
-                log.info("%s %s: %d of %d batches kept from an interrupted run", model["label"], job["name"], kept,
-                         len(batches))
-            for i, batch in enumerate(tqdm(batches, desc=f"{model['label']} {job['name']}", unit="batch")):
-                out = partial / f"batch-{i:05d}.jsonl"
-                if out.is_file():
-                    continue  # done before an interruption (and checked by _kept_batch above)
-                if backend is None:
+            # One process per key writes its batches: sweep jobs share the store and run at the same time
+            # on a cluster, and the first to seal the answers removes the batch folder.
+            with store.locked("answers", key):
+                if store.get("answers", key) is not None:
+                    continue  # sealed by another job while this one waited
+                partial = store.partial_dir("answers", key)
+                batches = [requests[i : i + size] for i in range(0, len(requests), size)]
+                started = time.time()
+                engine_seconds = generate_seconds = 0.0  # recorded for benchmarks/ (steady-state rates)
+                kept = sum(_kept_batch(partial / f"batch-{i:05d}.jsonl", batch) for i, batch in enumerate(batches))
+                if kept:
+                    log.info("%s %s: %d of %d batches kept from an interrupted run", model["label"], job["name"], kept,
+                             len(batches))
+                for i, batch in enumerate(tqdm(batches, desc=f"{model['label']} {job['name']}", unit="batch")):
+                    out = partial / f"batch-{i:05d}.jsonl"
+                    if out.is_file():
+                        continue  # done before an interruption (and checked by _kept_batch above)
+                    if backend is None:
+                        t0 = time.perf_counter()
+                        backend = make_backend(inference_cfg.backend, resolved, inference_cfg, entry,
+                                               adapter_path=model["adapter_dir"], work_dir=store.root)
+                        engine_seconds = time.perf_counter() - t0
                     t0 = time.perf_counter()
-                    backend = make_backend(inference_cfg.backend, resolved, inference_cfg, entry,
-                                           adapter_path=model["adapter_dir"], work_dir=store.root)
-                    engine_seconds = time.perf_counter() - t0
-                t0 = time.perf_counter()
-                answers = backend.chat(batch, sampling)
-                generate_seconds += time.perf_counter() - t0
-                write_jsonl_atomic(out, [a.to_dict() for a in answers])
-                faults.reached("answer-batch")
+                    answers = backend.chat(batch, sampling)
+                    generate_seconds += time.perf_counter() - t0
+                    write_jsonl_atomic(out, [a.to_dict() for a in answers])
+                    faults.reached("answer-batch")
 
-            rows = [row for i in range(len(batches)) for row in read_jsonl(partial / f"batch-{i:05d}.jsonl")]
-            info = {"model": model["label"], "job": job["name"], "n": len(rows), "backend": inference_cfg.backend,
-                    "batches": len(batches), "batch_size": size, "batches_resumed": kept,
-                    "serving": getattr(backend, "serving", None), "seconds": round(time.time() - started, 2),
-                    "engine_seconds": round(engine_seconds, 3), "generate_seconds": round(generate_seconds, 3)}
+                rows = [row for i in range(len(batches)) for row in read_jsonl(partial / f"batch-{i:05d}.jsonl")]
+                info = {"model": model["label"], "job": job["name"], "n": len(rows), "backend": inference_cfg.backend,
+                        "batches": len(batches), "batch_size": size, "batches_resumed": kept,
+                        "serving": getattr(backend, "serving", None), "seconds": round(time.time() - started, 2),
+                        "engine_seconds": round(engine_seconds, 3), "generate_seconds": round(generate_seconds, 3)}
             store.get_or_build("answers", key, lambda folder, rows=rows: write_jsonl_atomic(folder / "answers.jsonl", rows), info)
     finally:
         if backend is not None:

@@ -45,8 +45,15 @@ def slurm_problem() -> str | None:
     return None
 
 
-SLURM_PROBLEM = slurm_problem()
-pytestmark = [pytest.mark.integration, pytest.mark.skipif(SLURM_PROBLEM is not None, reason=str(SLURM_PROBLEM))]
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster() -> None:
+    """Skips, with the reason, where no Slurm cluster runs jobs (asked only when a test here runs)."""
+    problem = slurm_problem()
+    if problem is not None:
+        pytest.skip(reason=problem)
 
 
 def scontrol(*args: str) -> subprocess.CompletedProcess:
@@ -104,7 +111,7 @@ def tiny_models(tmp_path_factory) -> Path:
     return base
 
 
-def test_slurm_sweep_with_a_requeued_job(tmp_path, tiny_models):
+def test_slurm_sweep_with_a_requeued_job(slurm_cluster, tmp_path, tiny_models):
     started = time.monotonic()
     store, sweep, reference = tmp_path / "store", tmp_path / "sweep", tmp_path / "reference"
     name = f"introspection-test-{uuid.uuid4().hex[:8]}"
