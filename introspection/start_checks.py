@@ -200,6 +200,31 @@ def check_task_data(cfg: DictConfig) -> None:
             _check_task_source(get_task(name, where=f"tasks.{role}_tasks"), split, data_dir, f"tasks.{role}_tasks")
 
 
+def check_data_dir_files(cfg: DictConfig) -> None:
+    """A tasks.data_dir whose files match no task, or that lacks a file this run reads, is named in a
+    warning: otherwise the run silently builds those tasks from their generators or the hub. (A task left
+    with no source at all is an error of check_task_data.)"""
+    import logging
+
+    from introspection.tasks import get_task
+    from introspection.tasks.loading import data_dir_coverage
+
+    tasks = cfg.tasks
+    if tasks.from_release or tasks.data_dir is None:
+        return
+    wanted = [(get_task(name), split) for role, split in (("train", "train"), ("test", "val"))
+              for name in tasks[f"{role}_tasks"]]
+    unmatched, missing = data_dir_coverage(tasks.data_dir, wanted)
+    log = logging.getLogger("introspection")
+    if unmatched:
+        log.warning("tasks.data_dir %s: %s match%s no task (names are {train,val}_<task>.jsonl) and %s not read",
+                    tasks.data_dir, ", ".join(unmatched), "es" if len(unmatched) == 1 else "",
+                    "is" if len(unmatched) == 1 else "are")
+    if missing:
+        log.warning("tasks.data_dir %s has no %s: %s built by the task's generator or read from its hub dataset",
+                    tasks.data_dir, ", ".join(missing), "that split is" if len(missing) == 1 else "those splits are")
+
+
 def _check_task_source(task, split: str, data_dir: str | None, where: str) -> None:
     file_name = f"{split}_{task.source}.jsonl"
     if data_dir is not None and (Path(data_dir) / file_name).is_file():
@@ -331,6 +356,7 @@ def check_config(cfg: DictConfig) -> None:
     check_model_files(cfg)
     check_lora_rank(cfg)
     check_task_data(cfg)
+    check_data_dir_files(cfg)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -74,6 +74,19 @@ def source_rows(task: Task, split: str, data_dir: str | None = None) -> list[Row
     return hub_rows(task, split)
 
 
+def data_dir_coverage(data_dir: str | Path, wanted: list[tuple[Task, str]]) -> tuple[list[str], list[str]]:
+    """What a tasks.data_dir folder holds against what a run reads from it: the `.jsonl` files whose name
+    is no `{train,val}_<task>.jsonl` of any known task (a typo, or a task this code does not know), and
+    the files of `wanted` (task, split) pairs that are not there (those splits come from the task's
+    generator or hub dataset instead, or the task has no data)."""
+    folder = Path(data_dir)
+    known = {f"{split}_{task.source}.jsonl" for task in TASKS.values() for split in SPLITS}
+    unmatched = sorted(p.name for p in folder.glob("*.jsonl") if p.is_file() and p.name not in known)
+    missing = [f"{split}_{task.source}.jsonl" for task, split in wanted
+               if not (folder / f"{split}_{task.source}.jsonl").is_file()]
+    return unmatched, list(dict.fromkeys(missing))
+
+
 def load_items(task: Task, split: str, n: int | None, seed: int, data_dir: str | None = None) -> list[Item]:
     """Shuffle one split with `seed` and take the first `n` items (all when n is None).
 
