@@ -384,6 +384,20 @@ def load_tokenizer(resolved: ResolvedModel) -> Any:
 # Resolution
 
 
+LOCAL_WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
+
+
+def local_model_problem(folder: Path, given: str, where: str) -> str | None:
+    """Why an existing local folder holds no model (no config.json, no weight files), or None."""
+    lacks = [] if (folder / "config.json").is_file() else ["config.json"]
+    if not any(next(folder.glob(pattern), None) for pattern in LOCAL_WEIGHT_PATTERNS):
+        lacks.append("weights (*.safetensors or pytorch_model*.bin)")
+    if not lacks:
+        return None
+    return (f"local model folder {given!r} ({where}.path) holds no model: no {' and no '.join(lacks)}; give the "
+            "folder a model was saved to (save_pretrained, or hf download), with config.json, weights and tokenizer")
+
+
 def resolve_model(entry: ModelEntry, cache_dir: Path, where: str = "model.mX") -> ResolvedModel:
     """Turn a config entry into loadable weights, a chat template and a fingerprint.
 
@@ -403,6 +417,9 @@ def resolve_model(entry: ModelEntry, cache_dir: Path, where: str = "model.mX") -
                 f"local model folder {entry.path!r} ({where}.path) does not exist; "
                 "give a folder with config.json, safetensors and tokenizer files"
             )
+        problem = local_model_problem(folder, entry.path, where)
+        if problem:  # an empty or half-copied folder: say so, not "no chat template"
+            raise ModelResolveError(problem)
         folder = folder.resolve()
         path, fingerprint = str(folder), folder_fingerprint(folder, cache_dir)
         has_own = _folder_has_template(folder)

@@ -279,6 +279,12 @@ def check_model_files(cfg: DictConfig) -> None:
         if entry.source == "local" and not Path(entry.path).expanduser().is_dir():
             raise ValueError(f"local model folder {entry.path!r} (model.{slot}.path) does not exist; give a folder "
                              "with config.json, safetensors and tokenizer files")
+        if entry.source == "local":  # an empty folder would otherwise read as "has no chat template"
+            from introspection.models import local_model_problem
+
+            problem = local_model_problem(Path(entry.path).expanduser(), entry.path, f"model.{slot}")
+            if problem:
+                raise ValueError(problem)
         template = entry.chat_template
         if not template or template in NAMED_TEMPLATES:
             continue
