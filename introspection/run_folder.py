@@ -6,11 +6,13 @@ Registered in conf/config.yaml (hydra.callbacks.run_folder). It
 - rewrites .hydra/config.yaml, hydra.yaml, overrides.yaml and the sweep's multirun.yaml with every
   credential redacted (the rule is in introspection/secrets.py), and redacts the process's command line
   (W&B records it, and spawned workers inherit it);
+- takes secret values out of every log line (Hydra's launcher logs each job's overrides);
 - makes the job's log files stop quietly when their disk fills (see errors.quiet_full_disk_logs).
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sys
 from pathlib import Path
@@ -98,13 +100,45 @@ def redact_job_files(config: DictConfig) -> None:
     sys.argv[:] = secrets.redact_argv(sys.argv, values)
 
 
+class ScrubSecrets(logging.Filter):
+    """Takes known secret values out of every log line (Hydra's multirun launcher logs each job's
+    overrides; a Slurm job's log file would keep them)."""
+
+    def __init__(self, values: set[str]):
+        super().__init__()
+        self.values = values
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = secrets.scrub(message, self.values)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+def scrub_log_lines(values: set[str]) -> None:
+    """Add (or update) the scrubbing filter on every handler of the root logger, and on Hydra's and the
+    launcher plugins' own loggers (Hydra's launcher replaces the root handlers before each job)."""
+    filterers: list[logging.Filterer] = list(logging.getLogger().handlers)
+    filterers += [logger for name, logger in logging.Logger.manager.loggerDict.items()
+                  if isinstance(logger, logging.Logger) and name.startswith(("hydra", "hydra_plugins"))]
+    for filterer in filterers:
+        found = next((f for f in filterer.filters if isinstance(f, ScrubSecrets)), None)
+        if found is None:
+            filterer.addFilter(ScrubSecrets(set(values)))
+        else:
+            found.values |= values
+
+
 class RunFolder(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         check_room(OmegaConf.select(config, "hydra.run.dir"), "hydra.run.dir")
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         check_room(OmegaConf.select(config, "hydra.sweep.dir"), "hydra.sweep.dir")
+        scrub_log_lines(secrets.override_secrets(sys.argv[1:]))  # before the launcher logs each job's overrides
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         quiet_full_disk_logs()
+        scrub_log_lines(known_secrets(config))  # Hydra set up this job's handlers (main.log) just before
         redact_job_files(config)

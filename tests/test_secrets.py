@@ -144,3 +144,97 @@ def test_trust_remote_code_follows_the_model_config(tiny_model_dir, tmp_path):
     assert resolve_model(entry, tmp_path).trust_remote_code is False
     entry.trust_remote_code = True
     assert resolve_model(entry, tmp_path).trust_remote_code is True
+
+
+# --- credentials given in the config or on the command line (introspection/secrets.py) ---------------
+OVERRIDE_SECRET = "ovrSecretIntrospection0123456789"  # given on the command line under secret keys
+
+
+def test_the_secret_key_rule():
+    from introspection.secrets import is_secret_key, redact, redact_override, scrub
+
+    for key in ("hf_token", "api_key", "WANDB_API_KEY", "apiKey", "Password", "client_secret", "key", "passwd",
+                "logger.api_key", "hydra.job.env_set.HF_TOKEN", "client_secret_file", "credentials"):
+        assert is_secret_key(key), key
+    for key in ("max_tokens", "tokenizer", "keys", "chars_per_token", "pad_token", "eos_token", "name", "path",
+                "model/llm@model.m1", "monkey"):
+        assert not is_secret_key(key), key
+    cfg = {"a": {"api_key": 12345, "hf_token": "abcd", "use_token": True, "ratio_token": 0.5, "max_tokens": 48,
+                 "tokenizer": "x/y", "credentials": {"user": "u", "pass": ["p1"]}, "note": "see abcd"}}
+    assert redact(cfg, {"abcd"}) == {"a": {
+        "api_key": "<redacted>", "hf_token": "<redacted>", "use_token": True, "ratio_token": 0.5, "max_tokens": 48,
+        "tokenizer": "x/y", "credentials": {"user": "<redacted>", "pass": ["<redacted>"]}, "note": "see <redacted>"}}
+    assert redact_override("+logger.api_key=XYZ") == "+logger.api_key=<redacted>"
+    assert redact_override("++hydra.job.env_set.WANDB_API_KEY=a,b") == "++hydra.job.env_set.WANDB_API_KEY=<redacted>"
+    assert redact_override("tasks=smoke") == "tasks=smoke"
+    assert scrub("run x=abc and y=abcdef", {"abc", "abcdef"}) == "run x=abc and y=<redacted>"  # shorter: too common
+
+
+def test_sweep_tables_read_overrides_without_credentials():
+    from introspection.sweep import parse_overrides
+
+    assert parse_overrides(["+logger.api_key=XYZ", "seed=1", "preflight.chars_per_token=3.5"]) == {
+        "logger.api_key": "<redacted>", "seed": "1", "preflight.chars_per_token": "3.5"}
+
+
+def _run_main(args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "introspection.main", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300,
+                          env={**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1", **(env or {})})
+
+
+def _assert_nowhere(value: str, folders: list[Path], texts: list[str]) -> None:
+    for folder in folders:
+        for path in sorted(Path(folder).rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                assert value.encode() not in path.read_bytes(), path
+    for text in texts:
+        assert value not in text
+
+
+def test_secret_overrides_reach_no_file_of_a_run_nor_its_wandb_run(tmp_path):
+    """Values under secret keys of the config (experiment.options takes any key) and in Hydra's env_set:
+    .hydra/*.yaml, results.json, report.md, main.log and the W&B offline run hold none of them."""
+    run_dir, store = tmp_path / "run", tmp_path / "store"
+    secrets = {f"{OVERRIDE_SECRET}a": "+experiment.options.api_key", f"{OVERRIDE_SECRET}b": "+experiment.options.auth.hf_token",
+               f"{OVERRIDE_SECRET}c": "+hydra.job.env_set.WANDB_API_KEY"}
+    proc = _run_main(["tasks=smoke", "experiment.stop_after=build", "logger=wandb", f"hydra.run.dir={run_dir}",
+                      f"store_dir={store}", *(f"{key}={value}" for value, key in secrets.items())])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert list((run_dir / "wandb").glob("offline-run-*/run-*.wandb")), "no W&B offline run was written"
+    for f in ("results.json", "report.md", "main.log", ".hydra/config.yaml", ".hydra/hydra.yaml"):
+        assert (run_dir / f).is_file(), f
+    for value in secrets:
+        _assert_nowhere(value, [run_dir, store], [proc.stdout, proc.stderr])
+    # Redacted, not dropped: the saved overrides still say which keys were given.
+    overrides = OmegaConf.load(run_dir / ".hydra" / "overrides.yaml")
+    assert "+experiment.options.api_key=<redacted>" in overrides
+    assert OmegaConf.load(run_dir / ".hydra" / "config.yaml").experiment.options.auth.hf_token == "<redacted>"
+
+
+@pytest.mark.parametrize("override", ["+logger.api_key", "logger.api_key"])
+def test_an_unknown_secret_key_fails_in_one_line_without_its_value(tmp_path, override):
+    """The schema has no logger.api_key: `+logger.api_key=XYZ` stops at start (one line, exit 2, no store),
+    and neither that line nor any file of the run folder holds XYZ."""
+    run_dir, store = tmp_path / "run", tmp_path / "store"
+    proc = _run_main(["tasks=smoke", "logger=wandb", f"hydra.run.dir={run_dir}", f"store_dir={store}",
+                      f"{override}={OVERRIDE_SECRET}"])
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr[-3000:]
+    assert "logger.api_key" in lines[0]
+    assert not store.exists()
+    _assert_nowhere(OVERRIDE_SECRET, [tmp_path], [proc.stdout, proc.stderr])
+
+
+def test_a_sweep_writes_secret_overrides_nowhere(tmp_path):
+    """multirun.yaml, every job's .hydra/ and the sweep tables of a `-m` sweep."""
+    sweep_dir = tmp_path / "sweep"
+    proc = _run_main(["-m", "tasks=smoke", "experiment.stop_after=build", "logger=none", "seed=0,1",
+                      f"hydra.sweep.dir={sweep_dir}", f"store_dir={tmp_path / 'store'}",
+                      f"+experiment.options.api_key={OVERRIDE_SECRET}"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (sweep_dir / "multirun.yaml").is_file() and (sweep_dir / "sweep_results.csv").is_file()
+    assert len(list(sweep_dir.glob("*/.hydra/overrides.yaml"))) == 2
+    _assert_nowhere(OVERRIDE_SECRET, [tmp_path], [proc.stdout, proc.stderr])
+    assert "experiment.options.api_key" in (sweep_dir / "sweep_results.csv").read_text()  # the key, not its value
+    assert "+experiment.options.api_key=<redacted>" in (sweep_dir / "multirun.yaml").read_text()
