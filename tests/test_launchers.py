@@ -150,6 +150,7 @@ def test_slurm_executor_gets_each_jobs_resources(tmp_path, fake_slurm, monkeypat
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("WANDB_PROJECT", "introspection-70b")
     monkeypatch.setenv("WANDB_API_KEY", "fakewandbkey0launcher0test0000000000000")
+    monkeypatch.setenv("WANDB_IDENTITY_TOKEN", "fakewandbtoken0launcher0test")
     monkeypatch.delenv("WANDB_MODE", raising=False)
     sweep_dir = tmp_path / "multirun" / "grid"
     overrides = ["tasks=all", "hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.account=lab",
@@ -194,6 +195,7 @@ def test_slurm_executor_gets_each_jobs_resources(tmp_path, fake_slurm, monkeypat
         assert "export WANDB_PROJECT=introspection-70b" in setup
         assert "export WANDB_MODE=offline" in setup and sum(line.startswith("export WANDB_MODE=") for line in setup) == 1
         assert "WANDB_API_KEY" not in scripts[name] and "fakewandbkey" not in scripts[name]
+        assert "fakewandbtoken" not in scripts[name]  # any secret-named variable stays out of the file
     assert scripts["1002"].index("SRUN_CPUS_PER_TASK") < scripts["1002"].index("\nsrun ")
 
 

@@ -33,6 +33,7 @@ from omegaconf import OmegaConf
 
 import introspection.config  # noqa: F401  (registers the resolvers the launcher configs use)
 from introspection.errors import JOB_ERROR_FILE
+from introspection.secrets import is_secret_key
 
 try:  # the `slurm` extra; Hydra imports every plugin module at start, so its absence must not break that
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
@@ -109,17 +110,17 @@ class _PerJobResources:
 
 
 # Passed from the submitting shell into every job's sbatch script: sites that submit with
-# --export=NONE (or SBATCH_EXPORT=NONE) would otherwise start jobs without them. WANDB_API_KEY is left
-# to sbatch's own environment export: a key must not be written into a script file on a shared disk.
+# --export=NONE (or SBATCH_EXPORT=NONE) would otherwise start jobs without them. Secrets (WANDB_API_KEY,
+# anything introspection.secrets calls secret) are left to sbatch's own environment export: a key must
+# not be written into a script file on a shared disk.
 PASSED_ENV = ("HF_HOME", "HF_HUB_OFFLINE")
 PASSED_ENV_PREFIXES = ("WANDB_",)
-NEVER_WRITTEN = ("WANDB_API_KEY",)
 
 
 def passed_env_lines(environ: dict[str, str], already_set: set[str]) -> list[str]:
     """`export NAME=value` for the submitting environment's HF_HOME, HF_HUB_OFFLINE and WANDB_* variables."""
     names = sorted(n for n in environ if (n in PASSED_ENV or n.startswith(PASSED_ENV_PREFIXES))
-                   and n not in NEVER_WRITTEN and n not in already_set)
+                   and not is_secret_key(n) and n not in already_set)
     return [f"export {n}={shlex.quote(environ[n])}" for n in names]
 
 
