@@ -344,6 +344,33 @@ def test_waiting_on_a_cluster_without_sacct(tmp_path, fake_slurm, monkeypatch, s
         assert ret.status == JobStatus.FAILED and "1001_1 left the Slurm queue without a result" in str(ret._return_value)
 
 
+TERMINATED_ATTEMPT = """
+import os, signal, sys, time
+from pathlib import Path
+from types import SimpleNamespace
+from omegaconf import OmegaConf
+from hydra_plugins.introspection_launcher.launcher import _Termination, _end_attempt_without_result
+
+job_dir = Path(sys.argv[1])
+started, termination = time.time(), _Termination()
+os.kill(os.getpid(), signal.SIGTERM)  # what Slurm sends on requeue, preemption or scancel
+assert termination.time is not None  # recorded, not fatal
+(job_dir / "error.txt").write_text("inference for m failed in its worker process (exit code -15)\\n")
+ret = SimpleNamespace(hydra_cfg=OmegaConf.create({"hydra": {"runtime": {"output_dir": str(job_dir)}}}))
+_end_attempt_without_result(ret, started)
+print("not reached")
+"""
+
+
+def test_an_attempt_ended_by_slurm_leaves_no_result(tmp_path):
+    """SIGTERM (requeue) is recorded; the attempt then exits before submitit could write a result, and
+    the error.txt its killed workers caused is removed, so the requeued attempt alone decides."""
+    proc = subprocess.run([sys.executable, "-c", TERMINATED_ATTEMPT, str(tmp_path)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 128 + 15, proc.stderr[-2000:]
+    assert "not reached" not in proc.stdout and not (tmp_path / "error.txt").exists()
+
+
 # --------------------------------------------------------------------------------------------------
 # launchers/
 
