@@ -11,8 +11,15 @@ others: it writes the line to `<job output dir>/error.txt` (the sweep table read
 `error: <line>` to the job's log, and returns None, so Hydra records the job as finished and goes on.
 
 A model worker process cannot raise into the orchestrator, so `reported` (around a worker entry point)
-writes the worker's one-line message to `<store>/tmp/worker-<pid>.error` and exits with code 2, and
-`worker_failure` (in the orchestrator) turns it into a WorkerError carrying that line.
+writes the worker's one-line message to `<store>/tmp/worker-<pid>.error` (or, when the store's disk is
+full, to the system's temp folder) and exits with code 2, and `worker_failure` (in the orchestrator) turns
+it into a WorkerError carrying that line.
+
+A full disk is an expected failure wherever it shows: as an OSError, or as a library's own exception
+(safetensors' "No space left on device (os error 28)", torch's "file write failed"), which `as_full_disk`
+turns into the OSError naming the folder; the line names the file and the setting that moves it
+(store_dir, hydra.run.dir). Log files stop at their first failed write (`quiet_full_disk_logs`, installed
+at job start) instead of printing a traceback per line, and the error line says so.
 """
 
 from __future__ import annotations

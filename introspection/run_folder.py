@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from introspection import secrets
 from introspection.errors import EXIT_CODE, quiet_full_disk_logs
 
-MIN_FREE_BYTES = 1 << 20  # Hydra's files and the job's log take a few pages; under 1 MiB the run cannot finish
+MIN_FREE_BYTES = 256 << 10  # Hydra's files and the job's log take a few pages; with less the run cannot start
 
 
 def free_bytes(folder: Path) -> int:
@@ -43,7 +43,7 @@ def check_room(folder: str | Path, key: str) -> None:
         return
     if free < MIN_FREE_BYTES:
         print(f"error: the disk of the {'sweep' if 'sweep' in key else 'run'} folder {folder} is full ({free // 1024} KiB "
-              f"free, a run needs at least {MIN_FREE_BYTES >> 20} MiB); free space there, or set {key} to a folder "
+              f"free, a run needs at least {MIN_FREE_BYTES >> 10} KiB); free space there, or set {key} to a folder "
               "on another disk", file=sys.stderr, flush=True)
         raise SystemExit(EXIT_CODE)
 
