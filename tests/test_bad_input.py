@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -400,3 +401,96 @@ def test_a_failed_materialisation_is_one_line(tmp_path):
     not_a_folder.write_text("")
     message = raised(WorkerError, _convert_in_worker, "smollm2_135m_instruct", not_a_folder, tmp_path)
     assert_one_line(message, "materialising embedded model smollm2_135m_instruct", str(not_a_folder))
+
+
+# --- issue 15: misleading lines and silent data folders ------------------------------------------------
+def test_empty_model_folder_says_it_holds_no_model(tmp_path, tiny_model_dir):
+    """Not "has no chat template": the folder has no config.json and no weights (at start, and in
+    resolve_model for a folder emptied later)."""
+    from introspection.models import ModelResolveError, resolve_model
+
+    empty = tmp_path / "empty_model"
+    empty.mkdir()
+    line = main_fails(tmp_path, ["model.m1.source=local", f"model.m1.path={empty}"], str(empty), "model.m1.path",
+                      "holds no model", "no config.json and no weights")
+    assert "chat template" not in line
+    assert not (tmp_path / "store").exists()
+    entry = ModelEntry(name="tiny", source="local", path=str(empty))
+    assert_one_line(raised(ModelResolveError, resolve_model, entry, tmp_path, where="model.m2"), "model.m2.path",
+                    "holds no model", "no config.json and no weights")
+    config_only = tmp_path / "config_only"
+    config_only.mkdir()
+    (config_only / "config.json").write_bytes((tiny_model_dir / "config.json").read_bytes())
+    message = raised(ModelResolveError, resolve_model, ModelEntry(name="t", source="local", path=str(config_only)),
+                     tmp_path, where="model.m1")
+    assert_one_line(message, "holds no model", "no weights (*.safetensors or pytorch_model*.bin)")
+    assert "config.json and" not in message
+
+
+@pytest.mark.parametrize("override, parts", [
+    ("tasks.n_finetune_per_property=0", ["tasks.n_finetune_per_property=0", "an integer >= 1"]),
+    ("tasks.properties.animals_long=[]", ["tasks.properties.animals_long=[]", "lists no property", "first_character"]),
+])
+def test_settings_that_leave_nothing_to_train_fail_at_start(tmp_path, override, parts):
+    """Once reported as "every answer non-compliant; raise inference.max_tokens" after model work."""
+    line = main_fails(tmp_path, [override], *parts)
+    assert "max_tokens" not in line
+    assert not (tmp_path / "store").exists()
+
+
+def test_data_folder_files_that_match_no_task_are_named(tmp_path, caplog):
+    from introspection.start_checks import check_data_dir_files
+    from introspection.tasks import get_task
+    from introspection.tasks.loading import data_dir_coverage
+
+    data = tmp_path / "data"
+    data.mkdir()
+    row = json.dumps({"string": "red blue green yellow"}) + "\n"
+    (data / "train_colours.jsonl").write_text(row)  # a typo of colors
+    (data / "train_colors.jsonl").write_text(row * 20)
+    (data / "val_mmlu.jsonl").write_text(row)  # a known task this run does not use: fine
+    (data / "notes.txt").write_text("not a task file")
+    wanted = [(get_task("colors_long"), "train"), (get_task("animals_long"), "val")]
+    assert data_dir_coverage(data, wanted) == (["train_colours.jsonl"], ["val_animals.jsonl"])
+
+    cfg = compose_cfg(["tasks=smoke", f"tasks.data_dir={data}"])
+    with caplog.at_level(logging.WARNING, logger="introspection"):
+        check_data_dir_files(cfg)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2, warnings
+    assert_one_line(warnings[0], str(data), "train_colours.jsonl matches no task", "{train,val}_<task>.jsonl")
+    assert_one_line(warnings[1], str(data), "has no val_animals.jsonl", "generator")
+    caplog.clear()
+    (data / "train_colours.jsonl").unlink()
+    (data / "val_animals.jsonl").write_text(row * 20)
+    with caplog.at_level(logging.WARNING, logger="introspection"):
+        check_data_dir_files(cfg)
+    assert [r for r in caplog.records if r.levelno == logging.WARNING] == []
+
+
+def test_data_folder_warning_through_the_command_line(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train_colours.jsonl").write_text(json.dumps({"string": "red blue"}) + "\n")
+    proc = subprocess.run([sys.executable, "-m", "introspection.main", "tasks=smoke", "logger=none",
+                           "experiment.stop_after=build", f"tasks.data_dir={data}", f"store_dir={tmp_path / 'store'}",
+                           f"hydra.run.dir={tmp_path / 'run'}"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    assert "train_colours.jsonl matches no task" in out
+    assert "has no train_colors.jsonl, train_animals.jsonl" not in out  # smoke: colors train, animals val
+    assert "has no train_colors.jsonl, val_animals.jsonl" in out
+
+
+def test_a_task_left_without_items_by_its_data_folder_is_an_error(tmp_path):
+    """A task with no generator and no hub source finds no file in tasks.data_dir: one line at start."""
+    from introspection.start_checks import check_task_data
+    from introspection.tasks import TASKS
+
+    no_other_source = next((t for t in TASKS.values() if t.kind != "generated" and t.hf is None), None)
+    if no_other_source is None:
+        pytest.skip("every known task has a generator or a hub dataset")
+    cfg = compose_cfg(["tasks=smoke", f"tasks.data_dir={tmp_path}", f"tasks.train_tasks=[{no_other_source.name}]"])
+    assert_one_line(raised(ValueError, check_task_data, cfg), f"task '{no_other_source.name}'", "has no data",
+                    f"put train_{no_other_source.source}.jsonl in tasks.data_dir")
