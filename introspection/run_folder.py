@@ -12,6 +12,7 @@ Registered in conf/config.yaml (hydra.callbacks.run_folder). It
 
 from __future__ import annotations
 
+import copy
 import logging
 import shutil
 import sys
@@ -73,12 +74,13 @@ def _redact_yaml(path: Path, values: set[str]) -> None:
     if isinstance(data, list):  # overrides.yaml: a list of override strings
         clean = [secrets.redact_override(str(o), values) for o in data]
     else:
-        hydra_node = data.get("hydra") if "hydra" in data else data  # hydra.yaml and multirun.yaml: keep their overrides apart
+        clean = copy.deepcopy(data)
+        hydra_node = clean.get("hydra") if "hydra" in clean else clean  # hydra.yaml, multirun.yaml: their overrides
         for group in ("task", "hydra"):
             listed = (hydra_node.get("overrides") or {}).get(group) if isinstance(hydra_node, dict) else None
             if isinstance(listed, list):
                 hydra_node["overrides"][group] = [secrets.redact_override(str(o), values) for o in listed]
-        clean = secrets.redact(data, values)
+        clean = secrets.redact(clean, values)
     if clean == data:
         return
     try:

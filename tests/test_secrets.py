@@ -238,3 +238,20 @@ def test_a_sweep_writes_secret_overrides_nowhere(tmp_path):
     _assert_nowhere(OVERRIDE_SECRET, [tmp_path], [proc.stdout, proc.stderr])
     assert "experiment.options.api_key" in (sweep_dir / "sweep_results.csv").read_text()  # the key, not its value
     assert "+experiment.options.api_key=<redacted>" in (sweep_dir / "multirun.yaml").read_text()
+
+
+def test_saved_yaml_is_rewritten_only_when_it_holds_a_secret(tmp_path):
+    from introspection.run_folder import _redact_yaml
+
+    path = tmp_path / "hydra.yaml"
+    path.write_text("hydra:\n  overrides:\n    task:\n    - +experiment.options.api_key=abcdefgh\n    - seed=1\n"
+                    "  job:\n    override_dirname: +experiment.options.api_key=abcdefgh,seed=1\n")
+    _redact_yaml(path, {"abcdefgh"})
+    saved = OmegaConf.load(path)
+    assert list(saved.hydra.overrides.task) == ["+experiment.options.api_key=<redacted>", "seed=1"]
+    assert saved.hydra.job.override_dirname == "+experiment.options.api_key=<redacted>,seed=1"
+    clean = tmp_path / "config.yaml"
+    text = "# Hydra's own layout\nseed: 1\nrun: ${now:%H}\n"
+    clean.write_text(text)
+    _redact_yaml(clean, {"abcdefgh"})
+    assert clean.read_text() == text  # nothing secret: Hydra's file stays byte for byte
