@@ -104,6 +104,10 @@ def assert_store_consistent(store: Path) -> None:
     """Every artifact complete and matching its manifest; no leftovers of an interrupted build."""
     leftovers = list((store / "tmp").iterdir()) if (store / "tmp").is_dir() else []
     assert leftovers == [], leftovers
+    # The check of issue 15, run from inside the store (so the store's own path cannot match "*/tmp/*").
+    found = subprocess.run(["find", ".", "-name", "*.tmp*", "-o", "-path", "*/tmp/*"], cwd=store,
+                           capture_output=True, text=True, check=True).stdout
+    assert found == "", found
     for folder in (store / "artifacts").glob("*/*"):
         assert (folder / MANIFEST).is_file() and Store._verify(folder), folder
     assert not list((store / "partial").glob("*/*/*")), "partial batches left after a finished run"
