@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from introspection.errors import STOPPED_LOGS, WorkerError, one_line_errors, quiet_full_disk_logs, reported, spawn_and_wait
+from introspection.errors import WorkerError, one_line_errors, quiet_full_disk_logs, reported, spawn_and_wait
 from tests.test_faults import assert_store_consistent
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,7 +142,7 @@ def test_a_worker_on_a_full_store_disk_reports_one_line(full_disk, capfd):
 
 
 def test_a_log_file_on_a_full_disk_stops_quietly(full_disk, capfd, monkeypatch):
-    monkeypatch.setattr("introspection.errors.STOPPED_LOGS", STOPPED_LOGS[:0])
+    monkeypatch.setattr("introspection.errors.STOPPED_LOGS", [])
     import introspection.errors as errors
 
     path = full_disk / "main.log"
