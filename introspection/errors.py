@@ -50,7 +50,7 @@ def as_full_disk(exc: BaseException, folder: str | Path | None) -> BaseException
     """A library's own exception for a full disk (safetensors' SafetensorError "No space left on device
     (os error 28)", torch's "file write failed") as the OSError it stands for, naming `folder`; any other
     exception unchanged."""
-    if isinstance(exc, OSError) or folder is None:
+    if isinstance(exc, EXPECTED) or folder is None:  # a WorkerError already carries its worker's line
         return exc
     text = str(exc)
     full = FULL_DISK_TEXT.search(text) is not None

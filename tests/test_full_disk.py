@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -139,6 +140,14 @@ def test_a_worker_on_a_full_store_disk_reports_one_line(full_disk, capfd):
     assert str(store) in message and "set store_dir to a folder on another disk" in message
     assert capfd.readouterr().err == ""  # no traceback from the worker
     assert_store_consistent(store)
+
+    @one_line_errors  # the orchestrator prints the worker's line as it is, naming what failed
+    def task(cfg):
+        raise info.value
+
+    with pytest.raises(SystemExit):
+        task(SimpleNamespace(store_dir=str(store)))
+    assert capfd.readouterr().err == f"error: {message}\n"
 
 
 def test_a_log_file_on_a_full_disk_stops_quietly(full_disk, capfd, monkeypatch):
