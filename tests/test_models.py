@@ -38,14 +38,17 @@ def _strip_template(folder: Path) -> None:
 
 
 @pytest.fixture()
-def gemma_like_tokenizer_dir(tmp_path: Path) -> Path:
-    """A tokenizer folder with Gemma's special tokens and BOS, and no chat template (like the GGUF)."""
+def gemma_like_tokenizer_dir(tiny_model_dir: Path, tmp_path: Path) -> Path:
+    """A model folder whose tokenizer has Gemma's special tokens and BOS, and no chat template (like the GGUF).
+    The tiny model's config and weights make it a model folder; these tests only use the tokenizer."""
     tok = build_tiny_tokenizer()
     tok.add_special_tokens({"bos_token": "<bos>", "additional_special_tokens": ["<start_of_turn>", "<end_of_turn>"]})
     tok.chat_template = None
     folder = tmp_path / "gemma_like"
     tok.save_pretrained(folder)
     _strip_template(folder)
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(tiny_model_dir / name, folder / name)
     return folder
 
 
