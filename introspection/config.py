@@ -51,10 +51,10 @@ class TaskSetConfig:
     properties: dict[str, list[str]] = field(default_factory=dict)
     n_train_items: int = 200  # object-level items per train task (train split)
     n_test_items: int = 100  # items per held-out task (val split)
-    n_finetune_per_property: int = 100  # SFT rows per (task, property), as METHOD.md 5.1 step 2
+    n_finetune_per_property: int = 100  # SFT rows per (task, property), as docs/method.md §5.1 step 2
     data_dir: Optional[str] = None  # folder of {train,val}_<source>.jsonl files; None: build or fetch
     seed: int = 0
-    corrected_prompts: bool = False  # True: fix the original text's defects (METHOD.md 1.2, 1.3)
+    corrected_prompts: bool = False  # True: fix the original text's defects (docs/method.md §1.2, 1.3)
     # tasks=release: a folder (or .jsonl) of the authors' released rows; None there: the hub dataset
     release_path: Optional[str] = None
     from_release: bool = False  # True: items and properties come from the released rows
@@ -113,7 +113,7 @@ class InferenceConfig:
     max_tokens: int = 32  # object-level answers: every property reads at most the first three words
     max_tokens_hypothetical: int = 16  # hypothetical answers are one character, word or true/false
     n_samples: int = 1
-    aggregation: str = "mode"  # mode-of-n (METHOD.md 1.4); strings whose samples all differ are dropped
+    aggregation: str = "mode"  # mode-of-n (docs/method.md §1.4); strings whose samples all differ are dropped
     top_logprobs: int = 5
     seed: int = 0
     gpu_memory_utilization: float = 0.85
@@ -139,7 +139,7 @@ class ExperimentConfig:
     name: str = "cross_prediction"  # cross_prediction | calibration | behavior_shift | scaling
     noncompliant: str = "wrong"  # wrong: non-compliant predictions count as errors | exclude: drop the pair
     untrained_baseline: bool = True  # also score each base model predicting itself before training
-    adjusted: bool = False  # distribution-matched accuracy beside the raw one (METHOD.md 4.4)
+    adjusted: bool = False  # distribution-matched accuracy beside the raw one (docs/method.md §4.4)
     stop_after: Optional[str] = None  # "build": only build and count the items (a dry run of the data)
     options: dict[str, Any] = field(default_factory=dict)  # experiment-specific settings
 

@@ -154,7 +154,7 @@ def run_cross_prediction(cfg: DictConfig, store: Store, run_dir: Path) -> dict:
                                             kind="untrained", compliance=plan.compliance)
             cells += scoring.score_untrained(untrained, cfg.experiment.noncompliant)
             pairs += untrained
-            if cfg.experiment.adjusted:  # untrained vs self-trained with equal behaviour distributions (METHOD 4.4)
+            if cfg.experiment.adjusted:  # untrained vs self-trained with equal behaviour distributions (docs/method.md §4.4)
                 cells += scoring.distribution_matched(untrained, self_rows, cfg.experiment.noncompliant)
     return {"cells": cells, "paired_tests": tests, "pairs": pairs, "alternative_treatment": alternative,
             "models": {slot: m.label for slot, m in models.items()},

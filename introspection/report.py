@@ -235,7 +235,7 @@ def render(run_dir: Path) -> Path:
     alternative = results.get("alternative_treatment") or []
     if alternative:
         md += [f"## With non-compliant predictions {'excluded' if alternative[0]['noncompliant'] == 'exclude' else 'counted as wrong'}",
-               "", "The same comparison under the other treatment of non-compliant answers (METHOD.md 4.1).", ""]
+               "", "The same comparison under the other treatment of non-compliant answers (docs/method.md §4.1).", ""]
         md += _cell_table(alternative) + [""]
     untrained = [c for c in headline(cells) if c["kind"] == "untrained"]
     if untrained:
@@ -248,7 +248,7 @@ def render(run_dir: Path) -> Path:
     adjusted = [c for c in cells if c["task"] == "adjusted"]
     if adjusted:
         md += ["## Distribution-matched (adjusted) accuracy", "",
-               "Both sides restricted to equal numbers of items per object-level answer (METHOD.md 4.4), so a "
+               "Both sides restricted to equal numbers of items per object-level answer (docs/method.md §4.4), so a "
                "collapsed, low-entropy behaviour earns no advantage. Reported beside the raw numbers above.", ""]
         md += _cell_table(adjusted) + [""]
     by_task = [c for c in cells if c["task"] not in ("all", "adjusted")]

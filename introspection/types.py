@@ -29,7 +29,7 @@ class Sampling:
     temperature: float = 0.0
     top_p: float = 1.0
     max_tokens: int = 48
-    n_samples: int = 1  # mode-of-n when > 1 (METHOD.md 1.4)
+    n_samples: int = 1  # mode-of-n when > 1 (docs/method.md §1.4)
     seed: int = 0
     top_logprobs: int = 5  # first-token top-k stored with every answer; 0 = none
 

@@ -49,7 +49,7 @@ PAPER_TRAIN = [
 # --- registry -------------------------------------------------------------------------------
 
 
-# Variants used by one experiment only: the calibration's single-animal prompt (METHOD.md section 6).
+# Variants used by one experiment only: the calibration's single-animal prompt (docs/method.md §6).
 VARIANTS = ["animals_single"]
 
 

@@ -1,4 +1,4 @@
-"""Mode baseline (METHOD.md 4.3) and distribution matching (METHOD.md 4.4)."""
+"""Mode baseline (docs/method.md §4.3) and distribution matching (docs/method.md §4.4)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def distribution_matched_indices(
 ) -> tuple[list[int], list[int]]:
     """Subsample two bars so their object-level answers have identical marginal counts.
 
-    METHOD 4.4: for each of the top `max_categories` answer categories of A (ranked by count in
+    docs/method.md §4.4: for each of the top `max_categories` answer categories of A (ranked by count in
     A, ties by first appearance), keep k = min(count_A, count_B) rows from each side. Each side
     is shuffled once with `numpy.default_rng(seed)` (A first, then B) and the first k rows of each
     category in shuffled order are kept. Categories outside A's top list, and None answers, are

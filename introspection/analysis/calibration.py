@@ -21,7 +21,7 @@ from introspection.properties import Property, property_value
 def second_character(response: str | None) -> str | None:
     """Second character of the stripped response, lowercased; None if shorter than 2 characters.
 
-    The original lowercased the modal answer but not the summed distribution keys (METHOD 6);
+    The original lowercased the modal answer but not the summed distribution keys (docs/method.md §6);
     here both are lowercased so x and y always compare like with like.
     """
     if response is None:

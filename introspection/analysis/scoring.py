@@ -203,7 +203,7 @@ def per_task_tests(s_rows: list[dict], c_rows: list[dict], target: str, self_nam
 
 
 def score_untrained(rows: list[dict], noncompliant: str) -> list[dict]:
-    """The base model predicting its own base behaviour, before any training (METHOD 8.1)."""
+    """The base model predicting its own base behaviour, before any training (docs/method.md §8.1)."""
     kept = [r for r in rows if noncompliant == "wrong" or r["compliant"]]
     if not rows:
         return []
@@ -215,7 +215,7 @@ def score_untrained(rows: list[dict], noncompliant: str) -> list[dict]:
 
 
 def distribution_matched(rows_a: list[dict], rows_b: list[dict], noncompliant: str) -> list[dict]:
-    """The "adjusted" comparison (METHOD.md 4.4): per (task, property), on the keys both sides share,
+    """The "adjusted" comparison (docs/method.md §4.4): per (task, property), on the keys both sides share,
     keep equal numbers of items per object-level answer, so a lower-entropy behaviour earns no edge.
     Cells come back with task "adjusted" and each side's own kind."""
     keep = lambda r: noncompliant == "wrong" or r["compliant"]  # noqa: E731

@@ -220,7 +220,7 @@ def agresti_min_interval(self_only: float, cross_only: float, n: float, z: float
 def bootstrap_accuracy_ci(
     correct: Sequence[bool] | np.ndarray, n_resamples: int = 1000, seed: int | None = 42
 ) -> dict:
-    """Percentile bootstrap (2.5/97.5) of the accuracy, `numpy.default_rng(seed)` (METHOD 4.5).
+    """Percentile bootstrap (2.5/97.5) of the accuracy, `numpy.default_rng(seed)` (docs/method.md §4.5).
 
     `se` is the SD of the bootstrap means. Interval is NaN below two items (a one-item
     bootstrap is degenerate).

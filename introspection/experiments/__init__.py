@@ -1,1 +1,1 @@
-"""Experiments beyond the main self- vs cross-prediction matrix (METHOD.md sections 6, 7, 8.2)."""
+"""Experiments beyond the main self- vs cross-prediction matrix (docs/method.md §6, 7, 8.2)."""

@@ -1,4 +1,4 @@
-"""Behaviour shift (METHOD.md section 7): after its behaviour is changed, does a model's self-report
+"""Behaviour shift (docs/method.md §7): after its behaviour is changed, does a model's self-report
 follow its new behaviour or the old one it was trained to predict?
 
     M   = the target after self-prediction training (T_self)
@@ -156,7 +156,7 @@ def run_behavior_shift(cfg: DictConfig, store: Store, run_dir: Path) -> dict:
 
 
 def adjusted_cells(old_rows: list[dict], new_rows: list[dict], predictor: str, m_label: str) -> list[dict]:
-    """Distribution-matched variant (METHOD.md 4.4): equal marginals of object answers on both sides."""
+    """Distribution-matched variant (docs/method.md §4.4): equal marginals of object answers on both sides."""
     a_idx, b_idx = distribution_matched_indices([r["truth"] for r in old_rows], [r["truth"] for r in new_rows])
     old_m, new_m = [old_rows[i] for i in a_idx], [new_rows[i] for i in b_idx]
     return [scoring.cell(old_m, old_m, predictor=predictor, target=f"{m_label} (old, adjusted)", kind="old_behavior",

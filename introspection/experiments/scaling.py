@@ -1,4 +1,4 @@
-"""Cross-training size (METHOD.md 8.2): does more data let another model catch up with self-prediction?
+"""Cross-training size (docs/method.md §8.2): does more data let another model catch up with self-prediction?
 
 The cross-predictor P is finetuned on T_self's behaviour capped at each size in
 `experiment.options.sizes`; each is scored against T_self's held-out behaviour on the same items as

@@ -1,4 +1,4 @@
-"""SFT rows for self-/cross-prediction training (METHOD.md 5.1).
+"""SFT rows for self-/cross-prediction training (docs/method.md §5.1).
 
 Input examples are the hypothetical questions built from a model's own object-level answers:
     {"prompt": [{"role": "system", "content": ""}, {"role": "user", "content": ...}],
@@ -44,7 +44,7 @@ def _check_example(example: dict, index: int) -> None:
 def sft_rows(examples: list[dict], *, max_examples: int | None, seed: int = 42) -> list[dict]:
     """De-duplicate, shuffle and cap hypothetical examples into TRL prompt-completion rows.
 
-    Differences from the original (METHOD.md 5.1 step 4), on purpose:
+    Differences from the original (docs/method.md §5.1 step 4), on purpose:
     * De-duplication key is (prompt messages, completion), not (object-level string, answer). The
       original collapsed two *different* hypothetical questions about the same string whenever their
       answers coincided (e.g. "first character" and "starts with a vowel" both "a"), silently

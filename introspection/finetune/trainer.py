@@ -1,4 +1,4 @@
-"""Finetune a model on hypothetical-question rows with TRL's SFTTrainer (METHOD.md 5.4).
+"""Finetune a model on hypothetical-question rows with TRL's SFTTrainer (docs/method.md §5.4).
 
 Methods: "lora" (PEFT adapter), "full" (all weights), "qlora" (4-bit base via bitsandbytes, CUDA only).
 Rows are TRL conversational prompt-completion rows (see data.py), so the loss falls on the assistant
@@ -116,7 +116,7 @@ def _resolve_dtype(name: str, on_gpu: bool, method: str):
     import torch
 
     if name == "auto":
-        # CPUs here have no bf16 units (bf16 ran 3.4x slower, ECOSYSTEM.md 5), so fp32 on CPU.
+        # CPUs here have no bf16 units (bf16 ran 3.4x slower, docs/measurements.md), so fp32 on CPU.
         name = "bfloat16" if on_gpu else "float32"
     if name in ("bfloat16", "float16") and not on_gpu:
         raise ValueError(f"finetune.dtype={name} needs a GPU; use dtype=auto or float32 on CPU")

@@ -13,7 +13,7 @@ from introspection.types import Answer, ChatRequest, Sampling
 BACKENDS = ("vllm", "hf")
 AGGREGATIONS = ("mode", "first")
 SERVING_MODES = ("auto", "merge", "adapter")
-MODE_PREFIX_CHARS = 40  # METHOD.md 1.4: samples are compared on their first 40 characters
+MODE_PREFIX_CHARS = 40  # docs/method.md §1.4: samples are compared on their first 40 characters
 
 
 class Backend(Protocol):
@@ -54,7 +54,7 @@ def make_backend(
 def choose_answer(samples: list[str], aggregation: str) -> tuple[str | None, float]:
     """Pick the answer among n samples; return (answer, agreement rate).
 
-    "mode" (METHOD.md 1.4): samples are compared on their first 40 characters; the first full sample
+    "mode" (docs/method.md §1.4): samples are compared on their first 40 characters; the first full sample
     with the modal prefix is kept (ties go to the prefix seen first). When n > 1 and every sample
     differs, the answer is None (the paper drops such strings). "first": the first sample.
     The agreement rate is the share of samples whose prefix equals the chosen one's.

@@ -2,7 +2,7 @@
 
 vLLM needs `max_lora_rank` at engine start, so the rank is read from adapter_config.json
 (`r`, and the largest value in `rank_pattern`). On CPU a merged checkpoint serves ~3x faster than
-LoRARequest with identical outputs (ECOSYSTEM.md 5), so merged folders are built once and cached.
+LoRARequest with identical outputs (docs/measurements.md), so merged folders are built once and cached.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from introspection.types import Answer, ChatRequest, Sampling
 log = logging.getLogger(__name__)
 
 CPU_MAX_BATCHED_TOKENS = 4096  # tokens per engine step on CPU (whole prompts, see below)
-CPU_MAX_MEMORY_UTILIZATION = 0.3  # on CPU this sizes the KV cache in RAM (ECOSYSTEM.md 5)
+CPU_MAX_MEMORY_UTILIZATION = 0.3  # on CPU this sizes the KV cache in RAM (docs/measurements.md)
 MIN_MAX_LOGPROBS = 20  # vLLM's default cap; raised when a config asks for more
 
 

@@ -1,4 +1,4 @@
-"""Task registry and data sources (METHOD.md section 2).
+"""Task registry and data sources (docs/method.md §2).
 
 A task is a `Task` record registered by one of the modules below; adding a task is one
 `register_task(Task(...))` call. Items come from ``{split}_{source}.jsonl`` in a data folder when

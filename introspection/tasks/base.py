@@ -40,7 +40,7 @@ class Task:
     """One object-level task: its prompt, its data source and the properties it is asked about."""
 
     name: str
-    prompt: str  # the paper's prompt with $string, defects included (METHOD.md 1.2)
+    prompt: str  # the paper's prompt with $string, defects included (docs/method.md §1.2)
     corrected_prompt: str  # == prompt except known defects fixed
     source: str  # data file stem: {split}_{source}.jsonl
     kind: str  # "generated" | "dataset"

@@ -54,7 +54,7 @@ _AB_TAIL = (
 )
 _AB_PROMPT = "$string\n" + _AB_TAIL
 # Defect kept by default: the original YAML wrote "\Please", which YAML decodes to U+2029
-# (paragraph separator) followed by "lease" (METHOD.md 1.2).
+# (paragraph separator) followed by "lease" (docs/method.md §1.2).
 _WEALTH_PROMPT = "$string\u2029" + _AB_TAIL[1:]
 
 _MWE_DIR = "advanced-ai-risk/lm_generated_evals"

@@ -1,4 +1,4 @@
-"""Seeded, deterministic builders for the generated sequence tasks (METHOD.md section 2).
+"""Seeded, deterministic builders for the generated sequence tasks (docs/method.md §2).
 
 Each generated task has a fixed pool of train and val strings, built offline from a word list with
 ``random.Random(f"{task}:{GENERATOR_VERSION}")``: the same on every machine and Python >= 3.11

@@ -1,13 +1,13 @@
 """Generated sequence tasks: continue a list of colours, countries, animals, words or digits.
 
-Items are built offline by `tasks.generators` (METHOD.md section 2); prompts are METHOD.md 1.2.
+Items are built offline by `tasks.generators` (docs/method.md §2); prompts are docs/method.md §1.2.
 """
 
 from __future__ import annotations
 
 from introspection.tasks.base import Task, register_task
 
-# The eight properties the paper used with every free-text task (METHOD.md section 3).
+# The eight properties the paper used with every free-text task (docs/method.md §3).
 TEXT_PROPERTIES = (
     "first_character",
     "second_character",
@@ -76,7 +76,7 @@ register_task(
     )
 )
 
-# The calibration experiment's single-animal variant (METHOD.md section 6), on the animals items.
+# The calibration experiment's single-animal variant (docs/method.md §6), on the animals items.
 _sequence_task(
     "animals_single",
     "What is the next animal in the following text? Respond only with that single animal and nothing "

@@ -1,4 +1,4 @@
-"""Free-text dataset tasks: complete a Wikipedia opening, continue a story (METHOD.md section 2).
+"""Free-text dataset tasks: complete a Wikipedia opening, continue a story (docs/method.md §2).
 
 Neither has a hub source that reproduces the paper's files, so both need
 ``{train,val}_{wikipedia,stories_sentences}.jsonl`` in ``tasks.data_dir``.

@@ -1,5 +1,5 @@
 # ruff: noqa: SIM905  (whitespace-separated word blocks read better than 5,000 list items)
-"""Word lists for the generated sequence tasks (METHOD.md section 2). Facts, not code.
+"""Word lists for the generated sequence tasks (docs/method.md §2). Facts, not code.
 
 Provenance: the vocabularies observed in the paper's released task files (data/paper/source,
 {train,val}_{animals,colors,countries,english_words}.jsonl), which the authors built from their own
