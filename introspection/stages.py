@@ -14,8 +14,10 @@ worker file paths.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -135,10 +137,34 @@ class ModelRef:
 
     @property
     def fingerprint(self) -> str:
-        return digest({"base": self.resolved["fingerprint"], "adapter": self.adapter_key})
+        """Weights (resolved fingerprint), adapter, and the entry settings that change what the model sees or
+        computes in inference and training alike. Each setting enters only when it is not the value every key
+        was computed with before it was hashed, so stored artifacts (the demo's) keep their keys."""
+        content = {"base": self.resolved["fingerprint"], "adapter": self.adapter_key}
+        template = self.resolved.get("chat_template")
+        # A template that is the model folder's own is already in the folder's fingerprint (the demo's Gemma).
+        if template is not None and template != _own_template(self.resolved.get("path")):
+            content["chat_template"] = digest(template)
+        if self.resolved.get("trust_remote_code"):  # the repository's own modelling code instead of transformers'
+            content["trust_remote_code"] = True
+        return digest(content)
 
     def with_adapter(self, label: str, adapter_dir: Path, adapter_key: str) -> ModelRef:
         return ModelRef(label, self.entry, self.resolved, str(adapter_dir), adapter_key)
+
+
+def _own_template(path: str | None) -> str | None:
+    """The chat template saved in a local model folder (chat_template.jinja or tokenizer_config.json), if any."""
+    folder = Path(path) if path else None
+    if folder is None or not folder.is_dir():
+        return None  # a hub id: its template is not known without a download, so an explicit one is hashed
+    try:
+        if (folder / "chat_template.jinja").is_file():
+            return (folder / "chat_template.jinja").read_text(encoding="utf-8")
+        template = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8")).get("chat_template")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return template if isinstance(template, str) else None
 
 
 def sampling_for(inference_cfg, hypothetical: bool) -> Sampling:
@@ -164,15 +190,28 @@ class AnswerJob:
     answers: dict[str, Answer] = field(default_factory=dict)
 
 
+# The dtype every key was computed in before the dtype was hashed (the demo's; `auto` on a CPU): left out.
+UNHASHED_INFERENCE_DTYPE = "float32"
+
+
 def answer_key(model: ModelRef, job: AnswerJob, inference_cfg) -> str:
-    return digest({
+    """What the answers are computed from: model, prompts, sampling, engine and the inference dtype.
+
+    Left out (tests/test_keys.py lists each with its reason): batch sizes, memory and KV-cache sizes,
+    enforce_eager, lora_serving, tensor_parallel_size, max_model_len, gpus: they change how the same
+    computation is scheduled or split, not what is computed."""
+    content = {
         "v": ANSWERS_VERSION,
         "model": model.fingerprint,
         "requests": digest([[r.request_id, r.messages] for r in job.requests]),
         "sampling": asdict(job.sampling),
         "aggregation": inference_cfg.aggregation,
         "backend": inference_cfg.backend,  # numerics differ between engines
-    })
+    }
+    dtype = (model.entry or {}).get("dtype", UNHASHED_INFERENCE_DTYPE)  # model.mX.dtype: the inference dtype
+    if dtype != UNHASHED_INFERENCE_DTYPE:
+        content["dtype"] = dtype
+    return digest(content)
 
 
 def run_answer_jobs(store: Store, model: ModelRef, jobs: list[AnswerJob], inference_cfg) -> list[AnswerJob]:
@@ -200,15 +239,25 @@ def run_answer_jobs(store: Store, model: ModelRef, jobs: list[AnswerJob], infere
         folder = store.get("answers", job.key)
         if folder is None:
             raise RuntimeError(f"answers for {model.label} ({job.name}) are missing after the worker ran")
-        (store.computed if job.key in missing_keys else store.reused).append(f"answers/{job.key[:12]}")
+        if job.key not in missing_keys:  # a missing one was counted by the worker: computed, or reused when
+            store.reused.append(f"answers/{job.key[:12]}")  # another job sealed it while this one waited
         job.answers = {d["request_id"]: Answer.from_dict(d) for d in read_jsonl(folder / "answers.jsonl")}
     return jobs
 
 
 def run_in_subprocess(store: Store, target, payload: dict, what: str) -> None:
-    """Run one model-bound stage in a fresh spawned process so its memory is returned when it ends."""
+    """Run one model-bound stage in a fresh spawned process so its memory is returned when it ends.
+
+    A worker that builds store artifacts writes what it computed and what it found sealed by another job
+    into payload["result_path"] (worker.write_result); those counts are added to this store's."""
     store.worker_runs += 1
-    spawn_and_wait(store.root, target, payload, what)
+    with tempfile.TemporaryDirectory(prefix="introspection-worker-") as scratch:
+        result_path = Path(scratch) / "result.json"
+        spawn_and_wait(store.root, target, {**payload, "result_path": str(result_path)}, what)
+        if result_path.is_file():
+            result = json.loads(result_path.read_text(encoding="utf-8"))
+            store.computed.extend(result.get("computed", []))
+            store.reused.extend(result.get("reused", []))
 
 
 # --- property values ----------------------------------------------------------------------------
@@ -335,13 +384,31 @@ def settings_for_model(finetune_cfg, model: ModelRef) -> dict:
 
 def adapter_key(base: ModelRef, rows_key: str, cfg: dict) -> str:
     """The adapter's key: base weights, rows and the resolved training settings."""
-    # The rate used is in learning_rate; the per-model table itself, like the launch settings, is not hashed.
+    # The rate used is in learning_rate; the per-model table itself is not hashed, nor the config's name.
     unhashed = {"name", "multi_gpu", "accelerate_config", "learning_rate_by_model"}
     # Settings added later enter the key only when set, so older keys (the demo's) stay valid.
     if cfg.get("effective_batch_size") is None:
         unhashed.add("effective_batch_size")
-    return digest({"v": FINETUNE_VERSION, "base": base.fingerprint, "rows": rows_key,
-                   "cfg": {k: v for k, v in cfg.items() if k not in unhashed}})
+    content = {"v": FINETUNE_VERSION, "base": base.fingerprint, "rows": rows_key,
+               "cfg": {k: v for k, v in cfg.items() if k not in unhashed}}
+    strategy = cfg.get("multi_gpu", "none")
+    if strategy != "none":  # the accelerate config sets mixed precision and sharding: other numerics
+        content["multi_gpu"] = strategy
+        content["accelerate_config"] = _accelerate_config_digest(cfg)
+        if cfg.get("effective_batch_size") is None:  # rows per step = batch_size x ranks x accumulation
+            content["ranks"] = int(base.entry["gpus"])
+    return digest(content)
+
+
+def _accelerate_config_digest(cfg: dict) -> str:
+    """The content of the accelerate config a multi-GPU finetune launches with (the file, not its path)."""
+    from introspection.finetune.distributed import accelerate_config_path
+
+    path = Path(accelerate_config_path(cfg))
+    try:
+        return digest(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise OSError(f"cannot read the accelerate config {path} (finetune.accelerate_config): {e.strerror}") from None
 
 
 def finetune_model(store: Store, base: ModelRef, rows_path: Path, rows_key: str, finetune_cfg, label: str) -> ModelRef:
@@ -357,14 +424,15 @@ def finetune_model(store: Store, base: ModelRef, rows_path: Path, rows_key: str,
         if cfg.get("multi_gpu", "none") == "none":
             from introspection.worker import finetune_worker
 
+            # The worker builds under the key's lock and reports computed, or reused when another job
+            # sealed the adapter while it waited for the lock.
             run_in_subprocess(store, finetune_worker, payload, f"finetuning {label}")
         else:  # every rank trains together under `accelerate launch`; this process holds the store's lock
             from introspection.finetune.distributed import finetune_on_ranks
 
             store.worker_runs += 1
             n = int(base.entry["gpus"])
-            store.get_or_build("adapters", key, lambda folder: finetune_on_ranks(payload, folder, n))
-        store.computed.append(f"adapters/{key[:12]}")
+            store.get_or_build("adapters", key, lambda folder: finetune_on_ranks(payload, folder, n))  # counts it
     else:
         store.reused.append(f"adapters/{key[:12]}")
     folder = store.get("adapters", key)

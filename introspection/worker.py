@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from introspection import faults
 from introspection.errors import reported
-from introspection.store import Store, read_jsonl, write_jsonl_atomic
+from introspection.store import Store, read_jsonl, write_json_atomic, write_jsonl_atomic
 from introspection.types import ChatRequest, Sampling
 
 log = logging.getLogger(__name__)
@@ -68,62 +68,74 @@ def checkpoint_batch_size(inference_cfg, on_gpu: bool) -> int:
     return max(1, int(size))
 
 
+def write_result(payload: dict, store: Store) -> None:
+    """Tell the orchestrator which artifacts this worker computed and which it found sealed by another job
+    (stages.run_in_subprocess adds them to its counts)."""
+    if payload.get("result_path"):
+        write_json_atomic(Path(payload["result_path"]), {"computed": store.computed, "reused": store.reused})
+
+
 @reported
 def answer_worker(payload: dict) -> None:
-    """Answer every job's requests in batches; a finished batch is kept, so a killed run resumes."""
+    """Answer every job's requests in batches; a finished batch is kept, so a killed run resumes.
+
+    Each job is built under its key's store lock (Store.get_or_build): sweep jobs share the store and run
+    at the same time on a cluster, so one process writes a key's batches, and a job that gets the lock
+    after another sealed the answers reuses them without loading the model."""
     _setup_logging()
     from omegaconf import OmegaConf
 
     from introspection.config import InferenceConfig
-    from introspection.inference import make_backend
 
     store = Store(payload["store_root"])
-    model = payload["model"]
-    entry, resolved = _entry_and_resolved(model)
     inference_cfg = OmegaConf.structured(InferenceConfig(**payload["inference"]))
-    backend = None
+    engine: dict = {"backend": None}  # loaded by the first batch that needs it, shared by every job
     size = checkpoint_batch_size(inference_cfg, on_gpu=_cuda_available())
     try:
         for job in payload["jobs"]:
-            key, sampling = job["key"], Sampling(**job["sampling"])
-            requests = [ChatRequest(r["request_id"], r["messages"]) for r in job["requests"]]
-            # One process per key writes its batches: sweep jobs share the store and run at the same time
-            # on a cluster, and the first to seal the answers removes the batch folder.
-            with store.locked("answers", key):
-                if store.get("answers", key) is not None:
-                    continue  # sealed by another job while this one waited
-                partial = store.partial_dir("answers", key)
-                batches = [requests[i : i + size] for i in range(0, len(requests), size)]
-                started = time.time()
-                engine_seconds = generate_seconds = 0.0  # recorded for benchmarks/ (steady-state rates)
-                kept = sum(_kept_batch(partial / f"batch-{i:05d}.jsonl", batch) for i, batch in enumerate(batches))
-                if kept:
-                    log.info("%s %s: %d of %d batches kept from an interrupted run", model["label"], job["name"], kept,
-                             len(batches))
-                for i, batch in enumerate(tqdm(batches, desc=f"{model['label']} {job['name']}", unit="batch")):
-                    out = partial / f"batch-{i:05d}.jsonl"
-                    if out.is_file():
-                        continue  # done before an interruption (and checked by _kept_batch above)
-                    if backend is None:
-                        t0 = time.perf_counter()
-                        backend = make_backend(inference_cfg.backend, resolved, inference_cfg, entry,
-                                               adapter_path=model["adapter_dir"], work_dir=store.root)
-                        engine_seconds = time.perf_counter() - t0
-                    t0 = time.perf_counter()
-                    answers = backend.chat(batch, sampling)
-                    generate_seconds += time.perf_counter() - t0
-                    write_jsonl_atomic(out, [a.to_dict() for a in answers])
-                    faults.reached("answer-batch")
-
-                rows = [row for i in range(len(batches)) for row in read_jsonl(partial / f"batch-{i:05d}.jsonl")]
-                info = {"model": model["label"], "job": job["name"], "n": len(rows), "backend": inference_cfg.backend,
-                        "batches": len(batches), "batch_size": size, "batches_resumed": kept,
-                        "serving": getattr(backend, "serving", None), "seconds": round(time.time() - started, 2),
-                        "engine_seconds": round(engine_seconds, 3), "generate_seconds": round(generate_seconds, 3)}
-            store.get_or_build("answers", key, lambda folder, rows=rows: write_jsonl_atomic(folder / "answers.jsonl", rows), info)
+            store.get_or_build("answers", job["key"],
+                               lambda folder, job=job: _answer_job(store, payload, inference_cfg, engine, size, job, folder))
+        write_result(payload, store)
     finally:
-        if backend is not None:
-            backend.close()
+        if engine["backend"] is not None:
+            engine["backend"].close()
+
+
+def _answer_job(store: Store, payload: dict, inference_cfg, engine: dict, size: int, job: dict, folder: Path) -> dict:
+    """Answer one job's requests into folder/answers.jsonl (the key's lock is held); return the manifest info."""
+    from introspection.inference import make_backend
+
+    model = payload["model"]
+    entry, resolved = _entry_and_resolved(model)
+    key, sampling = job["key"], Sampling(**job["sampling"])
+    requests = [ChatRequest(r["request_id"], r["messages"]) for r in job["requests"]]
+    partial = store.partial_dir("answers", key)
+    batches = [requests[i : i + size] for i in range(0, len(requests), size)]
+    started = time.time()
+    engine_seconds = generate_seconds = 0.0  # recorded for benchmarks/ (steady-state rates)
+    kept = sum(_kept_batch(partial / f"batch-{i:05d}.jsonl", batch) for i, batch in enumerate(batches))
+    if kept:
+        log.info("%s %s: %d of %d batches kept from an interrupted run", model["label"], job["name"], kept, len(batches))
+    for i, batch in enumerate(tqdm(batches, desc=f"{model['label']} {job['name']}", unit="batch")):
+        out = partial / f"batch-{i:05d}.jsonl"
+        if out.is_file():
+            continue  # done before an interruption (and checked by _kept_batch above)
+        if engine["backend"] is None:
+            t0 = time.perf_counter()
+            engine["backend"] = make_backend(inference_cfg.backend, resolved, inference_cfg, entry,
+                                             adapter_path=model["adapter_dir"], work_dir=store.root)
+            engine_seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        answers = engine["backend"].chat(batch, sampling)
+        generate_seconds += time.perf_counter() - t0
+        write_jsonl_atomic(out, [a.to_dict() for a in answers])
+        faults.reached("answer-batch")
+    rows = [row for i in range(len(batches)) for row in read_jsonl(partial / f"batch-{i:05d}.jsonl")]
+    write_jsonl_atomic(folder / "answers.jsonl", rows)
+    return {"model": model["label"], "job": job["name"], "n": len(rows), "backend": inference_cfg.backend,
+            "batches": len(batches), "batch_size": size, "batches_resumed": kept,
+            "serving": getattr(engine["backend"], "serving", None), "seconds": round(time.time() - started, 2),
+            "engine_seconds": round(engine_seconds, 3), "generate_seconds": round(generate_seconds, 3)}
 
 
 def train_from_payload(payload: dict, folder: Path) -> dict:
@@ -171,8 +183,10 @@ def finetune_worker(payload: dict) -> None:
     """Finetune one base model on one set of SFT rows and store the adapter (after checking it loads)."""
     _setup_logging()
     store = Store(payload["store_root"])
+    # Under the key's lock: a job that waited while another trained this adapter reuses it, training nothing.
     store.get_or_build("adapters", payload["key"],
                        lambda folder: check_trained_folder(payload, folder, train_from_payload(payload, folder)))
+    write_result(payload, store)
 
 
 @reported
