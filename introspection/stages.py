@@ -216,11 +216,11 @@ def answer_key(model: ModelRef, job: AnswerJob, inference_cfg) -> str:
 
 def run_answer_jobs(store: Store, model: ModelRef, jobs: list[AnswerJob], inference_cfg) -> list[AnswerJob]:
     """Fill every job's answers, from the store where possible; one spawned process for the rest."""
-    missing = []
     for job in jobs:
         job.key = answer_key(model, job, inference_cfg)
-        if store.get("answers", job.key) is None:
-            missing.append(job)
+    missing = [job for job in jobs if store.get("answers", job.key) is None]
+    if missing and wait_for_live_builders(store, "answers", [j.key for j in missing]):
+        missing = [job for job in missing if store.get("answers", job.key) is None]
     missing_keys = {j.key for j in missing}
     if missing:
         log.info("%s: answering %d prompts (%s)", model.label, sum(len(j.requests) for j in missing),
@@ -243,6 +243,25 @@ def run_answer_jobs(store: Store, model: ModelRef, jobs: list[AnswerJob], infere
             store.reused.append(f"answers/{job.key[:12]}")  # another job sealed it while this one waited
         job.answers = {d["request_id"]: Answer.from_dict(d) for d in read_jsonl(folder / "answers.jsonl")}
     return jobs
+
+
+def wait_for_live_builders(store: Store, kind: str, keys: list[str]) -> bool:
+    """Wait until no other process builds any of these artifacts (each build holds its key's lock), so a
+    run that needs what another live job is computing reuses it instead of starting a worker for it.
+    True when it waited for at least one."""
+    from filelock import Timeout
+
+    waited = False
+    for key in keys:
+        try:
+            with store.locked(kind, key, timeout=0):
+                continue
+        except Timeout:
+            log.info("waiting for %s/%s: another job is computing it", kind, key[:12])
+            waited = True
+        with store.locked(kind, key):
+            pass
+    return waited
 
 
 def run_in_subprocess(store: Store, target, payload: dict, what: str) -> None:
@@ -415,6 +434,8 @@ def finetune_model(store: Store, base: ModelRef, rows_path: Path, rows_key: str,
     """Finetune `base` on the rows; returns the finetuned model (base + adapter)."""
     cfg = settings_for_model(finetune_cfg, base)
     key = adapter_key(base, rows_key, cfg)
+    if store.get("adapters", key) is None:
+        wait_for_live_builders(store, "adapters", [key])  # then reused, unless that job failed
     if store.get("adapters", key) is None:
         log.info("finetuning %s on %s (learning rate %g, batch %d per device x %d accumulation, multi_gpu %s, "
                  "gradient checkpointing %s)", base.label, rows_path, cfg["learning_rate"], cfg["batch_size"],

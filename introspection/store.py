@@ -219,10 +219,10 @@ class Store:
         d.mkdir(parents=True, exist_ok=True)
         return d
 
-    def _lock(self, kind: str, key: str) -> FileLock:
+    def _lock(self, kind: str, key: str, timeout: float = -1) -> FileLock:
         d = self.root / "locks"
         d.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(d / f"{kind}-{key}.lock"))
+        return FileLock(str(d / f"{kind}-{key}.lock"), timeout=timeout)
 
     # --- reading -----------------------------------------------------------------------------
     def get(self, kind: str, key: str) -> Path | None:
@@ -323,8 +323,9 @@ class Store:
         return json.loads((self.path(kind, key) / MANIFEST).read_text())["info"]
 
     @contextmanager
-    def locked(self, kind: str, key: str):
-        with self._lock(kind, key):
+    def locked(self, kind: str, key: str, timeout: float = -1):
+        """Hold the key's lock (what a build holds); timeout=0 raises filelock.Timeout at once when it is taken."""
+        with self._lock(kind, key, timeout):
             yield
 
 
