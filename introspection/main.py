@@ -29,7 +29,6 @@ from introspection import config as _config  # noqa: F401  (registers the struct
 from introspection.analysis import scoring
 from introspection.cli import rewrite_model_sides, validate_cli
 from introspection.errors import one_line_errors
-from introspection.start_checks import run_start_checks
 from introspection.stages import (
     AnswerJob,
     ModelRef,
@@ -41,6 +40,7 @@ from introspection.stages import (
     run_answer_jobs,
     sampling_for,
 )
+from introspection.start_checks import run_start_checks
 from introspection.store import Store
 from introspection.tracking import log_results, print_summary, training_logging, write_results
 from introspection.types import Sampling

@@ -298,7 +298,7 @@ def prepare_rows(store: Store, plan: Plan, predictor: ModelRef, target: ModelRef
 
     With finetune.object_anchor_ratio > 0, rows of the predictor's OWN object-level behaviour
     (object prompt -> its own answer) are mixed in, that many per hypothetical row. The paper mixes
-    none (METHOD.md 5.1 step 5); small models trained on hypotheticals alone collapse their
+    none (docs/method.md §5.1 step 5); small models trained on hypotheticals alone collapse their
     object-level behaviour to the one-token answer format, which leaves nothing to predict.
     """
     from introspection.finetune.data import sft_rows, write_rows
@@ -313,7 +313,7 @@ def prepare_rows(store: Store, plan: Plan, predictor: ModelRef, target: ModelRef
                      # "" (a value the authors score, e.g. a space as second character) is no trainable completion
                      if it.task == task and values[(it.item_id, name)]]
             rng_block = sorted(block, key=lambda pair: pair[0].item_id)
-            rng.shuffle(rng_block)  # METHOD 5.1 step 2: sample n rows per (task, property), seeded
+            rng.shuffle(rng_block)  # docs/method.md §5.1 step 2: sample n rows per (task, property), seeded
             for it, value in rng_block[: tasks_cfg.n_finetune_per_property]:
                 examples.append({"prompt": requests[f"hyp|{it.item_id}|{name}"].messages, "completion": value,
                                  "item_id": it.item_id, "task": task, "property": name})
