@@ -40,7 +40,7 @@ from introspection.stages import (
     run_answer_jobs,
     sampling_for,
 )
-from introspection.start_checks import run_start_checks
+from introspection.start_checks import check_models_fit, run_start_checks
 from introspection.store import Store
 from introspection.tracking import log_results, print_summary, training_logging, write_results
 from introspection.types import Sampling
@@ -48,8 +48,9 @@ from introspection.types import Sampling
 log = logging.getLogger("introspection")
 
 
-def resolve_models(cfg: DictConfig, store: Store) -> dict[str, ModelRef]:
-    """Locate (or materialise) the weights of M1 and M2."""
+def resolve_models(cfg: DictConfig, store: Store, plan: Plan | None = None) -> dict[str, ModelRef]:
+    """Locate (or materialise) the weights of M1 and M2, then check that they fit the run (LoRA rank; with
+    the plan, the longest prompts against max_model_len) before any inference."""
     from dataclasses import asdict
 
     from introspection.config import ModelEntry
@@ -62,6 +63,7 @@ def resolve_models(cfg: DictConfig, store: Store) -> dict[str, ModelRef]:
         refs[slot] = ModelRef(entry["name"], entry, asdict(resolved))
     if refs["m1"].label == refs["m2"].label:
         raise ValueError(f"model.m1.name and model.m2.name are both '{refs['m1'].label}'; give the two models distinct names")
+    check_models_fit(cfg, refs, plan)
     return refs
 
 
@@ -99,7 +101,7 @@ def run_cross_prediction(cfg: DictConfig, store: Store, run_dir: Path) -> dict:
     if cfg.experiment.stop_after == "build":
         return {"cells": [], "pairs": [], "n_items": {"train": len(plan.train_items), "test": len(plan.test_items)},
                 "tasks": {t: sum(1 for it in plan.train_items + plan.test_items if it.task == t) for t in plan.properties}}
-    models = resolve_models(cfg, store)
+    models = resolve_models(cfg, store, plan)
     train_obj = plan.object_requests(plan.train_items)
     test_obj = plan.object_requests(plan.test_items)
     test_hyp = plan.hypothetical_requests(plan.test_items)

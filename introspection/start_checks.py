@@ -493,3 +493,51 @@ def run_start_checks(cfg: DictConfig) -> None:
     check_wandb_reachable(cfg)
     if cfg.experiment.stop_after in (None, "none"):
         check_machine(cfg)
+
+
+# --- once the weights are at hand ----------------------------------------------------------------
+# Embedded models are converted, and hub models found, only when the run resolves them; these checks run
+# right after that and before any inference, so a prompt that does not fit fails in seconds, not after
+# minutes of answering (vLLM's own error for it came 22 s into the run).
+PROMPTS_TO_MEASURE = 16  # the longest prompts by characters, per kind, tokenized exactly
+
+
+def check_models_fit(cfg: DictConfig, models: dict, plan=None) -> None:
+    """The LoRA rank against each model's hidden size (now that its config.json is on disk) and, given the
+    run's plan, the longest prompts plus their answer caps against model.mX.max_model_len."""
+    import json
+
+    for slot, model in models.items():
+        folder = Path(model.resolved["path"])
+        config_file = folder / "config.json"
+        if cfg.finetune.method in ("lora", "qlora") and config_file.is_file():
+            hidden = _hidden_size(json.loads(config_file.read_text(encoding="utf-8")))
+            if hidden is not None and cfg.finetune.lora.r > hidden:
+                raise ValueError(f"finetune.lora.r={cfg.finetune.lora.r} exceeds the hidden size {hidden} of "
+                                 f"model.{slot} ({model.label}); valid: 1 to {hidden} (the paper used 32)")
+        if plan is not None and folder.is_dir():
+            _check_context(cfg, slot, model, plan)
+
+
+def _longest(requests: list, n: int) -> list:
+    return sorted(requests, key=lambda r: sum(len(m["content"]) for m in r.messages), reverse=True)[:n]
+
+
+def _check_context(cfg: DictConfig, slot: str, model, plan) -> None:
+    from introspection.models import ResolvedModel, load_tokenizer
+
+    tokenizer = load_tokenizer(ResolvedModel(**model.resolved))
+    limit = int(cfg.model[slot].max_model_len)
+    kinds = (("object-level", plan.object_requests(plan.train_items + plan.test_items), cfg.inference.max_tokens,
+              "inference.max_tokens"),
+             ("hypothetical", plan.hypothetical_requests(plan.train_items + plan.test_items),
+              cfg.inference.max_tokens_hypothetical, "inference.max_tokens_hypothetical"))
+    for kind, requests, cap, cap_key in kinds:
+        for request in _longest(requests, PROMPTS_TO_MEASURE):
+            text = tokenizer.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True)
+            tokens = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+            if tokens + cap > limit:
+                raise ValueError(
+                    f"model.{slot}.max_model_len={limit} ({model.label}) is too short for the {kind} prompt of "
+                    f"{request.request_id}: {tokens} prompt tokens + {cap_key}={cap} = {tokens + cap}; raise "
+                    f"model.{slot}.max_model_len (up to the model's own context) or use shorter task items")
