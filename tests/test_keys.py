@@ -183,9 +183,13 @@ def base_keys(setting):
     return all_keys(setting, BASE_ENTRY, BASE_INFERENCE, BASE_FINETUNE)
 
 
-@pytest.fixture(autouse=True)
-def no_offline_hub(monkeypatch):
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # a hub entry with a template resolves without a download
+@pytest.fixture(scope="module", autouse=True)
+def no_offline_hub():
+    # A hub entry with a template resolves without a download, but not with HF_HUB_OFFLINE=1 (CI sets it).
+    # Module scope, so it is in force before the module-scoped key fixtures are computed.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("HF_HUB_OFFLINE", raising=False)
+        yield
 
 
 @pytest.mark.parametrize("field_name", list(MODEL_FIELDS))
