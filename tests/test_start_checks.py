@@ -291,8 +291,10 @@ def test_hub_dataset_offline_is_found_in_either_cache(tmp_path, monkeypatch):
 def test_dry_runs_skip_the_machine_checks(monkeypatch):
     """stop_after=build|plan loads no model: a plan for a GPU cluster can be made on a laptop."""
     monkeypatch.setattr(start_checks, "cuda_device_count", lambda: 0)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # nor do they need the weights in the cache
     for stop in ("build", "plan"):
         start_checks.run_start_checks(compose_cfg(["model=llama3_70b", "tasks=smoke", f"experiment.stop_after={stop}"]))
+    monkeypatch.delenv("HF_HUB_OFFLINE")  # (CI sets it; offline, the missing weights would be named first)
     with pytest.raises(ValueError, match="no CUDA device"):
         start_checks.run_start_checks(compose_cfg(["model=llama3_70b", "tasks=smoke"]))
 
