@@ -490,7 +490,7 @@ def test_a_task_left_without_items_by_its_data_folder_is_an_error(tmp_path):
 
     no_other_source = next((t for t in TASKS.values() if t.kind != "generated" and t.hf is None), None)
     if no_other_source is None:
-        pytest.skip("every known task has a generator or a hub dataset")
+        pytest.skip(reason="every known task has a generator or a hub dataset")
     cfg = compose_cfg(["tasks=smoke", f"tasks.data_dir={tmp_path}", f"tasks.train_tasks=[{no_other_source.name}]"])
     assert_one_line(raised(ValueError, check_task_data, cfg), f"task '{no_other_source.name}'", "has no data",
                     f"put train_{no_other_source.source}.jsonl in tasks.data_dir")

@@ -32,9 +32,9 @@ def full_disk(tmp_path):
         done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True,
                               text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"cannot mount a tmpfs here: {exc}")
+        pytest.skip(reason=f"cannot mount a tmpfs here: {exc}")
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
+        pytest.skip(reason=f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
     try:
         fill(mount)
         yield mount

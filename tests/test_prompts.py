@@ -214,7 +214,7 @@ def test_golden_parity_rows_of_the_release(shared_data: Path) -> None:
     files = [p for p in sorted(_release_sample(shared_data).glob("numbers_*.jsonl"))
              if p.stem.removeprefix("numbers_") in ("is_even", "is_even_direct")]
     if not files:
-        pytest.skip("the release sample holds no numbers x is_even / is_even_direct rows (the release has no numbers files)")
+        pytest.skip(reason="the release sample holds no numbers x is_even / is_even_direct rows (the release has no numbers files)")
     for path in files:
         for row in _rows(path):
             hyp = hypothetical_messages(get_task("numbers"), get_property(row["behavioral_property"]),
