@@ -339,13 +339,15 @@ def check_lora_rank(cfg: DictConfig) -> None:
     was killed for memory after 86 s); checked wherever the model's config.json is already at hand."""
     if cfg.finetune.method not in ("lora", "qlora"):
         return
-    rank = cfg.finetune.lora.r
     for slot in SLOTS:
-        model_config = model_config_here(cfg, slot)
-        hidden = _hidden_size(model_config) if model_config else None
-        if hidden is not None and rank > hidden:
-            raise ValueError(f"finetune.lora.r={rank} exceeds the hidden size {hidden} of model.{slot} "
-                             f"({cfg.model[slot].name}); valid: 1 to {hidden} (the paper used 32)")
+        _check_rank_fits(cfg.finetune.lora.r, model_config_here(cfg, slot), slot, cfg.model[slot].name)
+
+
+def _check_rank_fits(rank: int, model_config: dict | None, slot: str, name: str) -> None:
+    hidden = _hidden_size(model_config) if model_config else None
+    if hidden is not None and rank > hidden:
+        raise ValueError(f"finetune.lora.r={rank} exceeds the hidden size {hidden} of model.{slot} "
+                         f"({name}); valid: 1 to {hidden} (the paper used 32)")
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -511,10 +513,8 @@ def check_models_fit(cfg: DictConfig, models: dict, plan=None) -> None:
         folder = Path(model.resolved["path"])
         config_file = folder / "config.json"
         if cfg.finetune.method in ("lora", "qlora") and config_file.is_file():
-            hidden = _hidden_size(json.loads(config_file.read_text(encoding="utf-8")))
-            if hidden is not None and cfg.finetune.lora.r > hidden:
-                raise ValueError(f"finetune.lora.r={cfg.finetune.lora.r} exceeds the hidden size {hidden} of "
-                                 f"model.{slot} ({model.label}); valid: 1 to {hidden} (the paper used 32)")
+            _check_rank_fits(cfg.finetune.lora.r, json.loads(config_file.read_text(encoding="utf-8")), slot,
+                             model.label)
         if plan is not None and folder.is_dir():
             _check_context(cfg, slot, model, plan)
 
