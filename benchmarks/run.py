@@ -4,13 +4,17 @@
     python -m benchmarks.run --out b.json --models smollm2_135m,gemma3_270m --n-prompts 2048 --train-steps 50
 
 Sections (skip any with --skip):
-  inference  our answer stage vs raw vLLM LLM.chat, same prompts and engine settings (ours/raw req/s)
-  one-batch  our stage with inference.batch_size = all prompts: the cost of checkpointed batches
-  backends   vLLM backend vs HF backend, each at its config's defaults (vllm/hf req/s)
-  finetune   our finetune stage vs raw TRL SFTTrainer, same rows and hyperparameters (ours/raw tokens/s)
-  rerun      the embedded demo (--demo-overrides) twice on one store: wall time and peak RSS stage by
-             stage of the first run; model calls and seconds of the second (target: 0 calls)
-Defaults fit the embedded models on 2 CPU cores in under 20 minutes; the sizes are arguments.
+  inference     our answer stage vs raw vLLM LLM.chat with OUR engine settings, same prompts and sampling
+                (ours/raw req/s: the overhead of the framework)
+  raw-defaults  the same prompts and sampling through vLLM with ITS defaults, LLM(model=path) plus only what
+                it needs to start (ours/raw-defaults req/s: whether one of our settings is slow)
+  one-batch     our stage with inference.batch_size = all prompts: the cost of checkpointed batches
+  backends      vLLM backend vs HF backend, each at its config's defaults (vllm/hf req/s)
+  finetune      our finetune stage vs raw TRL SFTTrainer, same rows and hyperparameters (ours/raw tokens/s)
+  demo          the demo (`make demo`, plus --demo-overrides) from an EMPTY store (model conversion included):
+                wall time, peak memory of all its processes together, its stage profile; then the same
+                run again on that store (model calls: target 0). "rerun" is another name for it.
+The demo section takes as long as the demo (15-20 min on 2 CPU cores); the others ~10 min with the defaults.
 
 On a shared machine: the run starts once the load average is low (--max-load), each measurement
 starts once other processes are quiet (--quiet-share), records the share of the CPU other processes
@@ -33,7 +37,8 @@ from pathlib import Path
 
 from benchmarks import common
 
-SECTIONS = ("inference", "one-batch", "backends", "finetune", "rerun")
+SECTIONS = ("inference", "raw-defaults", "one-batch", "backends", "finetune", "demo")
+SKIP_ALIASES = {"rerun": "demo"}  # the demo section's earlier name
 TARGET_RATIO = 0.95
 
 
@@ -51,8 +56,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--train-steps", type=int, default=8, help="optimizer steps per finetuning run")
     p.add_argument("--train-rows", type=int, default=None, help="SFT rows (default: steps x batch size; 1 epoch)")
     p.add_argument("--train-batch-size", type=int, default=None, help="default: finetune.batch_size")
-    p.add_argument("--demo-overrides", default="tasks=smoke",
-                   help="overrides of the demo run for 'rerun' (default %(default)r; 'tasks=demo' is make demo)")
+    p.add_argument("--demo-overrides", default="",
+                   help="overrides of the demo runs (default: none, i.e. make demo; e.g. 'tasks=smoke' is quicker)")
     p.add_argument("--skip", default="", help=f"comma list of sections to skip: {', '.join(SECTIONS)}")
     p.add_argument("--max-load", type=float, default=1.5, help="wait until the 1-min load average is at most this")
     p.add_argument("--max-wait", type=float, default=900.0, help="seconds to wait for that (0: do not wait)")
@@ -69,10 +74,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--work-dir", type=Path, default=None, help="where the scratch stores go (default: system temp)")
     p.add_argument("--keep", action="store_true", help="keep the scratch stores and logs")
     args = p.parse_args(argv)
-    args.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    args.skip = {SKIP_ALIASES.get(s.strip(), s.strip()) for s in args.skip.split(",") if s.strip()}
     unknown = args.skip - set(SECTIONS)
     if unknown:
-        p.error(f"unknown --skip {', '.join(sorted(unknown))}; valid: {', '.join(SECTIONS)}")
+        p.error(f"unknown --skip {', '.join(sorted(unknown))}; valid: {', '.join(SECTIONS + tuple(SKIP_ALIASES))}")
     args.versus = [b.strip() for b in args.versus.split(",")]
     if len(args.versus) != 2 or not set(args.versus) <= {"vllm", "hf"}:
         p.error("--versus takes two backends, e.g. vllm,hf")
@@ -84,6 +89,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 class Bench:
     def __init__(self, args: argparse.Namespace, work: Path) -> None:
         self.args, self.work = args, work
+        self.errors: dict[str, str] = {}  # failed parts of a section that still has numbers
         self._stage_runs: dict[tuple, dict] = {}  # (model, backend, batch size) -> our stage's measurement
         self._requests: list | None = None
 
@@ -143,20 +149,23 @@ class Bench:
 
     # --- sections ---------------------------------------------------------------------------------
     def inference(self, entry: dict) -> dict:
-        from benchmarks.inference import agreement, measure_raw
+        from benchmarks.inference import measure_raw, measure_raw_defaults
 
         backend = self.args.backend
         ours = self.ours(entry, backend)
         cfg = self.inference_cfg(backend)
         model = common.model_ref(entry, common.fresh_store(self.work, f"raw-{entry['name']}-{backend}"))
-        raw = self.measured(f"{entry['name']}: raw {backend}", lambda: measure_raw(
+        raw = self.measured(f"{entry['name']}: raw {backend}, our engine settings", lambda: measure_raw(
             backend, entry, model, self.requests(), self.sampling(cfg), cfg, self.args.rss_interval))
-        out = {"model": entry["name"], "backend": backend, "n_prompts": len(self.requests()),
-               "sampling": asdict(self.sampling(cfg)), "ours": ours, "raw": raw,
-               "ratio_steady": common.ratio(ours["rps_steady"], raw["rps_steady"]),
-               "ratio_e2e": common.ratio(ours["rps_e2e"], raw["rps_e2e"]),
-               "identical_answers": agreement(ours["texts"], raw["texts"]), "target": TARGET_RATIO}
-        out["meets_target"] = out["ratio_steady"] is not None and out["ratio_steady"] >= TARGET_RATIO
+        defaults = None
+        if backend == "vllm" and "raw-defaults" not in self.args.skip:
+            try:
+                defaults = self.measured(f"{entry['name']}: raw vllm with its defaults", lambda: measure_raw_defaults(
+                    entry, model, self.requests(), self.sampling(cfg), cfg, self.args.rss_interval))
+            except Exception as e:  # noqa: BLE001 - ours and raw keep their numbers
+                traceback.print_exc()
+                self.errors[f"raw-defaults:{entry['name']}"] = f"{type(e).__name__}: {e}"
+        out = inference_result(entry["name"], backend, asdict(self.sampling(cfg)), ours, raw, defaults)
         if "one-batch" not in self.args.skip and len(self.requests()) > cfg["batch_size"]:
             one = self.ours(entry, backend, batch_size=len(self.requests()))
             out["ours_one_batch"] = one
@@ -199,12 +208,35 @@ class Bench:
         out["meets_target"] = out["ratio_tokens_per_second"] is not None and out["ratio_tokens_per_second"] >= TARGET_RATIO
         return out
 
-    def rerun(self) -> dict:
+    def demo(self) -> dict:
         from benchmarks.demo import measure
 
         overrides = shlex.split(self.args.demo_overrides)
-        say(f"the demo twice on one store: {' '.join(overrides)}")
+        say(f"the demo from an empty store, then again on it: {' '.join(overrides) or '(make demo)'}")
         return measure(self.work, overrides, self.args.rss_interval)
+
+
+def inference_result(model: str, backend: str, sampling: dict, ours: dict, raw: dict,
+                     defaults: dict | None) -> dict:
+    """The inference section's record: ours vs raw with our engine settings (the framework's overhead) and
+    ours vs raw with vLLM's defaults (whether one of our settings is slow), each a ratio of requests/s."""
+    from benchmarks.inference import agreement
+
+    for side in (ours, raw, defaults):
+        if side is not None and side.get("texts"):
+            side["mean_answer_chars"] = round(sum(map(len, side["texts"])) / len(side["texts"]), 1)
+    out = {"model": model, "backend": backend, "n_prompts": ours["n"], "sampling": sampling, "ours": ours, "raw": raw,
+           "ratio_steady": common.ratio(ours["rps_steady"], raw["rps_steady"]),
+           "ratio_e2e": common.ratio(ours["rps_e2e"], raw["rps_e2e"]),
+           "identical_answers": agreement(ours["texts"], raw["texts"]), "target": TARGET_RATIO}
+    out["meets_target"] = out["ratio_steady"] is not None and out["ratio_steady"] >= TARGET_RATIO
+    out["raw_defaults"] = defaults
+    out["ratio_defaults_steady"] = common.ratio(ours["rps_steady"], defaults["rps_steady"]) if defaults else None
+    out["ratio_defaults_e2e"] = common.ratio(ours["rps_e2e"], defaults["rps_e2e"]) if defaults else None
+    out["identical_answers_defaults"] = agreement(ours["texts"], defaults["texts"]) if defaults else None
+    out["meets_defaults_target"] = (None if out["ratio_defaults_steady"] is None
+                                    else out["ratio_defaults_steady"] >= TARGET_RATIO)
+    return out
 
 
 def say(message: str) -> None:
@@ -217,7 +249,10 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
     from introspection.store import write_json_atomic
 
     # One warm compiler cache for ours and raw alike (the demo's); a fresh store would otherwise be cold.
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(default_cache_dir() / "torchinductor"))
+    # The demo section starts without it (common.BENCH_ENV_DEFAULTS), as a fresh clone does.
+    if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(default_cache_dir() / "torchinductor")
+        common.BENCH_ENV_DEFAULTS.add("TORCHINDUCTOR_CACHE_DIR")
     os.environ.setdefault("WANDB_SILENT", "true")
     common.QUIET.update(max_share=args.quiet_share, max_wait=args.quiet_wait)
     common.PSS_INTERVAL["seconds"] = args.pss_interval
@@ -228,7 +263,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
                                  for k, v in vars(args).items()},
                     "environment": common.environment(),
                     "load": common.wait_for_quiet(args.max_load, args.max_wait),
-                    "inference": [], "backends": [], "finetune": [], "rerun": None, "errors": {}}
+                    "inference": [], "backends": [], "finetune": [], "demo": None, "errors": {}}
     base = args.work_dir or Path(tempfile.gettempdir())
     base.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="introspection-bench-", dir=base))
@@ -247,6 +282,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
             traceback.print_exc()
             report["errors"][name if not a else f"{name}:{a[0]['name']}"] = f"{type(e).__name__}: {e}"
         finally:
+            report["errors"].update(bench.errors)
             report["wall_seconds"] = round(time.time() - started, 1)
             write_json_atomic(args.out, _public(report))  # partial results survive an interruption
 
@@ -255,7 +291,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
         for entry in entries:
             for name in ("inference", "backends", "finetune"):
                 section(name, getattr(bench, name), entry)
-        section("rerun", bench.rerun)
+        section("demo", bench.demo)
     finally:
         if args.keep:
             report["work_dir"] = str(work)
@@ -322,6 +358,23 @@ def table(report: dict) -> str:
         rows.append(("  identical answers ours vs raw", _fmt(r["identical_answers"], digits=3), ""))
         rows.append(("  CPU share other processes took: ours / raw", _shares(o, w), ""))
         rows.append(("  peak RSS / PSS GiB of the tree: ours; raw", _memory(o, w), ""))
+        dv = r.get("raw_defaults")
+        if dv:
+            rows.append((f"{r['model']}: ours / raw {b} with ITS defaults req/s, steady",
+                         f"{_fmt(r['ratio_defaults_steady'], digits=3)}  ({_fmt(o['rps_steady'])} vs "
+                         f"{_fmt(dv['rps_steady'])})", verdict(r["ratio_defaults_steady"], r["target"])))
+            rows.append(("  end to end (spawn + engine start)",
+                         f"{_fmt(r['ratio_defaults_e2e'], digits=3)}  ({_fmt(o['rps_e2e'])} vs {_fmt(dv['rps_e2e'])})",
+                         ""))
+            rows.append(("  set beyond LLM(model=path)", ", ".join(k for k in dv.get("engine_args", {}) if k != "model")
+                         or "nothing", ""))
+            chose = dv.get("vllm_chose") or {}
+            rows.append(("  vLLM chose", ", ".join(f"{k}={chose[k]}" for k in (
+                "dtype", "compilation_mode", "enable_chunked_prefill", "max_num_batched_tokens") if k in chose), ""))
+            rows.append(("  identical answers ours vs defaults; mean chars",
+                         f"{_fmt(r['identical_answers_defaults'], digits=3)}; {_fmt(o.get('mean_answer_chars'), digits=1)}"
+                         f" vs {_fmt(dv.get('mean_answer_chars'), digits=1)}", ""))
+            rows.append(("  CPU share others took; peak RSS / PSS GiB", f"{_shares(dv)}; {_memory(dv)}", ""))
     for r in report["backends"]:
         a, b = r["compared"].split("/")
         rows.append((f"{r['model']}: {a} / {b} backend req/s, steady",
@@ -340,17 +393,9 @@ def table(report: dict) -> str:
                      f"{_fmt(w['e2e_seconds'], 's', 1)})", ""))
         rows.append(("  CPU share other processes took: ours / raw", _shares(o, w), ""))
         rows.append(("  peak RSS / PSS GiB of the tree: ours; raw", _memory(o, w), ""))
-    d = report.get("rerun")
+    d = report.get("demo")
     if d:
-        f, s = d["first"], d["rerun"]
-        rows.append(("rerun of a finished experiment: model calls",
-                     f"{s['worker_runs']}  ({_fmt(s['seconds'], ' s', 1)}; first run {_fmt(f['seconds'], ' s', 1)})",
-                     f"0 ({'met' if d['meets_target'] else 'MISSED'})"))
-        rows.append((f"demo ({' '.join(d['overrides'])}): wall; peak RSS / PSS GiB",
-                     f"{_fmt(f['seconds'], ' s', 1)}; {_memory(f)}  (CPU share of others {_fmt(f.get('other_cpu_share'))})",
-                     ""))
-        for st in f["stages"]:
-            rows.append((f"  {st['name']}", f"{_fmt(st['seconds'], ' s', 1)}; {_memory(st)}", ""))
+        rows += demo_rows(d)
     for name, error in report["errors"].items():
         rows.append((f"{name}: FAILED", error[:70], ""))
     width = max((len(r[0]) for r in rows), default=10)
@@ -361,6 +406,49 @@ def table(report: dict) -> str:
              f"{_fmt(report.get('wall_seconds'), ' s', 0)} in all"]
     lines += [f"{w:<{width}}  {m:<{mwidth}}  {t}".rstrip() for w, m, t in rows]
     return "\n".join(lines)
+
+
+def demo_rows(d: dict) -> list[tuple[str, str, str]]:
+    """The demo section's table rows: from an empty store, its profile, the bench's stage view, the rerun."""
+    f, s = d["first"], d["rerun"]
+    met = {True: "met", False: "MISSED", None: "n/a"}
+    label = " ".join(d["overrides"]) or "make demo"
+    rows = [(f"demo ({label}) from an empty store: wall", _fmt(f["seconds"], " s", 1),
+             f"<= {d['target_wall_seconds']} s ({met[d['meets_wall_target']]})"),
+            ("  peak memory, all processes together: RSS / PSS GiB",
+             f"{_fmt(d['peak_rss_gib'])} / {_fmt(d['peak_pss_gib'])}  (CPU share of others {_fmt(f.get('other_cpu_share'))})",
+             f"<= {d['target_peak_gib']:g} GiB RSS ({met[d['meets_memory_target']]})")]
+    profile = profile_stages(d.get("profile"))
+    if profile:
+        rows.append(("  the run's profile: stage", "wall s; engine start s; requests; prompt / generated tokens; peak", ""))
+        for st in profile:
+            rows.append((f"    {st['name']}", "; ".join([
+                _fmt(st.get("wall_s"), digits=1), _fmt(st.get("engine_start_s"), digits=1), str(st.get("requests", "-")),
+                f"{st.get('prompt_tokens', '-')} / {st.get('generated_tokens', '-')}", str(st.get("peak", "-"))]), ""))
+    else:
+        rows.append(("  the run's profile", d.get("profile_missing", "none"), ""))
+    rows.append(("  bench's view: stage (wall; peak RSS / PSS GiB of the tree)", "", ""))
+    for st in f["stages"]:
+        rows.append((f"    {st['name']}", f"{_fmt(st['seconds'], ' s', 1)}; {_memory(st)}", ""))
+    rows.append(("rerun of the finished demo on its store: model calls",
+                 f"{s['worker_runs']}  ({_fmt(s['seconds'], ' s', 1)})", f"0 ({met[d['meets_target']]})"))
+    return rows
+
+
+def profile_stages(profile) -> list[dict]:
+    """The run's profile as a list of stages with a name (it may come as a list, a {name: stage} mapping or
+    {"stages": ...}); each stage's peak memory under "peak", whatever the run called it."""
+    if isinstance(profile, dict) and "stages" in profile:
+        profile = profile["stages"]
+    if isinstance(profile, dict):
+        profile = [{"name": name, **stage} for name, stage in profile.items() if isinstance(stage, dict)]
+    if not isinstance(profile, list):
+        return []
+    out = []
+    for i, stage in enumerate(s for s in profile if isinstance(s, dict)):
+        peak = next((f"{k}={v}" for k, v in stage.items() if k.startswith("peak") and v is not None), "-")
+        out.append({**stage, "name": str(stage.get("name") or stage.get("stage") or f"stage {i + 1}"), "peak": peak})
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

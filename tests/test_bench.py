@@ -1,12 +1,19 @@
-"""The benchmark harness (benchmarks/, `make bench`) on the tiny random model: every section runs and
-lands in the JSON with numbers. The HF backend only and tiny sizes, so it is quick; the numbers
-themselves mean nothing here."""
+"""The benchmark harness (benchmarks/, `make bench`). Never the real bench: the pieces that turn
+measurements into the JSON and the table (ratios, the raw-defaults anchor's engine arguments, the demo's
+profile and targets) on small made-up measurements, the section wiring with the measurements replaced,
+and one run of every section on the tiny random model (HF backend, tiny sizes; its numbers mean nothing)."""
 
 from __future__ import annotations
 
 import json
+import re
 import time
 
+import pytest
+
+from benchmarks import common
+from benchmarks import demo as bench_demo
+from benchmarks import inference as bench_inference
 from benchmarks import run as bench
 from benchmarks.demo import stage_starts, stage_table
 
@@ -51,15 +58,18 @@ def test_bench_writes_every_section_with_numbers(tmp_path, tiny_model_dir, monke
     assert finetune["ours"]["train_tokens"] == finetune["raw"]["train_tokens"]  # same rows, same definition
     numbers(finetune, "ratio_tokens_per_second", "ratio_e2e")
 
-    rerun = report["rerun"]
-    numbers(rerun["first"], "seconds", "peak_rss_mib")
-    numbers(rerun["rerun"], "seconds", "peak_rss_mib")
-    assert rerun["rerun_model_calls"] == 0 and rerun["meets_target"] is True
-    assert rerun["first"]["stages"] and all(s["seconds"] >= 0 for s in rerun["first"]["stages"])
+    demo = report["demo"]
+    numbers(demo["first"], "seconds", "peak_rss_mib")
+    numbers(demo["rerun"], "seconds", "peak_rss_mib")
+    numbers(demo, "wall_seconds", "peak_rss_gib")
+    assert demo["from_empty_store"] is True and demo["wall_seconds"] == demo["first"]["seconds"]
+    assert demo["rerun_model_calls"] == 0 and demo["meets_target"] is True
+    assert demo["first"]["stages"] and all(s["seconds"] >= 0 for s in demo["first"]["stages"])
+    assert inference["raw_defaults"] is None and inference["ratio_defaults_steady"] is None  # HF: no vLLM defaults
 
     printed = capsys.readouterr().out
     assert "ours / raw hf req/s" in printed and "ours / raw TRL train tokens/s" in printed
-    assert "model calls" in printed
+    assert "model calls" in printed and "from an empty store" in printed
 
 
 def test_stage_timings_come_from_the_log_and_worker_lifetimes():
@@ -86,3 +96,133 @@ def test_stage_timings_come_from_the_log_and_worker_lifetimes():
     assert by_name["answer m1"]["peak_rss_mib"] == 1000.0 and by_name["answer m1"]["peak_pss_mib"] == 600.0
     assert by_name["finetune m1"]["peak_rss_mib"] == 800.0
     assert abs(sum(row["seconds"] for row in table) - 22.0) < 0.05
+
+
+# --- the pieces on made-up measurements -------------------------------------------------------------
+def side(rps_steady: float, rps_e2e: float, texts: list[str]) -> dict:
+    return {"n": len(texts), "rps_steady": rps_steady, "rps_e2e": rps_e2e, "texts": texts,
+            "peak_rss_mib": 2048.0, "peak_pss_mib": 1024.0, "other_cpu_share": 0.0}
+
+
+def test_inference_result_reports_both_ratios():
+    ours = side(6.0, 4.0, ["a", "bb", "ccc", "dddd"])
+    raw = side(6.0, 5.0, ["a", "bb", "ccc", "dddd"])
+    defaults = side(8.0, 2.0, ["a", "bb", "xxx", "yyyyyy"])
+    defaults |= {"engine_args": {"model": "<same>", "kv_cache_memory_bytes": 2**30},
+                 "vllm_chose": {"dtype": "torch.bfloat16", "enable_chunked_prefill": True}}
+    r = bench.inference_result("m", "vllm", {"temperature": 0.0}, ours, raw, defaults)
+    assert r["ratio_steady"] == 1.0 and r["ratio_e2e"] == 0.8 and r["meets_target"] is True
+    assert r["ratio_defaults_steady"] == 0.75 and r["ratio_defaults_e2e"] == 2.0
+    assert r["meets_defaults_target"] is False  # ours is slower than vLLM's defaults: the table says so
+    assert r["identical_answers"] == 1.0 and r["identical_answers_defaults"] == 0.5
+    assert ours["mean_answer_chars"] == 2.5 and defaults["mean_answer_chars"] == 3.0
+    assert r["n_prompts"] == 4 and r["raw_defaults"] is defaults
+
+    no_defaults = bench.inference_result("m", "hf", {}, side(1.0, 1.0, ["a"]), side(2.0, 1.0, ["a"]), None)
+    assert no_defaults["ratio_steady"] == 0.5 and no_defaults["meets_target"] is False
+    assert [no_defaults[k] for k in ("ratio_defaults_steady", "ratio_defaults_e2e", "identical_answers_defaults",
+                                     "meets_defaults_target")] == [None] * 4
+
+
+def test_raw_defaults_set_only_what_vllm_needs_to_start():
+    engine, why = bench_inference.defaults_engine_args("/m", on_cpu=True, kv_cache_gib=1.5, top_logprobs=5)
+    assert engine == {"model": "/m", "kv_cache_memory_bytes": int(1.5 * 2**30)} and set(why) == {"kv_cache_memory_bytes"}
+    engine, why = bench_inference.defaults_engine_args("/m", on_cpu=False, kv_cache_gib=1.0, top_logprobs=0)
+    assert engine == {"model": "/m"} and why == {}  # a GPU user calls LLM(model=path), nothing else
+    engine, why = bench_inference.defaults_engine_args("/m", on_cpu=False, kv_cache_gib=1.0, top_logprobs=30,
+                                                       tensor_parallel_size=4, trust_remote_code=True,
+                                                       max_model_len=2048)
+    assert engine == {"model": "/m", "tensor_parallel_size": 4, "trust_remote_code": True, "max_logprobs": 30,
+                      "max_model_len": 2048}
+    assert set(why) == set(engine) - {"model"}  # every argument beyond the model says why it is there
+
+
+def test_demo_summary_copies_the_runs_profile_and_checks_the_targets(tmp_path):
+    profile = {"stages": [{"name": "answer m1", "wall_s": 12.5, "engine_start_s": 3.0, "requests": 40,
+                           "prompt_tokens": 900, "generated_tokens": 120, "peak_rss_mib": 700.0}]}
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"profile": profile, "store": {"worker_runs": 3}}))
+    copied, missing = bench_demo.run_profile(json.loads(results.read_text()))
+    assert copied == profile and missing is None
+    first = {"seconds": 840.0, "peak_rss_mib": 9000.0, "peak_pss_mib": 6000.0, "worker_runs": 9, "profile": copied,
+             "stages": [{"name": "answer m1", "seconds": 12.0}]}
+    second = {"seconds": 4.0, "peak_rss_mib": 500.0, "worker_runs": 0, "profile": None, "stages": []}
+    d = bench_demo.demo_summary([], first, second)
+    assert d["profile"] == profile and "profile_missing" not in d
+    assert d["wall_seconds"] == 840.0 and d["meets_wall_target"] is True
+    assert d["peak_rss_gib"] == 8.79 and d["peak_pss_gib"] == 5.86 and d["meets_memory_target"] is False
+    assert d["rerun_model_calls"] == 0 and d["meets_target"] is True and "stages" not in d["rerun"]
+
+    none, why = bench_demo.run_profile({"store": {"worker_runs": 0}})
+    assert none is None and "no 'profile'" in why
+    late = bench_demo.demo_summary(["tasks=smoke"], {**first, "seconds": 901.0, "profile": None, "profile_missing": why},
+                                   {**second, "worker_runs": 2})
+    assert late["profile"] is None and late["profile_missing"] == why
+    assert late["meets_wall_target"] is False and late["meets_target"] is False
+
+
+@pytest.mark.parametrize("shape", ["list", "mapping", "stages"])
+def test_the_table_shows_the_demo_profile_in_any_shape(shape):
+    stages = [{"stage": "answer m1", "wall_s": 12.5, "engine_start_s": 3.0, "requests": 40, "prompt_tokens": 900,
+               "generated_tokens": 120, "peak_rss_mib": 700.0}, {"name": "finetune m1", "wall_s": 60.0}]
+    profile = {"list": stages, "stages": {"stages": stages},
+               "mapping": {"answer m1": stages[0], "finetune m1": stages[1]}}[shape]
+    assert [s["name"] for s in bench.profile_stages(profile)] == ["answer m1", "finetune m1"]
+    first = {"seconds": 840.0, "peak_rss_mib": 5000.0, "stages": [{"name": "answer m1", "seconds": 12.0}]}
+    demo = bench_demo.demo_summary([], {**first, "profile": profile}, {"seconds": 4.0, "worker_runs": 0})
+    ours = side(6.0, 4.0, ["a"])
+    defaults = side(8.0, 2.0, ["a"]) | {"engine_args": {"model": "<same>", "kv_cache_memory_bytes": 1}}
+    report = {"environment": {"device": "cpu", "usable_cores": 2, "versions": {}}, "load": {"load1": 0.1},
+              "inference": [bench.inference_result("m", "vllm", {}, ours, side(6.0, 5.0, ["a"]), defaults)],
+              "backends": [], "finetune": [], "demo": demo, "errors": {}}
+    lines = [re.sub(r" {2,}", " | ", line.strip()) for line in bench.table(report).splitlines()]
+    assert "m: ours / raw vllm with ITS defaults req/s, steady | 0.750 | (6.00 vs 8.00) | >= 0.95 (MISSED)" in lines
+    assert "set beyond LLM(model=path) | kv_cache_memory_bytes" in lines
+    assert "demo (make demo) from an empty store: wall | 840.0 s | <= 900 s (met)" in lines
+    assert "answer m1 | 12.5; 3.0; 40; 900 / 120; peak_rss_mib=700.0" in lines
+    assert "finetune m1 | 60.0; n/a; -; - / -; -" in lines
+    assert "rerun of the finished demo on its store: model calls | 0 | (4.0 s) | 0 (met)" in lines
+
+
+def test_the_demo_starts_without_the_benchs_own_settings(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench_demo, "BENCH_ENV_DEFAULTS", {"TORCHINDUCTOR_CACHE_DIR"})  # what run() sets
+    user = {"TORCHINDUCTOR_CACHE_DIR": "/warm", "HF_HOME": "/hf", "INTROSPECTION_CACHE": "/users-cache"}
+    env = bench_demo.demo_env(tmp_path / "empty", user)
+    assert env == {"HF_HOME": "/hf", "INTROSPECTION_CACHE": str(tmp_path / "empty")}
+
+
+def test_sections_assemble_ours_raw_and_defaults_and_keep_numbers_when_defaults_fail(tmp_path, monkeypatch):
+    """The inference section's wiring with the measurements replaced (no model runs)."""
+    calls = []
+
+    def fake(name, rps, requests_at):  # answers each prompt with its id
+        def measure(*args, **kwargs):
+            calls.append(name)
+            return side(rps, rps / 2, [r.request_id for r in args[requests_at]])
+        return measure
+
+    monkeypatch.setattr(bench_inference, "measure_ours", fake("ours", 6.0, requests_at=3))
+    monkeypatch.setattr(bench_inference, "measure_raw", fake("raw", 6.0, requests_at=3))
+    monkeypatch.setattr(bench_inference, "measure_raw_defaults", fake("raw-defaults", 12.0, requests_at=2))
+    monkeypatch.setenv("INTROSPECTION_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(common, "model_ref", lambda entry, store: None)
+    monkeypatch.setattr(common, "environment", lambda: {"device": "cpu", "usable_cores": 2, "versions": {}})
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    argv = ["--models", "smollm2_135m", "--n-prompts", "5", "--skip", "one-batch,backends,finetune,rerun",
+            "--max-wait", "0", "--quiet-wait", "0", "--work-dir", str(tmp_path / "work")]
+    assert bench.main(["--out", str(tmp_path / "a.json"), *argv]) == 0
+    (r,) = json.loads((tmp_path / "a.json").read_text())["inference"]
+    assert calls == ["ours", "raw", "raw-defaults"]
+    assert r["ratio_steady"] == 1.0 and r["ratio_defaults_steady"] == 0.5 and r["meets_defaults_target"] is False
+    assert r["identical_answers_defaults"] == 1.0 and r["raw_defaults"]["n"] == r["ours"]["n"] == 5
+    assert "texts" not in r["ours"]  # the per-prompt answers stay out of the JSON
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("engine core initialization failed")
+
+    monkeypatch.setattr(bench_inference, "measure_raw_defaults", broken)
+    assert bench.main(["--out", str(tmp_path / "b.json"), *argv]) == 1
+    report = json.loads((tmp_path / "b.json").read_text())
+    (r,) = report["inference"]
+    assert r["ratio_steady"] == 1.0 and r["raw_defaults"] is None and r["ratio_defaults_steady"] is None
+    assert report["errors"] == {"raw-defaults:smollm2_135m": "RuntimeError: engine core initialization failed"}
