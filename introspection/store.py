@@ -20,6 +20,33 @@ that fails is rebuilt, never used. `python -m introspection.store verify [STORE]
 
 Temporary folders never outlive their builder for long: a failed build removes its own, and a killed
 builder's are removed by the next process that takes the same lock.
+
+The store counts what this process computed and reused (`computed`, `reused`, `worker_runs`: results.json's
+"store" section). Only the store changes them: `get_or_build` counts its own builds and reuses, a caller
+that finds an artifact another way says so with `count_reused`, a process started for model work with
+`count_worker_run`, and a worker's counts come back through `counts()` / `add_counts`.
+
+Everything on disk under a store root (store_dir, default $INTROSPECTION_CACHE or ~/.cache/introspection):
+- `artifacts/<kind>/<key>/` with `_manifest.json`: every result a run computes (items, answers, SFT rows,
+  adapters and full finetunes, ...). Keys hash their inputs (introspection.stages); a hub model enters
+  them by its resolved commit sha, a local or embedded one by the sha256 of its files.
+- `partial/<kind>/<key>/`: resumable work of an unfinished artifact (finished inference batches); deleted
+  when the artifact is sealed.
+- `tmp/`, `locks/`: builds in progress and the per-key locks.
+- `models/<key>/` (sealed folder): embedded GGUF models converted to safetensors. Not an artifact because
+  the folder's content is the model's identity: its fingerprint hashes every visible file, so a visible
+  `_manifest.json` inside it would change the fingerprint, and with it every key of the demo's models;
+  the dot-named sealed manifest is not hashed. Built once per embedded key (introspection.models).
+- `merged/<key>/` (sealed folder): an adapter folded into its base for serving (vLLM on CPU,
+  inference.lora_serving=merge) or as the base of a continued finetune (behaviour shift). A derived,
+  disposable copy of weights that are keyed already (base fingerprint + adapter content); its
+  merge_info.json names what it was built from and is compared before every use
+  (introspection.inference.lora). Safe to delete at any time.
+- `fingerprints/<hash of folder path>.json`: the sha256 of a local or embedded model folder, reused while
+  every file keeps its size and mtime; each carries a checksum of its own content and is recomputed when it
+  fails it (introspection.models.folder_fingerprint). Safe to delete at any time.
+Outside the store: the Hugging Face cache (HF_HOME / HF_HUB_CACHE) holds hub weights and datasets, managed
+by huggingface_hub; the model is keyed by the commit sha it resolves to there or on the hub.
 """
 
 from __future__ import annotations
@@ -210,6 +237,26 @@ class Store:
         except OSError as e:  # a read-only store, say: the leftovers stay, the run goes on
             log.debug("could not sweep %s/tmp: %s", self.root, e)
 
+    # --- counters ----------------------------------------------------------------------------
+    def count_reused(self, kind: str, key: str) -> None:
+        """An artifact this process used without building it, found other than by get_or_build (e.g. sealed
+        by another job while this one waited for its lock)."""
+        self.reused.append(f"{kind}/{key[:12]}")
+
+    def count_worker_run(self) -> None:
+        """A model-bound process started (a spawned worker, or the ranks of a multi-GPU finetune)."""
+        self.worker_runs += 1
+
+    def counts(self) -> dict:
+        """What this process computed and reused: for results.json, or for a worker to hand to its parent."""
+        return {"computed": list(self.computed), "reused": list(self.reused), "worker_runs": self.worker_runs}
+
+    def add_counts(self, counts: dict) -> None:
+        """Add the artifacts a worker process computed and reused (its counts()) to this store's. Its
+        worker_runs are not added: the parent counted the worker when it started it."""
+        self.computed.extend(counts.get("computed", []))
+        self.reused.extend(counts.get("reused", []))
+
     # --- paths -------------------------------------------------------------------------------
     def path(self, kind: str, key: str) -> Path:
         return self.root / "artifacts" / kind / key
@@ -255,12 +302,12 @@ class Store:
         """
         found = self.get(kind, key)
         if found is not None:
-            self.reused.append(f"{kind}/{key[:12]}")
+            self.count_reused(kind, key)
             return found
         with self._lock(kind, key):
             found = self.get(kind, key)  # another process may have finished it while we waited
             if found is not None:
-                self.reused.append(f"{kind}/{key[:12]}")
+                self.count_reused(kind, key)
                 return found
             # Holding the lock, no live process builds this key: a folder of it in tmp/ is a killed run's.
             for stale in (self.root / "tmp").glob(f"{kind}-{key[:16]}-*"):
@@ -348,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["verify"])
     parser.add_argument("store", nargs="?", default=None, help="the store folder (default: the default store_dir)")
     args = parser.parse_args(argv)
-    from introspection.models import default_cache_dir
+    from introspection.config import default_cache_dir
 
     root = Path(args.store).expanduser() if args.store else default_cache_dir()
     if not root.is_dir():

@@ -63,18 +63,20 @@ def adapter_digest(adapter_dir: str | Path) -> str:
     return digest.hexdigest()
 
 
-def merge_adapter(base_path: str | Path, adapter_dir: str | Path, out_dir: str | Path, dtype: str = "float32") -> Path:
+def merge_adapter(base_path: str | Path, adapter_dir: str | Path, out_dir: str | Path, dtype: str = "float32",
+                  revision: str | None = None) -> Path:
     """Write base + adapter merged (`merge_and_unload`) as a plain checkpoint at out_dir; return out_dir.
 
     Cached as a sealed folder (introspection.store.sealed_folder): if out_dir holds a merge of this base and
     this adapter content that still matches its manifest, nothing is done; a folder whose files changed
     since (or an unsealed one from an older version) is rebuilt, never served. Built under a temporary name,
     renamed when complete, under a file lock; a killed build's folder is removed by the next one.
-    `dtype` is the dtype the merge is computed and saved in ("auto" keeps the checkpoint's).
+    `dtype` is the dtype the merge is computed and saved in ("auto" keeps the checkpoint's); `revision` is a
+    hub base's commit sha (ResolvedModel.revision), so the base merged is the base that was keyed.
     """
     from introspection.store import sealed_folder
 
-    info = {"base": str(base_path), "adapter_sha256": adapter_digest(adapter_dir), "dtype": dtype}
+    info = merge_info(base_path, adapter_dir, dtype, revision)
 
     def build(tmp: Path) -> None:
         import torch
@@ -84,17 +86,36 @@ def merge_adapter(base_path: str | Path, adapter_dir: str | Path, out_dir: str |
         t0 = time.perf_counter()
         log.info("merging adapter %s into %s", adapter_dir, base_path)
         torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
-        base = AutoModelForCausalLM.from_pretrained(str(base_path), dtype=torch_dtype)
+        base = AutoModelForCausalLM.from_pretrained(str(base_path), dtype=torch_dtype, revision=revision)
         merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
         # The base tokenizer (not a training copy saved beside the adapter) keeps the chat template
         # identical to the unmerged model's.
-        tokenizer = AutoTokenizer.from_pretrained(str(base_path))
+        tokenizer = AutoTokenizer.from_pretrained(str(base_path), revision=revision)
         merged.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / MERGE_INFO).write_text(json.dumps(info))
         log.info("merged model written to %s in %.1f s", out_dir, time.perf_counter() - t0)
 
     return sealed_folder(Path(out_dir), build, info, accept=lambda folder: _merge_matches(folder, info))
+
+
+def merge_info(base_path: str | Path, adapter_dir: str | Path, dtype: str = "float32",
+               revision: str | None = None) -> dict[str, str]:
+    """What a merged folder was built from, saved in it as merge_info.json and compared before every use."""
+    info = {"base": str(base_path), "adapter_sha256": adapter_digest(adapter_dir), "dtype": dtype}
+    if revision is not None:  # a hub base; left out otherwise, so folders merged before still match
+        info["revision"] = revision
+    return info
+
+
+def merged_folder_ready(base_path: str | Path, adapter_dir: str | Path, out_dir: str | Path, dtype: str = "float32",
+                        revision: str | None = None) -> bool:
+    """True when out_dir already holds this merge, intact: merge_adapter would return at once (a caller can
+    skip starting a process for it)."""
+    from introspection.store import sealed_folder_ok
+
+    out_dir = Path(out_dir)
+    return sealed_folder_ok(out_dir) and _merge_matches(out_dir, merge_info(base_path, adapter_dir, dtype, revision))
 
 
 def _merge_matches(out_dir: Path, info: dict[str, str]) -> bool:
