@@ -53,7 +53,7 @@ MODEL_FIELDS = {
     "name": ({"name": "renamed"}, NOTHING, "a label for tables (its learning_rate_by_model rate is keyed as the rate)"),
     "source": ({"source": "local", "path": "MODEL_DIR"}, WEIGHTS, "resolves to other weights: their fingerprint"),
     "path": ({"path": "org/other"}, WEIGHTS, "other weights: their fingerprint (folder content or hub id)"),
-    "revision": ({"revision": "abc123"}, WEIGHTS, "hub revision: in the hub fingerprint"),
+    "revision": ({"revision": "abc123"}, WEIGHTS, "hub revision: the commit it resolves to is in the hub fingerprint"),
     "dtype": ({"dtype": "bfloat16"}, ANSWERS, "inference precision (finetuning uses finetune.dtype)"),
     "tensor_parallel_size": ({"tensor_parallel_size": 2}, NOTHING,
                              f"splits each layer over GPUs: {SAME_COMPUTATION} (reduction order at most)"),
@@ -184,11 +184,23 @@ def base_keys(setting):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def no_offline_hub():
-    # A hub entry with a template resolves without a download, but not with HF_HUB_OFFLINE=1 (CI sets it).
+def cached_hub_commits(tmp_path_factory):
+    # A hub model is keyed by the commit its revision resolves to: offline, through the local Hugging Face
+    # cache. A cache under tmp holds the commits of the hub entries used here (no network, no user cache).
     # Module scope, so it is in force before the module-scoped key fixtures are computed.
+    from huggingface_hub import constants
+
+    hub = tmp_path_factory.mktemp("hf") / "hub"
+    for repo, ref, commit in (("org/tiny", "main", "1" * 40), ("org/tiny", "abc123", "2" * 40),
+                              ("org/other", "main", "3" * 40)):
+        repo_dir = hub / f"models--{repo.replace('/', '--')}"
+        (repo_dir / "snapshots" / commit).mkdir(parents=True)
+        (repo_dir / "snapshots" / commit / "config.json").write_text("{}")
+        (repo_dir / "refs").mkdir(exist_ok=True)
+        (repo_dir / "refs" / ref).write_text(commit)
     with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("HF_HUB_OFFLINE", raising=False)
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        patch.setattr(constants, "HF_HUB_CACHE", str(hub))
         yield
 
 
