@@ -141,3 +141,21 @@ def test_a_killed_builds_folder_is_swept_unless_its_build_is_alive(tmp_path):
         assert [p.name for p in (tmp_path / "tmp").iterdir()] == [f"answers-{'b' * 16}-123-abcdef"]
     store.get_or_build("other", "c" * 64, lambda f: (f / "x").write_text("x") and None)
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_the_store_keeps_its_counts_and_adds_a_workers(tmp_path):
+    """A worker process opens the same store, builds one artifact and finds another; its counts come back
+    to the parent's store, which counted the worker when it started it."""
+    import json
+
+    parent = Store(tmp_path)
+    parent.get_or_build("thing", "a" * 64, lambda f: (f / "a.txt").write_text("a") and None)
+    parent.count_worker_run()
+    worker = Store(tmp_path)  # as a spawned worker opens it
+    worker.get_or_build("thing", "a" * 64, lambda f: (f / "a.txt").write_text("other") and None)  # reused
+    worker.get_or_build("thing", "b" * 64, lambda f: (f / "b.txt").write_text("b") and None)  # computed
+    parent.add_counts(json.loads(json.dumps(worker.counts())))  # through the worker's result file
+    parent.count_reused("thing", "b" * 64)  # found sealed when the parent reads it back
+    assert parent.counts() == {"computed": ["thing/aaaaaaaaaaaa", "thing/bbbbbbbbbbbb"],
+                               "reused": ["thing/aaaaaaaaaaaa", "thing/bbbbbbbbbbbb"], "worker_runs": 1}
+    assert worker.counts()["worker_runs"] == 0 and (parent.get("thing", "a" * 64) / "a.txt").read_text() == "a"
