@@ -326,7 +326,7 @@ def hub_fingerprint(repo_id: str, revision: str | None) -> str:
 
 
 def hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")  # as huggingface_hub reads it
 
 
 def cached_hub_commit(repo_id: str, revision: str | None) -> str | None:
