@@ -38,7 +38,7 @@ import string as _string
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from introspection.prompts import normalize
+from introspection.normalize import normalize
 
 if TYPE_CHECKING:  # properties imports nothing from here, but keep the import graph one-way
     from introspection.properties import Property

@@ -7,13 +7,19 @@ wrong type fails when the config is composed, before any model is loaded.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
-from introspection.finetune.distributed import STRATEGIES as MULTI_GPU_STRATEGIES
+from introspection.hydra_job import sweep_group
+
+# finetune.multi_gpu / model.mX.multi_gpu values (finetune/distributed.py implements them; "auto" is also
+# valid for finetune.multi_gpu). Here, not there, so the schema imports no implementation module.
+MULTI_GPU_STRATEGIES = ("none", "ddp", "fsdp", "deepspeed")
 
 
 @dataclass
@@ -169,17 +175,16 @@ class Config:
     seed: int = 0  # added to tasks.seed, inference.seed and finetune.seed (apply_seed): one knob for replicates
 
 
-def _sweep_group() -> str | None:
-    from introspection.sweep import sweep_group  # imported when resolved, not when this module loads
-
-    return sweep_group()
+def default_cache_dir() -> Path:
+    """The artifact store default, as in Config.store_dir (for code that runs without a composed config)."""
+    return Path(os.environ.get("INTROSPECTION_CACHE", Path.home() / ".cache" / "introspection"))
 
 
 def register_resolvers() -> None:
     """${max:a,b,...} (nulls ignored) and ${mul:a,b,...} size Slurm requests from the model entries
     (conf/hydra/launcher/slurm.yaml); ${sweep_group:} names the W&B group of a multirun job."""
     resolvers = {"max": lambda *xs: max(x for x in xs if x is not None), "mul": lambda *xs: math.prod(xs),
-                 "sweep_group": _sweep_group}
+                 "sweep_group": sweep_group}
     for name, fn in resolvers.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)

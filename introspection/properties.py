@@ -3,7 +3,7 @@
 A behavioural property phi maps an object-level answer to a short value (its second character, its
 first word, whether it picked the option matching a stance, ...).
 
-Canonical value (one normalisation, versioned as ``prompts.NORMALIZER_VERSION``). The paper
+Canonical value (one normalisation, versioned as ``normalize.NORMALIZER_VERSION``). The paper
 computed finetuning targets on the *raw* object answer but scored on the *cleaned* one. Here both
 use `property_value`:
 
@@ -40,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from string import Template
 
-from introspection.prompts import normalize
+from introspection.normalize import normalize
 
 Extractor = Callable[[str, "str | None"], "str | None"]
 

@@ -69,7 +69,7 @@ class Plan:
 def build_plan(tasks_cfg, store: Store) -> Plan:
     """Load (or generate) the items of every task; record them as an artifact for audit."""
     if tasks_cfg.from_release:
-        from introspection.tasks.release import release_plan
+        from introspection.release import release_plan
 
         train, test, properties = release_plan(tasks_cfg)
         return _recorded(Plan(train, test, properties, corrected=bool(tasks_cfg.corrected_prompts),

@@ -38,7 +38,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import introspection.config  # noqa: F401  (registers ${sweep_group:}, ${max:}, ${mul:} in jobs too)
 from introspection.errors import JOB_ERROR_FILE as ERROR_FILE  # a failed job's one line (errors.report_job_error)
-from introspection.secrets import is_secret_key
+from introspection.hydra_job import job_overrides, parse_overrides, sweep_group, sweep_name  # noqa: F401  (this module's API too)
 
 log = logging.getLogger(__name__)
 
@@ -47,52 +47,6 @@ MATRIX_COLUMNS = ["predictor", "target", "kind", "accuracy", "ci_low", "ci_high"
 OUTPUTS = ("sweep_results.csv", "sweep_results.json", "sweep_matrices.png", "sweep_matrix.csv", "sweep_matrix.png")
 FAILED_EXIT_CODE = 2  # as for a single run that fails on bad input
 MAX_PANELS = 48  # matrices drawn in the figure; the tables always hold every job
-
-
-# --------------------------------------------------------------------------------------------------
-# Names
-
-
-def sweep_name(sweep_dir: str | Path) -> str:
-    """multirun/2026-11-26/20-43-00 -> 2026-11-26_20-43-00; /scratch/me/llama_grid -> llama_grid."""
-    parts = Path(str(sweep_dir)).parts
-    if "multirun" in parts:
-        tail = parts[len(parts) - parts[::-1].index("multirun"):]
-        if tail:
-            return "_".join(tail)
-    return Path(str(sweep_dir)).name
-
-
-def sweep_group() -> str | None:
-    """The sweep's name inside a multirun job; None in a single run or outside Hydra."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    if not HydraConfig.initialized():
-        return None
-    hydra_cfg = HydraConfig.get()
-    if hydra_cfg.mode != RunMode.MULTIRUN:
-        return None
-    return sweep_name(hydra_cfg.sweep.dir)
-
-
-def parse_overrides(overrides: list[str]) -> dict[str, str]:
-    """["model=llama3_70b", "+x.y=1"] -> {"model": "llama3_70b", "x.y": "1"}."""
-    out = {}
-    for text in overrides:
-        key, sep, value = str(text).partition("=")
-        if sep:  # a credential's value stays out of tables and W&B (introspection/secrets.py)
-            out[key.lstrip("+~")] = "<redacted>" if is_secret_key(key) else value
-    return out
-
-
-def job_overrides() -> dict[str, str]:
-    """The command-line overrides of the running Hydra job (W&B config, so dashboards slice by them)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():
-        return {}
-    return parse_overrides(list(HydraConfig.get().overrides.task))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -440,7 +394,7 @@ def end_sweep(config: DictConfig, failures: list[dict[str, Any]] | None = None) 
     raise SystemExit(FAILED_EXIT_CODE)  # a BaseException: Hydra's callback guard lets it through
 
 
-def launcher_failures(returns: list, job_overrides: list, initial_job_idx: int) -> list[dict[str, Any]]:
+def launcher_failures(returns: list, overrides_per_job: list, initial_job_idx: int) -> list[dict[str, Any]]:
     """The failed JobReturns of a launcher's batch as failure records (for end_sweep)."""
     from hydra.core.utils import JobStatus
 
@@ -449,7 +403,7 @@ def launcher_failures(returns: list, job_overrides: list, initial_job_idx: int) 
     return [{"job": str(initial_job_idx + i), "overrides": parse_overrides(list(overrides)),
              "error": one_line(ret._return_value) if isinstance(ret._return_value, BaseException)
              else "failed without an error message"}
-            for i, (ret, overrides) in enumerate(zip(returns, job_overrides, strict=True))
+            for i, (ret, overrides) in enumerate(zip(returns, overrides_per_job, strict=True))
             if ret.status == JobStatus.FAILED]
 
 

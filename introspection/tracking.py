@@ -12,9 +12,9 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from introspection import secrets
+from introspection.hydra_job import job_overrides
 from introspection.report import render as render_report
 from introspection.store import write_json_atomic, write_jsonl_atomic, write_text_atomic
-from introspection.sweep import job_overrides
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,6 @@ exits, so the engine's memory (GPU or CPU) is returned to the system.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from tqdm import tqdm
 
 from introspection import faults
 from introspection.errors import reported
+from introspection.finetune.job import check_trained_folder, train_from_payload
 from introspection.store import Store, read_jsonl, write_json_atomic, write_jsonl_atomic
 from introspection.types import ChatRequest, Sampling
 
@@ -138,46 +138,6 @@ def _answer_job(store: Store, payload: dict, inference_cfg, engine: dict, size: 
             "engine_seconds": round(engine_seconds, 3), "generate_seconds": round(generate_seconds, 3)}
 
 
-def train_from_payload(payload: dict, folder: Path) -> dict:
-    """Train the payload's model on its rows into folder/adapter; return the artifact's info.
-
-    Also what every rank of a multi-GPU launch runs (finetune/distributed.py)."""
-    from omegaconf import OmegaConf
-
-    from introspection.config import FinetuneConfig, LoraSettings
-    from introspection.finetune.data import read_rows
-    from introspection.finetune.trainer import finetune
-    from introspection.models import load_tokenizer
-
-    model = payload["model"]
-    _, resolved = _entry_and_resolved(model)
-    cfg_dict = dict(payload["finetune"])
-    cfg_dict["lora"] = LoraSettings(**cfg_dict["lora"])
-    cfg = OmegaConf.structured(FinetuneConfig(**cfg_dict))
-    rows = read_rows(Path(payload["rows_path"]))
-    tokenizer = load_tokenizer(resolved)
-    # logger.log_training: the orchestrator set this switch and the W&B project, group, mode and folder
-    # (tracking.training_logging); TRL's W&B callback reads them from the environment.
-    report_to = "wandb" if os.environ.get("INTROSPECTION_WANDB_TRAINING") == "1" else "none"
-    if report_to == "wandb":
-        os.environ["WANDB_NAME"] = f"finetune {payload['label']}"
-    result = finetune(resolved.path, tokenizer, rows, cfg, folder / "adapter", report_to=report_to)
-    return {"label": payload["label"], "base": model["label"], "merged": result.merged, "train_loss": result.train_loss,
-            "train_token_accuracy": result.train_token_accuracy, "n_examples": result.n_examples,
-            "n_steps": result.n_steps, "seconds": result.seconds, "tokens_per_second": result.tokens_per_second,
-            "hyperparameters": result.hyperparameters}
-
-
-def check_trained_folder(payload: dict, folder: Path, info: dict) -> dict:
-    """Refuse (one-line ValueError) a trained folder that PEFT / transformers cannot load onto the base.
-
-    Every finetune path calls this inside the store's build, so a failure seals nothing."""
-    from introspection.finetune.adapter_check import check_saved_model
-
-    check_saved_model(folder / "adapter", payload["model"]["resolved"]["path"], merged=bool(info["merged"]))
-    return info
-
-
 @reported
 def finetune_worker(payload: dict) -> None:
     """Finetune one base model on one set of SFT rows and store the adapter (after checking it loads)."""
@@ -187,15 +147,6 @@ def finetune_worker(payload: dict) -> None:
     store.get_or_build("adapters", payload["key"],
                        lambda folder: check_trained_folder(payload, folder, train_from_payload(payload, folder)))
     write_result(payload, store)
-
-
-@reported
-def materialize_worker(payload: dict) -> None:
-    """Convert one embedded GGUF into a safetensors folder (models.materialize_embedded renames it into place)."""
-    _setup_logging()
-    from introspection.models import EMBEDDED, convert_gguf
-
-    convert_gguf(EMBEDDED[payload["key"]], Path(payload["out_dir"]))
 
 
 def merge_worker(payload: dict) -> None:

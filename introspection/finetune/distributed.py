@@ -21,7 +21,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-STRATEGIES = ("none", "ddp", "fsdp", "deepspeed")
+from introspection.config import MULTI_GPU_STRATEGIES as STRATEGIES
+from introspection.finetune.job import check_trained_folder, train_from_payload
+
 ACCELERATE_CONFIGS = {"ddp": "accelerate_ddp.yaml", "fsdp": "accelerate_fsdp.yaml",
                       "deepspeed": "accelerate_deepspeed_zero3.yaml"}
 LAUNCHERS_DIR = Path(__file__).resolve().parents[2] / "launchers"
@@ -115,16 +117,12 @@ def finetune_on_ranks(payload: dict, folder: Path, n_processes: int) -> dict:
     if EXPECTED_DISTRIBUTED_TYPE.get(strategy) not in (None, ran):
         log.warning("finetune.multi_gpu=%s, but the ranks trained as %s (accelerate config %s)", strategy, ran,
                     config_path)
-    from introspection.worker import check_trained_folder
-
     check_trained_folder(payload, folder, info)  # rank 0 may have saved nothing usable: then nothing is sealed
     return {**info, "processes": n_processes, "multi_gpu": strategy}
 
 
 def main(argv: list[str]) -> None:
     """One rank: every rank trains; rank 0 also writes the result the caller stores as the artifact's info."""
-    from introspection.worker import train_from_payload
-
     payload = json.loads(Path(argv[0]).read_text())
     out_dir = Path(payload["out_dir"])
     info = train_from_payload(payload, out_dir)
