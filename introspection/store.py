@@ -58,6 +58,7 @@ import logging
 import os
 import shutil
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -232,6 +233,7 @@ class Store:
         self.computed: list[str] = []
         self.reused: list[str] = []
         self.worker_runs = 0  # model-bound processes started (0 on a rerun of a finished experiment)
+        self._counting = threading.Lock()  # the two sides of a run may count from two threads
         try:
             self.sweep_tmp()  # also when this run then builds nothing (every artifact reused)
         except OSError as e:  # a read-only store, say: the leftovers stay, the run goes on
@@ -241,21 +243,29 @@ class Store:
     def count_reused(self, kind: str, key: str) -> None:
         """An artifact this process used without building it, found other than by get_or_build (e.g. sealed
         by another job while this one waited for its lock)."""
-        self.reused.append(f"{kind}/{key[:12]}")
+        with self._counting:
+            self.reused.append(f"{kind}/{key[:12]}")
+
+    def _count_computed(self, kind: str, key: str) -> None:
+        with self._counting:
+            self.computed.append(f"{kind}/{key[:12]}")
 
     def count_worker_run(self) -> None:
         """A model-bound process started (a spawned worker, or the ranks of a multi-GPU finetune)."""
-        self.worker_runs += 1
+        with self._counting:
+            self.worker_runs += 1
 
     def counts(self) -> dict:
         """What this process computed and reused: for results.json, or for a worker to hand to its parent."""
-        return {"computed": list(self.computed), "reused": list(self.reused), "worker_runs": self.worker_runs}
+        with self._counting:
+            return {"computed": list(self.computed), "reused": list(self.reused), "worker_runs": self.worker_runs}
 
     def add_counts(self, counts: dict) -> None:
         """Add the artifacts a worker process computed and reused (its counts()) to this store's. Its
         worker_runs are not added: the parent counted the worker when it started it."""
-        self.computed.extend(counts.get("computed", []))
-        self.reused.extend(counts.get("reused", []))
+        with self._counting:
+            self.computed.extend(counts.get("computed", []))
+            self.reused.extend(counts.get("reused", []))
 
     # --- paths -------------------------------------------------------------------------------
     def path(self, kind: str, key: str) -> Path:
@@ -334,7 +344,7 @@ class Store:
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
             shutil.rmtree(self.root / "partial" / kind / key, ignore_errors=True)
-            self.computed.append(f"{kind}/{key[:12]}")
+            self._count_computed(kind, key)
             return final
 
     def sweep_tmp(self) -> None:
