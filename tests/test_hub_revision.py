@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from introspection.config import ModelEntry
-from introspection.inference.lora import merge_info
+from introspection.inference.lora import merge_adapter, merge_info, merged_folder_ready
 from introspection.models import ModelResolveError, hub_fingerprint, resolve_model, weights_record
 from introspection.stages import AnswerJob, ModelRef, answer_key
 from introspection.types import ChatRequest, Sampling
@@ -147,3 +147,23 @@ def test_a_merge_records_a_hub_bases_commit_and_nothing_for_other_bases(tmp_path
     plain = merge_info("/models/base", adapter)
     assert set(plain) == {"base", "adapter_sha256", "dtype"}  # as merged folders recorded it before
     assert merge_info("/models/base", adapter, revision=FIRST) == {**plain, "revision": FIRST}
+
+
+def test_a_caller_can_tell_a_merge_is_ready_without_starting_a_process(tiny_model_dir, tmp_path):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
+    adapter = tmp_path / "lora"
+    get_peft_model(model, LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj"], init_lora_weights=False,
+                                     task_type="CAUSAL_LM")).save_pretrained(adapter)
+    out = tmp_path / "merged" / "k"
+    assert not merged_folder_ready(tiny_model_dir, adapter, out)
+    merge_adapter(tiny_model_dir, adapter, out)
+    assert merged_folder_ready(tiny_model_dir, adapter, out)
+    assert not merged_folder_ready(tiny_model_dir, adapter, out, dtype="bfloat16")  # another merge
+    assert not merged_folder_ready(tiny_model_dir, adapter, out, revision=FIRST)  # of another base
+    (out / "model.safetensors").write_bytes(b"damaged")
+    assert not merged_folder_ready(tiny_model_dir, adapter, out)  # merge_adapter would rebuild it
