@@ -32,7 +32,8 @@ Everything on disk under a store root (store_dir, default $INTROSPECTION_CACHE o
   them by its resolved commit sha, a local or embedded one by the sha256 of its files.
 - `partial/<kind>/<key>/`: resumable work of an unfinished artifact (finished inference batches); deleted
   when the artifact is sealed.
-- `tmp/`, `locks/`: builds in progress and the per-key locks.
+- `tmp/`, `locks/`: builds in progress and the per-key locks; `tmp/worker-<pid>.error` is the one-line
+  error a spawned worker leaves for its parent (introspection.errors).
 - `models/<key>/` (sealed folder): embedded GGUF models converted to safetensors. Not an artifact because
   the folder's content is the model's identity: its fingerprint hashes every visible file, so a visible
   `_manifest.json` inside it would change the fingerprint, and with it every key of the demo's models;
@@ -45,6 +46,9 @@ Everything on disk under a store root (store_dir, default $INTROSPECTION_CACHE o
 - `fingerprints/<hash of folder path>.json`: the sha256 of a local or embedded model folder, reused while
   every file keeps its size and mtime; each carries a checksum of its own content and is recomputed when it
   fails it (introspection.models.folder_fingerprint). Safe to delete at any time.
+- `torchinductor/`: torch's own compile cache for vLLM on CPU (TORCHINDUCTOR_CACHE_DIR, unless set), managed
+  by torch; it holds compiled kernels, no results. Safe to delete at any time.
+- `<name>.lock` beside each sealed folder: its build lock.
 Outside the store: the Hugging Face cache (HF_HOME / HF_HUB_CACHE) holds hub weights and datasets, managed
 by huggingface_hub; the model is keyed by the commit sha it resolves to there or on the hub.
 """
