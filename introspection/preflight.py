@@ -34,6 +34,8 @@ from introspection.stages import Plan, build_plan, finetune_settings
 from introspection.store import Store, write_json_atomic
 from introspection.types import ChatRequest, Messages
 
+PLAN_FILE = "plan.json"  # the sweep table reads a job folder holding it as a planned job (introspection.sweep)
+
 log = logging.getLogger(__name__)
 
 RATE_KEYS = ("prompt_tokens_per_s", "generated_tokens_per_s", "train_tokens_per_s", "engine_start_s",
@@ -287,8 +289,9 @@ class Planner:
         return int(self.entries[slot]["gpus"]) if strategy != "none" else 1
 
     def job_gpus(self) -> int:
-        """GPUs one job of this pair holds (the Slurm request: the larger model's gpus)."""
-        return int(self.cfg.preflight.gpus or max(int(e["gpus"]) for e in self.entries.values()))
+        """GPUs one job of this pair holds: preflight.job_gpus, else the Slurm request (the larger model's gpus)."""
+        pf = self.cfg.preflight
+        return int(pf.get("job_gpus") or pf.gpus or max(int(e["gpus"]) for e in self.entries.values()))
 
     def answer_step(self, stage: str, slot: str, label: str, jobs: dict[str, tuple[list[ChatRequest], bool]],
                     depends_on: list[str]) -> Step:
@@ -355,6 +358,19 @@ class Planner:
         return steps
 
 
+def sides_makespan_hours(steps: list[Step]) -> float:
+    """The makespan when both sides run at once (pipeline.run_per_side): steps 1-3 of the two models side by
+    side, then the two cross-predictors side by side, each phase as long as its slower side."""
+    def phase(stages: tuple[str, ...]) -> float:
+        per_side: dict[str, float] = {}
+        for step in steps:
+            if step.stage in stages:
+                per_side[step.slot] = per_side.get(step.slot, 0.0) + step.hours
+        return max(per_side.values(), default=0.0)
+
+    return phase(("base_answers", "self_finetune", "self_answers")) + phase(("cross_finetune", "cross_answers"))
+
+
 def critical_path_hours(steps: list[Step]) -> float:
     """The longest chain of dependent steps: the makespan if independent steps ran at once."""
     finish: dict[str, float] = {}
@@ -374,7 +390,12 @@ def make_plan(cfg, store: Store) -> dict:
     steps = planner.build()
     pf = cfg.preflight
     job_gpus = planner.job_gpus()
-    makespan = sum(s.hours for s in steps)
+    # The run's own rule (experiment.concurrent_sides), applied to the job's GPUs: both sides at once when they
+    # hold model.m1.gpus + model.m2.gpus (preflight.gpus= the job's request), else one step after another.
+    from introspection.pipeline import plan_sides
+
+    sides = plan_sides(cfg, visible=[str(i) for i in range(job_gpus)])
+    makespan = sides_makespan_hours(steps) if sides.concurrent else sum(s.hours for s in steps)
     stages: dict[str, dict] = {}
     for s in steps:  # totals per stage, in run order
         total = stages.setdefault(s.stage, {"steps": 0, "requests": 0, "prompt_tokens": 0, "generated_tokens_max": 0,
@@ -409,10 +430,11 @@ def make_plan(cfg, store: Store) -> dict:
         },
         "steps": [asdict(s) for s in steps],
         "stages": stages,
-        "schedule": {"order": [s.id for s in steps], "depends_on": {s.id: s.depends_on for s in steps}},
+        "schedule": {"order": [s.id for s in steps], "depends_on": {s.id: s.depends_on for s in steps},
+                     "concurrent_sides": sides.concurrent, "sides": sides.why},
         "estimate": {
             "gpu": pf.gpu, "job_gpus": job_gpus,
-            "makespan_hours": makespan,  # the steps one after another, as one job runs them
+            "makespan_hours": makespan,  # as one job runs them: one after another, or both sides at once
             "job_gpu_hours": makespan * job_gpus,  # what the job holds for its whole makespan
             "step_gpu_hours": sum(s.gpu_hours for s in steps),  # what the steps use
             "critical_path_hours": critical_path_hours(steps),
@@ -458,8 +480,10 @@ def format_plan(result: dict) -> str:
                      f"{_n(t['training_tokens_max'])} tokens; {t['hours']:.2f} h, {t['gpu_hours']:.2f} GPU-h")
     rates = "; ".join(f"{size}: " + ", ".join(f"{k} {v:g}" for k, v in r.items())
                       for size, r in est["assumptions"]["rates_per_gpu"].items())
+    order = (f"both sides at once ({result['schedule']['sides']})" if result["schedule"].get("concurrent_sides")
+             else "steps one after another")
     lines += ["",
-              f"makespan, steps one after another in one job: {est['makespan_hours']:.1f} h on {est['job_gpus']} x "
+              f"makespan, {order} in one job: {est['makespan_hours']:.1f} h on {est['job_gpus']} x "
               f"{est['gpu']} = {est['job_gpu_hours']:.1f} GPU-hours held ({est['step_gpu_hours']:.1f} GPU-hours used "
               f"by the steps); critical path if independent steps ran at once: {est['critical_path_hours']:.1f} h",
               f"assumed per {est['gpu']} GPU (conf/preflight/default.yaml, linear in GPUs): {rates}"]
@@ -470,7 +494,7 @@ def run_plan(cfg, run_dir: Path) -> None:
     """experiment.stop_after=plan: print the plan and write run_dir/plan.json; no model is loaded."""
     store = Store(cfg.store_dir)
     result = make_plan(cfg, store)
-    path = Path(run_dir) / "plan.json"
+    path = Path(run_dir) / PLAN_FILE
     write_json_atomic(path, result)
     print(format_plan(result))
     print(f"\nplan written to {path}")

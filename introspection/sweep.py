@@ -38,11 +38,14 @@ from omegaconf import DictConfig, OmegaConf
 
 import introspection.config  # noqa: F401  (registers ${sweep_group:}, ${max:}, ${mul:} in jobs too)
 from introspection.errors import JOB_ERROR_FILE as ERROR_FILE  # a failed job's one line (errors.report_job_error)
+
+PLAN_FILE = "plan.json"  # what an experiment.stop_after=plan job writes instead of results.json (introspection.preflight)
 from introspection.hydra_job import job_overrides, parse_overrides, sweep_group, sweep_name  # noqa: F401  (this module's API too)
 
 log = logging.getLogger(__name__)
 
-CELL_COLUMNS = ["predictor", "target", "kind", "accuracy", "ci_low", "ci_high", "n", "mode_baseline", "compliance"]
+CELL_COLUMNS = ["predictor", "target", "kind", "accuracy", "ci_low", "ci_high", "n", "mode_baseline", "compliance",
+                "flag"]
 MATRIX_COLUMNS = ["predictor", "target", "kind", "accuracy", "ci_low", "ci_high", "n", "jobs", "ci_method", "flag"]
 OUTPUTS = ("sweep_results.csv", "sweep_results.json", "sweep_matrices.png", "sweep_matrix.csv", "sweep_matrix.png")
 FAILED_EXIT_CODE = 2  # as for a single run that fails on bad input
@@ -83,13 +86,14 @@ def _read_error(job_dir: Path) -> str | None:
 
 
 def read_job(job_dir: Path, rel: str) -> dict[str, Any]:
-    """One job's record: status ok | failed | missing, its overrides, error, models, matrix, paired tests."""
+    """One job's record: status ok | planned | failed | missing, its overrides, error, models, matrix, paired
+    tests. `planned`: an experiment.stop_after=plan job, which writes plan.json and no results."""
     job: dict[str, Any] = {"job": rel, "overrides": _read_overrides(job_dir), "status": "ok"}
     error = _read_error(job_dir)
     try:
         results = json.loads((job_dir / "results.json").read_text())
     except FileNotFoundError:
-        job["status"] = "missing"
+        job["status"] = "planned" if (job_dir / PLAN_FILE).is_file() else "missing"
     except (OSError, json.JSONDecodeError) as e:
         error = error or f"results.json unreadable: {e}"
     else:
@@ -309,7 +313,8 @@ def _wandb_table(columns: list[str], rows: list[dict[str, Any]]):
 def counts(table: dict[str, Any]) -> dict[str, int]:
     statuses = [j["status"] for j in table["jobs"]]
     return {"jobs": len(statuses), "jobs_with_results": sum(1 for j in table["jobs"] if "matrix" in j),
-            "jobs_failed": statuses.count("failed"), "jobs_missing": statuses.count("missing")}
+            "jobs_failed": statuses.count("failed"), "jobs_missing": statuses.count("missing"),
+            "jobs_planned": statuses.count("planned")}
 
 
 def log_to_wandb(table: dict[str, Any], logger_cfg: DictConfig, sweep_dir: Path) -> None:

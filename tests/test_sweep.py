@@ -91,6 +91,19 @@ def test_callback_writes_table_and_figure(sweep_dir):
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_plan_only_job_is_planned_not_missing(tmp_path, caplog):
+    """experiment.stop_after=plan jobs write plan.json and no results.json: neither missing nor failed."""
+    root = tmp_path / "sweep"
+    write_job(root, "0", ["model=llama3_8b"], "llama3_1_8b", "qwen2_5_7b")
+    (write_job(root, "1", ["model=llama3_70b"]) / "plan.json").write_text("{}")
+    write_job(root, "2", ["model=qwen72b"])
+    table = gather(root)
+    assert [j["status"] for j in table["jobs"]] == ["ok", "planned", "missing"]
+    assert sweep.counts(table) == {"jobs": 3, "jobs_with_results": 1, "jobs_failed": 0, "jobs_missing": 1,
+                                           "jobs_planned": 1}
+    assert "flag" in table["columns"]
+
+
 def test_callback_logs_instead_of_raising(tmp_path, caplog):
     not_a_folder = tmp_path / "sweep"
     not_a_folder.write_text("")
