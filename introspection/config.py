@@ -148,6 +148,9 @@ class ExperimentConfig:
     adjusted: bool = False  # distribution-matched accuracy beside the raw one (docs/method.md §4.4)
     stop_after: Optional[str] = None  # "build": only build and count the items (a dry run of the data)
     options: dict[str, Any] = field(default_factory=dict)  # experiment-specific settings
+    # auto: the two models' independent steps at once, each on its own CUDA devices (model.mX.gpus of the
+    # visible ones), when the job has devices for both; off, one device or a CPU: one after the other
+    concurrent_sides: str = "auto"
 
 
 @dataclass
@@ -157,6 +160,9 @@ class PreflightConfig:
     name: str = MISSING
     gpu: str = "h100"  # a key of `throughput`
     gpus: Optional[int] = None  # None: each step's GPUs as the real run uses them
+    # GPUs the job holds (hydra.launcher.gpus_per_node); None: the larger model's gpus (the launcher's default).
+    # With model.m1.gpus + model.m2.gpus of them, the run (and this plan) takes both sides at once.
+    job_gpus: Optional[int] = None
     chars_per_token: float = 4.0  # token estimate without a local tokenizer
     size_classes: dict[str, float] = field(default_factory=dict)  # class -> upper bound (billions)
     throughput: dict[str, Any] = field(default_factory=dict)  # gpu -> class -> rates and start seconds
@@ -223,6 +229,7 @@ register_configs()
 # String settings with a fixed set of values: checked when the run starts, before any model loads.
 CHOICES = {
     "experiment.noncompliant": ("wrong", "exclude"),
+    "experiment.concurrent_sides": ("auto", "off"),
     "tasks.compliance": ("authors", "strict"),
     "logger.backend": ("wandb", "none"),
     "logger.mode": ("auto", "online", "offline", "disabled"),

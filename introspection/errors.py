@@ -30,6 +30,8 @@ import os
 import re
 import shutil
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 EXIT_CODE = 2  # as for a bad command-line override (introspection.cli)
@@ -293,8 +295,34 @@ def spawn_and_wait(store_root: str | Path, target, payload: dict, what: str) -> 
     when the worker reported one under `store_root`)."""
     import multiprocessing as mp
 
+    from introspection.devices import environment
+
     proc = mp.get_context("spawn").Process(target=target, args=(payload,), name=what)
-    proc.start()
+    with _environment_for_child(environment()):  # its side's CUDA devices when both sides run at once
+        proc.start()
     proc.join()
     if proc.exitcode != 0:
         raise worker_failure(store_root, proc.pid, what, proc.exitcode)
+
+
+_SPAWN_LOCK = threading.Lock()
+
+
+@contextmanager
+def _environment_for_child(variables: dict[str, str]):
+    """A spawned process copies this process's environment when it starts: set `variables` for that moment
+    only, one spawn at a time (two threads may start workers with different device sets)."""
+    if not variables:
+        yield
+        return
+    with _SPAWN_LOCK:
+        saved = {k: os.environ.get(k) for k in variables}
+        os.environ.update(variables)
+        try:
+            yield
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v

@@ -282,6 +282,7 @@ def render(run_dir: Path) -> Path:
                f"{_pct(s['self_accuracy'])} |" for s in scaling] + [""]
         if (plots / "scaling.png").is_file():
             md += ["![scaling](plots/scaling.png)", ""]
+    md += results.get("report_section") or []  # an experiment's own section, rendered by it (ExperimentResult.report)
     path = run_dir / "report.md"
     write_text_atomic(path, "\n".join(md))
     return path

@@ -40,7 +40,8 @@ def write_results(results: dict, cfg: DictConfig, run_dir: Path) -> None:
         "cells": results["cells"],
         "paired_tests": results.get("paired_tests", []),
         "alternative_treatment": results.get("alternative_treatment", []),
-        **{k: results[k] for k in ("calibration", "scaling", "shift") if k in results},  # experiment-specific
+        **{k: results[k] for k in results.get("sections", ())},  # experiment-specific (ExperimentResult.sections)
+        "report_section": results.get("report_section", []),  # its own report.md lines
         "store": results.get("store"),
         "config": redact(OmegaConf.to_container(cfg, resolve=True)),
     }
@@ -190,8 +191,10 @@ def log_results(results: dict, cfg: DictConfig, run_dir: Path) -> None:
         payload = {"matrix": table}
         for png in sorted((run_dir / "plots").glob("*.png")):  # the report's figures: matrix, properties, ...
             payload[f"plots/{png.stem}"] = wandb.Image(str(png))
-        for key in ("calibration", "scaling", "alternative_treatment"):
-            rows = [{k: v for k, v in r.items() if not isinstance(v, list | dict)} for r in results.get(key) or []]
+        for key in (*results.get("sections", ()), "alternative_treatment"):  # sections that are lists of records
+            section = results.get(key)
+            rows = [{k: v for k, v in r.items() if not isinstance(v, list | dict)}
+                    for r in (section if isinstance(section, list) else []) if isinstance(r, dict)]
             if rows:
                 cols = sorted({k for r in rows for k in r})
                 payload[key] = wandb.Table(columns=cols, data=[[r.get(k) for k in cols] for r in rows])

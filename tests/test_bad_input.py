@@ -249,7 +249,7 @@ def test_unknown_model_source_and_embedded_key(tmp_path):
 
 
 def test_two_models_with_one_name(tiny_model_dir, tmp_path):
-    from introspection.main import resolve_models
+    from introspection.pipeline import resolve_models
 
     cfg = compose_cfg([f"model.{s}.{k}={v}" for s in ("m1", "m2")
                        for k, v in (("source", "local"), ("path", tiny_model_dir), ("name", "tiny"))])

@@ -107,6 +107,7 @@ def test_logprob_distribution_merges_space_variants():
 # ----------------------------------------------------------------------------- the experiment reads the chosen property
 
 from introspection.experiments.calibration import (  # noqa: E402
+    CalibrationOptions,
     accepted_properties,
     check_property,
     requests,
@@ -190,11 +191,11 @@ def test_options_reject_an_unaccepted_property_at_start():
     with pytest.raises(ValueError, match="'third_word' cannot be calibrated"):
         options(cfg)
     ok = OmegaConf.create({"experiment": {"options": {"property": "starts_with_vowel"}}})
-    assert options(ok)["property"] == "starts_with_vowel"
+    assert options(ok).property == "starts_with_vowel"
 
 
 def test_requests_ask_the_chosen_property():
-    opts = {"task": "animals_single", "property": "starts_with_vowel"}
+    opts = CalibrationOptions(task="animals_single", property="starts_with_vowel")
     item = Item("animals_single", "animals_single:val:3", "cat dog owl")
     obj, hyp = requests(opts, [item])
     assert obj[0].request_id == "cal-obj|animals_single:val:3" and hyp[0].request_id == "cal-hyp|animals_single:val:3"

@@ -193,10 +193,10 @@ def _assert_nowhere(value: str, folders: list[Path], texts: list[str]) -> None:
 
 
 def test_secret_overrides_reach_no_file_of_a_run_nor_its_wandb_run(tmp_path):
-    """Values under secret keys of the config (experiment.options takes any key) and in Hydra's env_set:
+    """Values under secret keys of the config (preflight.throughput takes any key) and in Hydra's env_set:
     .hydra/*.yaml, results.json, report.md, main.log and the W&B offline run hold none of them."""
     run_dir, store = tmp_path / "run", tmp_path / "store"
-    secrets = {f"{OVERRIDE_SECRET}a": "+experiment.options.api_key", f"{OVERRIDE_SECRET}b": "+experiment.options.auth.hf_token",
+    secrets = {f"{OVERRIDE_SECRET}a": "+preflight.throughput.api_key", f"{OVERRIDE_SECRET}b": "+preflight.throughput.auth.hf_token",
                f"{OVERRIDE_SECRET}c": "+hydra.job.env_set.WANDB_API_KEY"}
     proc = _run_main(["tasks=smoke", "experiment.stop_after=build", "logger=wandb", f"hydra.run.dir={run_dir}",
                       f"store_dir={store}", *(f"{key}={value}" for value, key in secrets.items())])
@@ -208,8 +208,8 @@ def test_secret_overrides_reach_no_file_of_a_run_nor_its_wandb_run(tmp_path):
         _assert_nowhere(value, [run_dir, store], [proc.stdout, proc.stderr])
     # Redacted, not dropped: the saved overrides still say which keys were given.
     overrides = OmegaConf.load(run_dir / ".hydra" / "overrides.yaml")
-    assert "+experiment.options.api_key=<redacted>" in overrides
-    assert OmegaConf.load(run_dir / ".hydra" / "config.yaml").experiment.options.auth.hf_token == "<redacted>"
+    assert "+preflight.throughput.api_key=<redacted>" in overrides
+    assert OmegaConf.load(run_dir / ".hydra" / "config.yaml").preflight.throughput.auth.hf_token == "<redacted>"
 
 
 @pytest.mark.parametrize("override", ["+logger.api_key", "logger.api_key"])

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-from dataclasses import asdict
+from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -25,24 +25,26 @@ from introspection import prompts
 from introspection.analysis import scoring
 from introspection.analysis.baselines import distribution_matched_indices
 from introspection.analysis.stats import paired_comparison
+from introspection.experiments import Experiment, ExperimentResult, model_slot
 from introspection.finetune.data import sft_rows, write_rows
+from introspection.pipeline import answer, build_plan, resolve_models, train_self
 from introspection.stages import ModelRef, finetune_model, object_values, run_in_subprocess
 from introspection.store import Store, digest, read_jsonl
 from introspection.tasks import get_task, load_items
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {"source": "m2", "target": "m1", "n_shift_items": 80}
 
+@dataclass
+class ShiftOptions:
+    """experiment.options of experiment=behavior_shift (conf/experiment/behavior_shift.yaml)."""
 
-def options(cfg: DictConfig) -> dict:
-    opts = {**DEFAULTS, **dict(cfg.experiment.options)}
-    unknown = set(opts) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown experiment.options {sorted(unknown)} for behavior_shift; valid: {', '.join(DEFAULTS)}")
-    if opts["target"] not in ("m1", "m2"):
-        raise ValueError(f"experiment.options.target '{opts['target']}' is not a model slot; valid: m1, m2")
-    return opts
+    source: str = "m2"  # m1 | m2 (that model's base answers) | input_words | a JSONL of {"string", "answer"}
+    target: str = "m1"
+    n_shift_items: int = 80  # per held-out task, from its train split
+
+    def check(self) -> None:
+        model_slot(self.target, "experiment.options.target")
 
 
 def input_words_answer(string: str, n_words: int = 5) -> str:
@@ -52,11 +54,11 @@ def input_words_answer(string: str, n_words: int = 5) -> str:
     return " ".join(rng.choice(words) for _ in range(n_words))
 
 
-def shift_answers(opts: dict, store: Store, cfg: DictConfig, models: dict, requests: list, answer) -> dict[str, str]:
+def shift_answers(opts: ShiftOptions, store: Store, cfg: DictConfig, models: dict, requests: list, answer) -> dict[str, str]:
     """request id -> the shift source's object-level answer: a model slot, a JSONL file of answers, or
     "input_words" (a synthetic source for models whose partner's answers are unusable, e.g. a base model
     that only echoes the prompt: five words drawn from each item's own sequence)."""
-    source = str(opts["source"])
+    source = opts.source
     if source in models:
         got = answer(store, cfg, models[source], {"shift/object": (requests, False)})["shift/object"]
         return {rid: a.text for rid, a in got.items() if a.text}
@@ -92,13 +94,10 @@ def continue_from(store: Store, model: ModelRef) -> ModelRef:
     return ModelRef(model.label, model.entry, resolved)
 
 
-def run_behavior_shift(cfg: DictConfig, store: Store, run_dir: Path) -> dict:
-    from introspection.main import answer, build_plan, resolve_models, train_self
-
-    opts = options(cfg)
+def run_behavior_shift(cfg: DictConfig, opts: ShiftOptions, store: Store, run_dir: Path) -> ExperimentResult:
     plan = build_plan(cfg.tasks, store)
     models = resolve_models(cfg, store)
-    target = models[opts["target"]]
+    target = models[opts.target]
     train_obj = plan.object_requests(plan.train_items)
     test_obj = plan.object_requests(plan.test_items)
     test_hyp = plan.hypothetical_requests(plan.test_items)
@@ -109,7 +108,7 @@ def run_behavior_shift(cfg: DictConfig, store: Store, run_dir: Path) -> dict:
     old = answer(store, cfg, m_self, {"object/test": (test_obj, False)})["object/test"]
 
     # The shift data: object-level prompts of the held-out tasks' TRAIN split, answered by the source.
-    shift_items = [it for t in cfg.tasks.test_tasks for it in load_items(get_task(t), "train", opts["n_shift_items"], cfg.tasks.seed)]
+    shift_items = [it for t in cfg.tasks.test_tasks for it in load_items(get_task(t), "train", opts.n_shift_items, cfg.tasks.seed)]
     shift_requests = [type(r)(f"{r.request_id}|{it.string}", r.messages)
                       for r, it in zip(plan.object_requests(shift_items), shift_items, strict=True)]
     source_answers = shift_answers(opts, store, cfg, models, shift_requests, answer)
@@ -119,11 +118,11 @@ def run_behavior_shift(cfg: DictConfig, store: Store, run_dir: Path) -> dict:
     rows = sft_rows(examples, max_examples=cfg.finetune.max_examples, seed=cfg.finetune.seed)
     rows_key = digest({"kind": "shift", "normalizer": prompts.NORMALIZER_VERSION, "rows": rows})
     folder = store.get_or_build("sft_rows", rows_key, lambda d: write_rows(rows, d / "rows.jsonl") and None,
-                                {"shift_source": str(opts["source"]), "n_rows": len(rows)})
+                                {"shift_source": opts.source, "n_rows": len(rows)})
 
     # M_c: M finetuned further on the source's behaviour; its new behaviour and its self-reports.
     m_shifted = finetune_model(store, continue_from(store, m_self), folder / "rows.jsonl", rows_key, cfg.finetune,
-                               f"{target.label}[self+shift:{opts['source']}]")
+                               f"{target.label}[self+shift:{opts.source}]")
     new = answer(store, cfg, m_shifted, {"object/test": (test_obj, False), "hypothetical/test": (test_hyp, True)})
 
     old_values = object_values(plan, plan.test_items, old)
@@ -148,11 +147,11 @@ def run_behavior_shift(cfg: DictConfig, store: Store, run_dir: Path) -> dict:
               "noncompliant": cfg.experiment.noncompliant, **test}]
     if cfg.experiment.adjusted:
         cells += adjusted_cells(old_rows, new_rows, predictor, m_self.label)
-    return {"cells": cells, "paired_tests": tests, "pairs": old_rows + new_rows,
-            "models": {slot: m.label for slot, m in models.items()} | {"shifted": predictor},
-            "n_items": {"train": len(plan.train_items), "test": len(plan.test_items), "shift_rows": len(rows),
-                        "shifted_keys": len(shifted)},
-            "shift": {"source": str(opts["source"]), "m_self": asdict(m_self)["label"]}}
+    return ExperimentResult(cells=cells, paired_tests=tests, pairs=old_rows + new_rows,
+                            models={slot: m.label for slot, m in models.items()} | {"shifted": predictor},
+                            n_items={"train": len(plan.train_items), "test": len(plan.test_items),
+                                     "shift_rows": len(rows), "shifted_keys": len(shifted)},
+                            sections={"shift": {"source": opts.source, "m_self": m_self.label}})
 
 
 def adjusted_cells(old_rows: list[dict], new_rows: list[dict], predictor: str, m_label: str) -> list[dict]:
@@ -163,3 +162,7 @@ def adjusted_cells(old_rows: list[dict], new_rows: list[dict], predictor: str, m
                          task="adjusted"),
             scoring.cell(new_m, new_m, predictor=predictor, target=f"{predictor} (new, adjusted)", kind="new_behavior",
                          task="adjusted")]
+
+
+EXPERIMENT = Experiment("behavior_shift", run_behavior_shift, ShiftOptions,
+                        summary="after a behaviour change, does the self-report follow the new or the old behaviour?")

@@ -21,6 +21,7 @@ variant needs. Words, character pairs and whole responses are refused at start.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,8 @@ from introspection.analysis.calibration import (
     property_key,
 )
 from introspection.compliance import hypothetical_groups, is_compliant
+from introspection.experiments import Experiment, ExperimentResult, model_slot, parse_options
+from introspection.pipeline import answer, build_plan, resolve_models, train_cross, train_self
 from introspection.properties import PROPERTIES, Property, get_property
 from introspection.store import Store
 from introspection.tasks import get_task, load_items, properties_for
@@ -44,8 +47,24 @@ from introspection.types import Answer, ChatRequest, Item, Sampling
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {"task": "animals_single", "property": "second_character", "n_strings": 60, "n_samples": 20,
-            "temperature": 1.0, "max_tokens": 3, "target": "m1", "n_bins": 10, "n_bootstrap": 200}
+
+@dataclass
+class CalibrationOptions:
+    """experiment.options of experiment=calibration (conf/experiment/calibration.yaml)."""
+
+    task: str = "animals_single"
+    property: str = "second_character"
+    n_strings: int = 60
+    n_samples: int = 20
+    temperature: float = 1.0
+    max_tokens: int = 3
+    target: str = "m1"
+    n_bins: int = 10
+    n_bootstrap: int = 200
+
+    def check(self) -> None:
+        model_slot(self.target, "experiment.options.target")
+        check_property(self.task, self.property)
 
 
 # A property can be calibrated when its value is one character or one of a few labels (see the module docstring).
@@ -70,24 +89,18 @@ def check_property(task_name: str, prop_name: str) -> Property:
     return properties_for(task, [prop.name], where="experiment.options.property")[0]
 
 
-def options(cfg: DictConfig) -> dict:
-    opts = {**DEFAULTS, **dict(cfg.experiment.options)}
-    unknown = set(opts) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown experiment.options {sorted(unknown)} for calibration; valid: {', '.join(DEFAULTS)}")
-    if opts["target"] not in ("m1", "m2"):
-        raise ValueError(f"experiment.options.target '{opts['target']}' is not a model slot; valid: m1, m2")
-    check_property(opts["task"], opts["property"])
-    return opts
+def options(cfg: DictConfig) -> CalibrationOptions:
+    """experiment.options read into CalibrationOptions (a one-line ValueError for a bad one)."""
+    return parse_options(EXPERIMENT, cfg.experiment.options)
 
 
-def calibration_items(opts: dict, seed: int, data_dir: str | None = None) -> list[Item]:
-    return load_items(get_task(opts["task"]), "val", opts["n_strings"], seed, data_dir)
+def calibration_items(opts: CalibrationOptions, seed: int, data_dir: str | None = None) -> list[Item]:
+    return load_items(get_task(opts.task), "val", opts.n_strings, seed, data_dir)
 
 
-def requests(opts: dict, items: list[Item]) -> tuple[list[ChatRequest], list[ChatRequest]]:
+def requests(opts: CalibrationOptions, items: list[Item]) -> tuple[list[ChatRequest], list[ChatRequest]]:
     """Object and hypothetical requests without the system message (as the paper's calibration runs)."""
-    task, prop = get_task(opts["task"]), get_property(opts["property"])
+    task, prop = get_task(opts.task), get_property(opts.property)
     strip = lambda msgs: [m for m in msgs if m["role"] != "system"]  # noqa: E731
     obj = [ChatRequest(f"cal-obj|{it.item_id}", strip(prompts.object_messages(task, it.string))) for it in items]
     hyp = [ChatRequest(f"cal-hyp|{it.item_id}", strip(prompts.hypothetical_messages(task, prop, it.string))) for it in items]
@@ -134,21 +147,18 @@ def mad_with_ci(object_dists: list[dict], hyp_dists: list[dict], n_bins: int, n_
             "bins": binned_curve(points, n_bins)}
 
 
-def run_calibration(cfg: DictConfig, store: Store, run_dir: Path) -> dict:
-    from introspection.main import answer, build_plan, resolve_models, train_cross, train_self
-
-    opts = options(cfg)
+def run_calibration(cfg: DictConfig, opts: CalibrationOptions, store: Store, run_dir: Path) -> ExperimentResult:
     plan = build_plan(cfg.tasks, store)
     models = resolve_models(cfg, store)
-    t_slot = opts["target"]
+    t_slot = opts.target
     p_slot = "m2" if t_slot == "m1" else "m1"
     target, predictor = models[t_slot], models[p_slot]
     items = calibration_items(opts, cfg.tasks.seed, cfg.tasks.get("data_dir"))
     obj_req, hyp_req = requests(opts, items)
-    prop, mode = get_property(opts["property"]), cfg.tasks.get("compliance", "authors")
-    sampled = Sampling(temperature=opts["temperature"], top_p=1.0, max_tokens=opts["max_tokens"],
-                       n_samples=opts["n_samples"], seed=cfg.inference.seed, top_logprobs=0)
-    greedy = Sampling(temperature=0.0, max_tokens=opts["max_tokens"], n_samples=1, seed=cfg.inference.seed,
+    prop, mode = get_property(opts.property), cfg.tasks.get("compliance", "authors")
+    sampled = Sampling(temperature=opts.temperature, top_p=1.0, max_tokens=opts.max_tokens,
+                       n_samples=opts.n_samples, seed=cfg.inference.seed, top_logprobs=0)
+    greedy = Sampling(temperature=0.0, max_tokens=opts.max_tokens, n_samples=1, seed=cfg.inference.seed,
                       top_logprobs=max(5, cfg.inference.top_logprobs))
     train_obj = plan.object_requests(plan.train_items)
 
@@ -167,10 +177,15 @@ def run_calibration(cfg: DictConfig, store: Store, run_dir: Path) -> dict:
         dists = setup_distributions(prop, items, obj_src["cal/object"], hyp_src["cal/hyp"], hyp_src["cal/hyp_greedy"], mode)
         compliance = dists["hypothetical_compliance"]
         for variant in ("sampled", "logprob"):
-            stats = mad_with_ci(dists["object"], dists[variant], opts["n_bins"], opts["n_bootstrap"])
+            stats = mad_with_ci(dists["object"], dists[variant], opts.n_bins, opts.n_bootstrap)
             curves.append({"setup": f"{name} ({variant})", "kind": name, "variant": variant, "property": prop.name,
                            "hypothetical_compliance": compliance, **stats})
             log.info("calibration %s (%s), %s: MAD %.1f [%.1f, %.1f], %d points, hypothetical compliance %.0f%%", name,
                      variant, prop.name, stats["mad"], stats["ci_low"], stats["ci_high"], stats["n_points"], 100 * compliance)
-    return {"cells": [], "pairs": [], "calibration": curves, "models": {slot: m.label for slot, m in models.items()},
-            "n_items": {"train": len(plan.train_items), "test": len(obj_req)}}
+    return ExperimentResult(models={slot: m.label for slot, m in models.items()},
+                            n_items={"train": len(plan.train_items), "test": len(obj_req)},
+                            sections={"calibration": curves})
+
+
+EXPERIMENT = Experiment("calibration", run_calibration, CalibrationOptions,
+                        summary="sampled object-level vs hypothetical distributions: MAD for self, cross, untrained")

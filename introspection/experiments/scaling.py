@@ -9,33 +9,39 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from introspection.analysis import scoring
+from introspection.experiments import Experiment, ExperimentResult, model_slot
+from introspection.pipeline import answer, build_plan, resolve_models, train_cross, train_self
 from introspection.report import _pyplot, _savefig
 from introspection.stages import object_values
 from introspection.store import Store
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {"sizes": [32, 64, 128], "target": "m1"}
+
+@dataclass
+class ScalingOptions:
+    """experiment.options of experiment=scaling (conf/experiment/scaling.yaml)."""
+
+    sizes: list[int] = field(default_factory=lambda: [32, 64, 128])  # cross-training rows, one finetune each
+    target: str = "m1"
+
+    def check(self) -> None:
+        model_slot(self.target, "experiment.options.target")
+        if not self.sizes or min(self.sizes) < 1:
+            raise ValueError(f"experiment.options.sizes {self.sizes} must be positive integers")
 
 
-def run_scaling(cfg: DictConfig, store: Store, run_dir: Path) -> dict:
-    from introspection.main import answer, build_plan, resolve_models, train_cross, train_self
-
-    opts = {**DEFAULTS, **OmegaConf.to_container(cfg.experiment.options, resolve=True)}
-    unknown = set(opts) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown experiment.options {sorted(unknown)} for scaling; valid: {', '.join(DEFAULTS)}")
-    sizes = sorted(int(s) for s in opts["sizes"])
-    if not sizes or sizes[0] < 1:
-        raise ValueError(f"experiment.options.sizes {opts['sizes']} must be positive integers")
+def run_scaling(cfg: DictConfig, opts: ScalingOptions, store: Store, run_dir: Path) -> ExperimentResult:
+    sizes = sorted(opts.sizes)
     plan = build_plan(cfg.tasks, store)
     models = resolve_models(cfg, store)
-    t_slot = opts["target"]
+    t_slot = opts.target
     target, predictor = models[t_slot], models["m2" if t_slot == "m1" else "m1"]
     train_obj, test_obj = plan.object_requests(plan.train_items), plan.object_requests(plan.test_items)
     test_hyp = plan.hypothetical_requests(plan.test_items)
@@ -65,9 +71,9 @@ def run_scaling(cfg: DictConfig, store: Store, run_dir: Path) -> dict:
         points.append({"n_examples": size, "accuracy": micro["accuracy"], "ci_low": micro["ci_low"],
                        "ci_high": micro["ci_high"], "n": micro["n"], "self_accuracy": t["self_accuracy"]})
     plot_scaling(points, target.label, predictor.label, run_dir / "plots" / "scaling.png")
-    return {"cells": cells, "paired_tests": tests, "pairs": pairs, "scaling": points,
-            "models": {slot: m.label for slot, m in models.items()},
-            "n_items": {"train": len(plan.train_items), "test": len(plan.test_items)}}
+    return ExperimentResult(cells=cells, paired_tests=tests, pairs=pairs, sections={"scaling": points},
+                            models={slot: m.label for slot, m in models.items()},
+                            n_items={"train": len(plan.train_items), "test": len(plan.test_items)})
 
 
 def plot_scaling(points: list[dict], target: str, predictor: str, path: Path) -> None:
@@ -87,3 +93,7 @@ def plot_scaling(points: list[dict], target: str, predictor: str, path: Path) ->
     ax.set_ylim(0, 1)
     ax.legend(fontsize=7)
     _savefig(fig, path)
+
+
+EXPERIMENT = Experiment("scaling", run_scaling, ScalingOptions,
+                        summary="cross accuracy against the number of cross-training examples, self as reference")

@@ -103,7 +103,9 @@ def finetune_on_ranks(payload: dict, folder: Path, n_processes: int) -> dict:
     payload_path = folder / PAYLOAD_FILE
     payload_path.write_text(json.dumps({**payload, "out_dir": str(folder)}))
     command = launch_command(config_path, n_processes, payload_path)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    from introspection.devices import environment
+
+    env = {**os.environ, **environment(), "PYTHONUNBUFFERED": "1"}  # environment(): this side's CUDA devices
     code = subprocess.run(command, env=env).returncode
     payload_path.unlink(missing_ok=True)
     result = folder / RESULT_FILE

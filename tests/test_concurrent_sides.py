@@ -1,0 +1,164 @@
+"""Both sides of a pair at once: with a device set for each model, the two models' base answers, self-finetunes
+and self-answers run concurrently (one thread per side, each side's workers confined to its devices), and the
+results equal those of the sequential order.
+
+The machine has no GPU: the test pretends two devices by setting CUDA_VISIBLE_DEVICES=0,1 for this process
+(as Slurm does for a job's GPUs); the workers see "0" or "1" and, finding no CUDA, run on the CPU with two
+tiny random models."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from introspection import config as _config  # noqa: F401  (registers the structured configs)
+from introspection import devices, stages
+from introspection.cli import CONF_DIR
+from introspection.experiments import NoOptions
+from introspection.pipeline import SideSchedule, plan_sides, run_per_side
+from introspection.store import Store
+from tests.helpers import tiny_overrides
+from tests.tiny_model import build_tiny_model
+
+# Smaller than tests/helpers.TINY_SIZES: two runs of ten workers each.
+SMALLER = ["tasks.n_train_items=6", "tasks.n_test_items=4", "tasks.n_finetune_per_property=6"]
+
+
+def compose_cfg(overrides: list[str]):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides)
+
+
+def test_sides_are_planned_from_the_visible_devices_and_the_models_gpus():
+    cfg = compose_cfg(["model.m1.gpus=2", "model.m2.gpus=1"])
+    assert plan_sides(cfg, visible=["4", "5", "6", "7"]).device_sets == {"m1": ["4", "5"], "m2": ["6"]}
+    assert not plan_sides(cfg, visible=["4", "5"]).concurrent  # 2 + 1 devices needed
+    assert not plan_sides(cfg, visible=[]).concurrent  # a CPU
+    assert not plan_sides(compose_cfg([]), visible=["0"]).concurrent  # one device
+    off = compose_cfg(["experiment.concurrent_sides=off"])
+    assert not plan_sides(off, visible=["0", "1"]).concurrent
+
+
+def test_sequential_order_is_step_by_step_and_concurrent_sides_see_their_devices():
+    order, seen = [], {}
+
+    def step(name):
+        def run(slot):
+            order.append((name, slot))
+            seen[(name, slot)] = devices.environment()
+        return run
+
+    run_per_side(SideSchedule(None), [step("base"), step("self")])
+    assert order == [("base", "m1"), ("base", "m2"), ("self", "m1"), ("self", "m2")]  # as the run always did
+    assert all(env == {} for env in seen.values())
+    order.clear()
+    run_per_side(SideSchedule({"m1": ["0"], "m2": ["1"]}), [step("base"), step("self")], device_slot=lambda s: s)
+    assert seen[("base", "m1")] == seen[("self", "m1")] == {"CUDA_VISIBLE_DEVICES": "0"}
+    assert seen[("base", "m2")] == seen[("self", "m2")] == {"CUDA_VISIBLE_DEVICES": "1"}
+    assert [o for o in order if o[1] == "m1"] == [("base", "m1"), ("self", "m1")]  # each side in its own order
+    assert devices.environment() == {}  # nothing leaks to the calling thread
+
+
+def test_a_failing_side_is_raised_after_both_sides_end():
+    finished = []
+
+    def step(slot):
+        if slot == "m1":
+            raise ValueError("side m1 failed")
+        time.sleep(0.2)
+        finished.append(slot)
+
+    with pytest.raises(ValueError, match="side m1 failed"):
+        run_per_side(SideSchedule({"m1": ["0"], "m2": ["1"]}), [step])
+    assert finished == ["m2"]
+
+
+@pytest.fixture(scope="module")
+def tiny_pair(tmp_path_factory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("sides_models")
+    return build_tiny_model(base / "a", seed=0), build_tiny_model(base / "b", seed=1)
+
+
+def run_recorded(monkeypatch, tiny_pair, store_dir: Path, run_dir: Path, extra: list[str]):
+    """run_cross_prediction in this process; every worker start and end is recorded with the devices it got."""
+    from introspection.main import run_cross_prediction
+
+    records = []
+    original = stages.spawn_and_wait
+
+    def recorded(store_root, target, payload, what, *args, **kwargs):
+        record = {"what": what, "devices": devices.environment().get("CUDA_VISIBLE_DEVICES"), "start": time.monotonic()}
+        try:
+            original(store_root, target, payload, what, *args, **kwargs)
+        finally:
+            record["end"] = time.monotonic()
+            records.append(record)
+
+    monkeypatch.setattr(stages, "spawn_and_wait", recorded)
+    cfg = compose_cfg([*tiny_overrides(tiny_pair, store_dir), *SMALLER, *extra])
+    store = Store(cfg.store_dir)
+    result = run_cross_prediction(cfg, NoOptions(), store, run_dir)
+    answers = {p.parent.name: p.read_bytes() for p in (store.root / "artifacts" / "answers").glob("*/answers.jsonl")}
+    adapters = sorted(p.name for p in (store.root / "artifacts" / "adapters").iterdir())
+    return result, records, answers, adapters
+
+
+def test_both_sides_at_once_start_together_and_equal_the_sequential_order(monkeypatch, tiny_pair, tmp_path):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # two workers share the two cores
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")  # two pretend devices, one per model (gpus: 1 each)
+    at_once, records, answers, adapters = run_recorded(monkeypatch, tiny_pair, tmp_path / "a", tmp_path / "run_a", [])
+
+    base = {r["devices"]: r for r in records if r["what"] in ("inference for tiny_a", "inference for tiny_b")}
+    assert base["0"]["what"] == "inference for tiny_a" and base["1"]["what"] == "inference for tiny_b"
+    # Both sides' base stages started before either finished.
+    assert max(base["0"]["start"], base["1"]["start"]) < min(base["0"]["end"], base["1"]["end"])
+    # Every worker ran on the device set of the model it loaded: M1's (and M1-based finetunes') on 0, M2's on 1.
+    for r in records:
+        label = r["what"].split(" ", 2)[-1]
+        assert r["devices"] == ("0" if label.startswith("tiny_a") else "1"), r
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    in_turn, seq_records, seq_answers, seq_adapters = run_recorded(monkeypatch, tiny_pair, tmp_path / "b",
+                                                                   tmp_path / "run_b", ["experiment.concurrent_sides=off"])
+    assert all(r["devices"] is None for r in seq_records)
+    spans = sorted((r["start"], r["end"]) for r in seq_records)
+    assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:], strict=False))  # one at a time
+
+    # The same results: cells, paired tests and scored items; the same answers, byte for byte; the same adapters.
+    assert at_once.cells == in_turn.cells and at_once.paired_tests == in_turn.paired_tests
+    assert at_once.pairs == in_turn.pairs and at_once.alternative_treatment == in_turn.alternative_treatment
+    assert answers == seq_answers and len(answers) >= 10
+    assert adapters == seq_adapters and len(adapters) == 4
+    assert sorted(r["what"] for r in records) == sorted(r["what"] for r in seq_records)
+
+
+def test_the_preflight_plan_shows_the_schedule_and_its_makespan(tmp_path, tiny_pair):
+    import json
+    import subprocess
+    import sys
+
+    from introspection.cli import CONF_DIR as conf
+
+    def plan(job_gpus: int) -> dict:
+        run_dir = tmp_path / f"plan{job_gpus}"
+        proc = subprocess.run([sys.executable, "-m", "introspection.main", f"hydra.run.dir={run_dir}",
+                               "experiment.stop_after=plan", f"preflight.job_gpus={job_gpus}",
+                               *tiny_overrides(tiny_pair, tmp_path / "store")],
+                              cwd=conf.parent, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        return json.loads((run_dir / "plan.json").read_text()) | {"stdout": proc.stdout}
+
+    one, two = plan(1), plan(2)  # a job of one GPU; of two, one per model (gpus: 1 each)
+    assert [s["hours"] for s in one["steps"]] == [s["hours"] for s in two["steps"]]  # the same steps
+    assert not one["schedule"]["concurrent_sides"] and two["schedule"]["concurrent_sides"]
+    assert one["estimate"]["makespan_hours"] == pytest.approx(sum(s["hours"] for s in one["steps"]))
+    hours = {(s["stage"], s["slot"]): s["hours"] for s in two["steps"]}
+    side = {slot: sum(hours[(stage, slot)] for stage in ("base_answers", "self_finetune", "self_answers"))
+            for slot in ("m1", "m2")}
+    cross = {slot: hours[("cross_finetune", slot)] + hours[("cross_answers", slot)] for slot in ("m1", "m2")}
+    assert two["estimate"]["makespan_hours"] == pytest.approx(max(side.values()) + max(cross.values()))
+    assert two["estimate"]["makespan_hours"] < one["estimate"]["makespan_hours"]
+    assert "both sides at once" in two["stdout"] and "steps one after another" in one["stdout"]
