@@ -39,8 +39,10 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	.venv/bin/ruff check introspection tests hydra_plugins benchmarks
 
+# Our stages vs raw vLLM (with our settings and with its own defaults) and raw TRL, then the whole demo
+# from an empty store and its rerun: ~30 min on 2 idle CPU cores. E.g. BENCH_ARGS="--skip demo".
 bench: $(STAMP)
-	$(PY) -m benchmarks.run --out bench_results/bench.json
+	$(PY) -m benchmarks.run --out bench_results/bench.json $(BENCH_ARGS)
 
 clean:
 	rm -rf outputs multirun bench_results

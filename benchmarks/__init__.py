@@ -2,7 +2,8 @@
 
     python -m benchmarks.run --out bench_results/bench.json
 
-Measured side by side in one run, on the same prompts and settings: our inference stage vs raw vLLM
-`LLM.chat`, the vLLM backend vs the HF backend, our finetune stage vs raw TRL `SFTTrainer`, a full rerun
-of a finished experiment, and peak RSS and wall time of the embedded demo stage by stage.
+Measured side by side in one run, on the same prompts and sampling: our inference stage vs raw vLLM
+`LLM.chat` with our engine settings and vs vLLM with its own defaults, the vLLM backend vs the HF backend,
+our finetune stage vs raw TRL `SFTTrainer`, and the demo from an empty store (wall time, peak memory of
+all its processes together, its stage profile) followed by its rerun on the same store.
 """

@@ -420,6 +420,12 @@ def demo_rows(d: dict) -> list[tuple[str, str, str]]:
              f"<= {d['target_peak_gib']:g} GiB RSS ({met[d['meets_memory_target']]})")]
     profile = profile_stages(d.get("profile"))
     if profile:
+        total = d["profile"] if isinstance(d["profile"], dict) else {}
+        if "wall_s" in total:  # the run's own totals (introspection/profile.py)
+            rows.append(("  the run's profile: in all", "; ".join([
+                _fmt(total.get("wall_s"), " s", 1), f"{total.get('requests', '-')} requests",
+                f"{total.get('prompt_tokens', '-')} / {total.get('generated_tokens', '-')} prompt / generated tokens",
+                f"peak RAM of one process {_fmt(total.get('peak_rss_gib'))} GiB"]), ""))
         rows.append(("  the run's profile: stage", "wall s; engine start s; requests; prompt / generated tokens; peak", ""))
         for st in profile:
             rows.append((f"    {st['name']}", "; ".join([
@@ -444,6 +450,8 @@ def profile_stages(profile) -> list[dict]:
         profile = [{"name": name, **stage} for name, stage in profile.items() if isinstance(stage, dict)]
     if not isinstance(profile, list):
         return []
+    if all(isinstance(s, dict) and isinstance(s.get("started"), (int, float)) for s in profile):
+        profile = sorted(profile, key=lambda s: s["started"])  # run order (two sides may overlap)
     out = []
     for i, stage in enumerate(s for s in profile if isinstance(s, dict)):
         peak = next((f"{k}={v}" for k, v in stage.items() if k.startswith("peak") and v is not None), "-")

@@ -165,7 +165,8 @@ def test_demo_summary_copies_the_runs_profile_and_checks_the_targets(tmp_path):
 def test_the_table_shows_the_demo_profile_in_any_shape(shape):
     stages = [{"stage": "answer m1", "wall_s": 12.5, "engine_start_s": 3.0, "requests": 40, "prompt_tokens": 900,
                "generated_tokens": 120, "peak_rss_mib": 700.0}, {"name": "finetune m1", "wall_s": 60.0}]
-    profile = {"list": stages, "stages": {"stages": stages},
+    totals = {"wall_s": 80.0, "requests": 40, "prompt_tokens": 900, "generated_tokens": 120, "peak_rss_gib": 1.5}
+    profile = {"list": stages, "stages": {"stages": stages, **totals},
                "mapping": {"answer m1": stages[0], "finetune m1": stages[1]}}[shape]
     assert [s["name"] for s in bench.profile_stages(profile)] == ["answer m1", "finetune m1"]
     first = {"seconds": 840.0, "peak_rss_mib": 5000.0, "stages": [{"name": "answer m1", "seconds": 12.0}]}
@@ -182,6 +183,16 @@ def test_the_table_shows_the_demo_profile_in_any_shape(shape):
     assert "answer m1 | 12.5; 3.0; 40; 900 / 120; peak_rss_mib=700.0" in lines
     assert "finetune m1 | 60.0; n/a; -; - / -; -" in lines
     assert "rerun of the finished demo on its store: model calls | 0 | (4.0 s) | 0 (met)" in lines
+    totals_line = ("the run's profile: in all | 80.0 s; 40 requests; 900 / 120 prompt / generated tokens; "
+                   "peak RAM of one process 1.50 GiB")
+    assert (totals_line in lines) == (shape == "stages")
+
+
+def test_profile_stages_in_run_order():
+    profile = {"stages": [{"stage": "b", "started": 2.0, "wall_s": 1.0}, {"stage": "a", "started": 1.0, "wall_s": 5.0,
+                                                                         "peak_rss_gib": None, "peak_gpu_gib": 3.0}]}
+    assert [(s["name"], s["peak"]) for s in bench.profile_stages(profile)] == [("a", "peak_gpu_gib=3.0"), ("b", "-")]
+    assert bench.profile_stages(None) == [] and bench.profile_stages("garbage") == []
 
 
 def test_the_demo_starts_without_the_benchs_own_settings(tmp_path, monkeypatch):
