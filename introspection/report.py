@@ -197,6 +197,37 @@ def _flags_note() -> list[str]:
             "whatever its p-value.", ""]
 
 
+def _seconds(x) -> str:
+    return "" if x is None else f"{x:.1f}"
+
+
+def _gib(x) -> str:
+    return "" if x is None else f"{x:.2f}"
+
+
+def _profile_section(profile: dict) -> list[str]:
+    """"Where the time went": the run's total, then one row per stage in run order."""
+    stages = profile.get("stages") or []
+    md = ["## Where the time went", "",
+          f"{profile['wall_s']:.1f} s from the store's opening to the results, {profile['stages_wall_s']:.1f} s of it "
+          f"in {profile['n_stages']} stages ({profile['n_reused']} reused from the artifact store); "
+          f"{profile['requests']} requests, {profile['prompt_tokens']} prompt and {profile['generated_tokens']} "
+          f"generated tokens; peak memory {_gib(profile['peak_rss_gib'])} GiB RAM"
+          + (f", {_gib(profile['peak_gpu_gib'])} GiB GPU" if profile.get("peak_gpu_gib") is not None else "") + ". "
+          "A worker's first stage includes its process start-up (imports), its last the engine's shutdown; two "
+          "stages may overlap when the two models run at once. Counters are this run's work: a reused stage has "
+          "none, its wall is the lookup. Peak RAM is that of the stage's process so far.", "",
+          "| stage | wall s | engine start s | requests | prompt tokens | generated tokens | rows / tokens trained "
+          "| peak RAM GiB | peak GPU GiB | reused |",
+          "|---|---|---|---|---|---|---|---|---|---|"]
+    for st in sorted(stages, key=lambda r: r["started"]):
+        trained = f"{st['rows']} / {st['trained_tokens']}" if st.get("rows") is not None else ""
+        md.append(f"| {st['stage']} | {_seconds(st['wall_s'])} | {_seconds(st.get('engine_start_s'))} | "
+                  f"{st['requests']} | {st['prompt_tokens']} | {st['generated_tokens']} | {trained} | "
+                  f"{_gib(st.get('peak_rss_gib'))} | {_gib(st.get('peak_gpu_gib'))} | {'yes' if st['reused'] else ''} |")
+    return md + [""]
+
+
 def render(run_dir: Path) -> Path:
     """Write run_dir/report.md and the figures it shows from run_dir/results.json."""
     run_dir = Path(run_dir)
@@ -283,6 +314,8 @@ def render(run_dir: Path) -> Path:
         if (plots / "scaling.png").is_file():
             md += ["![scaling](plots/scaling.png)", ""]
     md += results.get("report_section") or []  # an experiment's own section, rendered by it (ExperimentResult.report)
+    if results.get("profile"):
+        md += _profile_section(results["profile"])
     path = run_dir / "report.md"
     write_text_atomic(path, "\n".join(md))
     return path

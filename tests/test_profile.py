@@ -1,0 +1,180 @@
+"""The run's stage profile (introspection/profile.py): the collector under two threads, and a tiny run's
+profile in results.json, report.md and the console, checked against the answers it stored."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from introspection.profile import Profile, StageRecord, make_record, timed_stage
+from tests.helpers import tiny_overrides
+from tests.tiny_model import build_tiny_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class _Store:
+    """Stands in for introspection.store.Store, which the profile is attached to."""
+
+
+def test_two_threads_add_every_record_and_the_summary_adds_them_up():
+    store = _Store()
+    profile = Profile.attach(store)
+    n, barrier = 200, threading.Barrier(2)
+
+    def side(name: str) -> None:
+        barrier.wait()  # both threads add at once
+        for i in range(n):
+            started = time.time()
+            profile.add(StageRecord(f"answers {name} job{i}", "answers", name, started, started + 0.5, 0.5,
+                                    requests=2, prompt_tokens=10, generated_tokens=3, peak_rss_gib=0.25))
+
+    threads = [threading.Thread(target=side, args=(name,)) for name in ("tiny_a", "tiny_b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    summary = profile.summary()
+    stages = summary["stages"]
+    assert len(stages) == summary["n_stages"] == 2 * n
+    assert {s["stage"] for s in stages} == {f"answers {m} job{i}" for m in ("tiny_a", "tiny_b") for i in range(n)}
+    assert [s["started"] for s in stages] == sorted(s["started"] for s in stages)  # run order
+    for m in ("tiny_a", "tiny_b"):  # each thread's records keep their order
+        assert [s["stage"] for s in stages if s["model"] == m] == [f"answers {m} job{i}" for i in range(n)]
+    assert summary["requests"] == 4 * n and summary["prompt_tokens"] == 20 * n and summary["generated_tokens"] == 6 * n
+    assert summary["stages_wall_s"] == pytest.approx(n)  # 2n stages of 0.5 s
+    assert summary["peak_rss_gib"] >= 0.25  # the peak of the stages' peaks and this process's own
+    assert summary["wall_s"] >= 0 and summary["n_reused"] == 0
+
+
+def test_worker_records_carry_the_process_start_and_exit():
+    profile = Profile.attach(_Store())
+    spawned = 1000.0
+    records = [StageRecord("answers m object/train", "answers", "m", 1004.0, 1006.0, 2.0, engine_start_s=1.0),
+               StageRecord("answers m object/test", "answers", "m", 1006.0, 1007.0, 1.0)]
+    profile.add_worker_records([r.__dict__ for r in records], started=spawned, ended=1009.0)
+    first, last = profile.records()
+    assert (first.started, first.wall_s, first.process_s) == (1000.0, 6.0, 4.0)  # 4 s of spawn and imports
+    assert (last.ended, last.wall_s, last.process_s) == (1009.0, 3.0, 2.0)  # 2 s of engine shutdown
+    assert first.engine_start_s == 1.0
+
+
+def test_timed_stage_records_only_with_a_profile_and_only_when_the_block_completes():
+    store = _Store()
+    with timed_stage(store, "build", "build"):  # no profile attached: nothing to record into, no error
+        pass
+    profile = Profile.attach(store)
+    with pytest.raises(RuntimeError), timed_stage(store, "answers m x", "answers", "m"):
+        raise RuntimeError("failed stage")
+    with timed_stage(store, "answers m y", "answers", "m") as stage:
+        stage["reused"] = True
+    (record,) = profile.records()
+    assert record.stage == "answers m y" and record.reused and record.wall_s >= 0 and record.peak_rss_gib > 0
+    assert make_record("x", "build", None, 1.0, 3.5).wall_s == 2.5
+
+
+# --- a tiny run ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_pair(tmp_path_factory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("tiny_pair")
+    return build_tiny_model(base / "a", seed=0), build_tiny_model(base / "b", seed=1)
+
+
+def run_main(args: list[str]) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "introspection.main", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def expected_stages() -> list[str]:
+    """Every stage of a cross-prediction run with the untrained baseline, for the pair (tiny_a, tiny_b)."""
+    jobs = ("object/train", "object/test", "hypothetical/test")
+    out = ["build"]
+    for m in ("tiny_a", "tiny_b"):
+        out += [f"answers {m} {j}" for j in jobs] + [f"finetune {m}[self]"] + [f"answers {m}[self] {j}" for j in jobs]
+    for p, t in (("tiny_a", "tiny_b"), ("tiny_b", "tiny_a")):
+        out += [f"finetune {p}[cross:{t}]", f"answers {p}[cross:{t}] hypothetical/test"]
+    return sorted(out)
+
+
+def stored_answers(store: Path) -> dict[tuple[str, str], list[dict]]:
+    """(model label, job name) -> the answers the store holds."""
+    out = {}
+    for manifest in (store / "artifacts" / "answers").glob("*/_manifest.json"):
+        info = json.loads(manifest.read_text())["info"]
+        rows = (manifest.parent / "answers.jsonl").read_text().splitlines()
+        out[(info["model"], info["job"])] = [json.loads(r) for r in rows]
+    return out
+
+
+def prompts_by_request(results: dict, store: Path) -> dict[str, list[dict]]:
+    """request id -> the chat messages the run sent (the plan rebuilt from the run's saved config)."""
+    from introspection.stages import build_plan
+    from introspection.store import Store
+
+    plan = build_plan(OmegaConf.create(results["config"]["tasks"]), Store(store))
+    requests = plan.object_requests(plan.train_items + plan.test_items) + plan.hypothetical_requests(plan.test_items)
+    return {r.request_id: r.messages for r in requests}
+
+
+def test_a_tiny_run_profiles_every_stage_and_a_rerun_flags_them_reused(tmp_path, tiny_pair):
+    from transformers import AutoTokenizer
+
+    store = tmp_path / "store"
+    first = run_main([f"hydra.run.dir={tmp_path / 'run'}", *tiny_overrides(tiny_pair, store)])
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    profile = results["profile"]
+    stages = {s["stage"]: s for s in profile["stages"]}
+    assert sorted(s["stage"] for s in profile["stages"]) == expected_stages()  # one record per stage that ran
+    assert [s["started"] for s in profile["stages"]] == sorted(s["started"] for s in profile["stages"])
+    for s in profile["stages"]:
+        assert s["wall_s"] > 0 and not s["reused"], s
+        assert s["peak_rss_gib"] > 0 and s["peak_gpu_gib"] is None, s  # a CPU run
+    assert profile["wall_s"] >= profile["stages_wall_s"] > 0  # the stages ran one after another here
+    assert profile["biggest_stage_wall_s"] == max(s["wall_s"] for s in profile["stages"])
+
+    # Requests and tokens: what the stored answers hold, counted again with the tokenizer.
+    tokenizers = {m: AutoTokenizer.from_pretrained(path) for m, path in zip(("tiny_a", "tiny_b"), tiny_pair)}
+    messages = prompts_by_request(results, store)
+    answers = stored_answers(store)
+    for (model, job), rows in answers.items():
+        s = stages[f"answers {model} {job}"]
+        tokenizer = tokenizers[model.split("[")[0]]
+        prompt = [len(tokenizer(tokenizer.apply_chat_template(messages[r["request_id"]], tokenize=False,
+                                                              add_generation_prompt=True),
+                                add_special_tokens=False).input_ids) for r in rows]
+        # One token per byte; a sample that stopped also generated its end-of-turn token. Greedy: one sample.
+        generated = [len(tokenizer(r["text"], add_special_tokens=False).input_ids) + (r["finish_reason"] == "stop")
+                     for r in rows]
+        assert s["requests"] == len(rows) > 0
+        assert s["prompt_tokens"] == sum(r["prompt_tokens"] for r in rows) == sum(prompt) > 0
+        assert s["generated_tokens"] == sum(r["generated_tokens"] for r in rows) == sum(generated) > 0
+    assert len(answers) == sum(s["kind"] == "answers" for s in profile["stages"])
+    assert profile["requests"] == sum(len(rows) for rows in answers.values())
+    for name in ("finetune tiny_a[self]", "finetune tiny_b[cross:tiny_a]"):
+        assert stages[name]["rows"] > 0 and stages[name]["trained_tokens"] > 0
+    # The first job of each worker started its engine; the engine is shared by the worker's other jobs.
+    assert stages["answers tiny_a object/train"]["engine_start_s"] > 0
+    assert stages["answers tiny_a object/test"]["engine_start_s"] is None
+
+    report = (tmp_path / "run" / "report.md").read_text()
+    table = report.split("## Where the time went")[1]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| stage")]
+    assert [r.split(" | ")[0].removeprefix("| ") for r in rows] == [s["stage"] for s in profile["stages"]]
+    assert f"biggest: {profile['biggest_stage']}" in first.stdout
+
+    # A rerun finds every artifact: each stage is there again, flagged reused, with no engine work.
+    run_main([f"hydra.run.dir={tmp_path / 'run2'}", *tiny_overrides(tiny_pair, store)])
+    again = json.loads((tmp_path / "run2" / "results.json").read_text())["profile"]
+    assert sorted(s["stage"] for s in again["stages"]) == expected_stages()
+    assert all(s["reused"] for s in again["stages"]) and again["n_reused"] == again["n_stages"]
+    assert again["requests"] == again["prompt_tokens"] == again["generated_tokens"] == 0
+    assert all(s["engine_start_s"] is None and s["wall_s"] >= 0 for s in again["stages"])
