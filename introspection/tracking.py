@@ -43,6 +43,7 @@ def write_results(results: dict, cfg: DictConfig, run_dir: Path) -> None:
         **{k: results[k] for k in results.get("sections", ())},  # experiment-specific (ExperimentResult.sections)
         "report_section": results.get("report_section", []),  # its own report.md lines
         "store": results.get("store"),
+        "profile": results.get("profile"),  # where the time went, per stage (introspection/profile.py)
         "config": redact(OmegaConf.to_container(cfg, resolve=True)),
     }
     write_json_atomic(run_dir / "results.json", summary)
@@ -103,7 +104,21 @@ def print_summary(results: dict, run_dir: Path) -> None:
               f"low compliance = under {LOW_COMPLIANCE:.0%} of answers in the property's format")
     print(f"\nmodel worker processes started: {store.get('worker_runs', 0)}; artifacts computed "
           f"{len(store.get('computed', []))}, reused {len(store.get('reused', []))}")
+    if results.get("profile"):
+        print(profile_line(results["profile"]))
     print(f"results written to {run_dir}/ (report.md, results.json, matrix.csv, items.jsonl, plots/)")
+
+
+def profile_line(profile: dict) -> str:
+    """One line of the run's profile: the total, the stages' share and the biggest stage."""
+    line = f"time: {profile['wall_s']:.1f} s in total, {profile['stages_wall_s']:.1f} s in {profile['n_stages']} stages"
+    if profile.get("biggest_stage"):
+        share = profile["biggest_stage_wall_s"] / profile["wall_s"] if profile["wall_s"] > 0 else 0.0
+        line += f"; biggest: {profile['biggest_stage']} {profile['biggest_stage_wall_s']:.1f} s ({share:.0%})"
+    line += f"; peak memory {profile['peak_rss_gib']:.2f} GiB RAM"
+    if profile.get("peak_gpu_gib") is not None:
+        line += f", {profile['peak_gpu_gib']:.2f} GiB GPU"
+    return line + " (report.md: Where the time went)"
 
 
 def wandb_mode(cfg_mode: str) -> str:
@@ -173,6 +188,11 @@ def named_metrics(results: dict) -> dict:
     return out
 
 
+def profile_metrics(profile: dict) -> dict:
+    """`profile/<key>` for the run's profile totals (wall_s, requests, tokens, peak memory, ...)."""
+    return {f"profile/{k}": v for k, v in profile.items() if k != "stages"}
+
+
 def log_results(results: dict, cfg: DictConfig, run_dir: Path) -> None:
     """One W&B run per Hydra job: resolved config, the matrix as a table, the heatmap, the summary."""
     if cfg.logger.backend == "none":
@@ -201,8 +221,12 @@ def log_results(results: dict, cfg: DictConfig, run_dir: Path) -> None:
         if results.get("paired_tests"):
             cols = sorted({k for t in results["paired_tests"] for k in t})
             payload["paired_tests"] = wandb.Table(columns=cols, data=[[t.get(k) for k in cols] for t in results["paired_tests"]])
+        profile = results.get("profile") or {}
+        if profile.get("stages"):
+            cols = list(profile["stages"][0])
+            payload["profile"] = wandb.Table(columns=cols, data=[[s.get(k) for k in cols] for s in profile["stages"]])
         run.log(payload)
-        run.summary.update(summary_metrics(results) | named_metrics(results))
+        run.summary.update(summary_metrics(results) | named_metrics(results) | profile_metrics(profile))
         log.info("W&B run logged (%s mode) under %s", mode, run_dir)
 
 
