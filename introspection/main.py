@@ -42,6 +42,7 @@ from introspection.pipeline import (
     train_cross,
     train_self,
 )
+from introspection.profile import Profile
 from introspection.start_checks import run_start_checks
 from introspection.store import Store
 from introspection.tracking import log_results, print_summary, training_logging, write_results
@@ -120,6 +121,7 @@ def main(cfg: DictConfig) -> float | None:
     experiment = known[name]
     options = parse_options(experiment, cfg.experiment.options)  # typed; a bad option fails before any model work
     store = Store(cfg.store_dir)
+    run_profile = Profile.attach(store)  # each stage adds its wall, tokens and memory: results.json "profile"
     log.info("run folder %s; artifact store %s", run_dir, store.root)
     unused = set(cfg.finetune.learning_rate_by_model) - {cfg.model.m1.name, cfg.model.m2.name}
     if unused:  # allowed (one finetune config may serve several pairs), but never silent
@@ -131,6 +133,7 @@ def main(cfg: DictConfig) -> float | None:
         result.report = experiment.render(result, run_dir)
     results = result.as_dict()
     results["store"] = {"computed": store.computed, "reused": store.reused, "worker_runs": store.worker_runs}
+    results["profile"] = run_profile.summary()
     write_results(results, cfg, run_dir)
     print_summary(results, run_dir)
     log_results(results, cfg, run_dir)

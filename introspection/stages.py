@@ -18,6 +18,7 @@ import json
 import logging
 import random
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from omegaconf import OmegaConf
 
 from introspection import prompts
 from introspection.errors import spawn_and_wait
+from introspection.profile import profile_of, timed_stage
 from introspection.properties import get_property, property_value
 from introspection.store import Store, digest, read_jsonl, write_json_atomic, write_jsonl_atomic
 from introspection.tasks import get_task, items_checksum, load_items
@@ -67,7 +69,16 @@ class Plan:
 
 
 def build_plan(tasks_cfg, store: Store) -> Plan:
-    """Load (or generate) the items of every task; record them as an artifact for audit."""
+    """Load (or generate) the items of every task; record them as an artifact for audit (a "build" stage of
+    the run's profile)."""
+    with timed_stage(store, "build", "build") as stage:
+        built = len(store.computed)
+        plan = _build_plan(tasks_cfg, store)
+        stage["reused"] = len(store.computed) == built  # the items artifact was already in the store
+    return plan
+
+
+def _build_plan(tasks_cfg, store: Store) -> Plan:
     if tasks_cfg.from_release:
         from introspection.release import release_plan
 
@@ -236,12 +247,16 @@ def run_answer_jobs(store: Store, model: ModelRef, jobs: list[AnswerJob], infere
 
         run_in_subprocess(store, answer_worker, payload, f"inference for {model.label}")
     for job in jobs:
-        folder = store.get("answers", job.key)
-        if folder is None:
-            raise RuntimeError(f"answers for {model.label} ({job.name}) are missing after the worker ran")
-        if job.key not in missing_keys:  # a missing one was counted by the worker: computed, or reused when
-            store.reused.append(f"answers/{job.key[:12]}")  # another job sealed it while this one waited
-        job.answers = {d["request_id"]: Answer.from_dict(d) for d in read_jsonl(folder / "answers.jsonl")}
+        # A job the worker did not run is a stage of its own in the profile: its wall is the lookup.
+        with timed_stage(store if job.key not in missing_keys else None, f"answers {model.label} {job.name}",
+                         "answers", model.label) as stage:
+            stage["reused"] = True
+            folder = store.get("answers", job.key)
+            if folder is None:
+                raise RuntimeError(f"answers for {model.label} ({job.name}) are missing after the worker ran")
+            if job.key not in missing_keys:  # a missing one was counted by the worker: computed, or reused when
+                store.reused.append(f"answers/{job.key[:12]}")  # another job sealed it while this one waited
+            job.answers = {d["request_id"]: Answer.from_dict(d) for d in read_jsonl(folder / "answers.jsonl")}
     return jobs
 
 
@@ -268,15 +283,21 @@ def run_in_subprocess(store: Store, target, payload: dict, what: str) -> None:
     """Run one model-bound stage in a fresh spawned process so its memory is returned when it ends.
 
     A worker that builds store artifacts writes what it computed and what it found sealed by another job
-    into payload["result_path"] (worker.write_result); those counts are added to this store's."""
+    into payload["result_path"] (worker.write_result); those counts are added to this store's, and the
+    worker's stage records (time, requests, tokens, memory) to the run's profile (introspection/profile.py)."""
     store.worker_runs += 1
     with tempfile.TemporaryDirectory(prefix="introspection-worker-") as scratch:
         result_path = Path(scratch) / "result.json"
+        started = time.time()
         spawn_and_wait(store.root, target, {**payload, "result_path": str(result_path)}, what)
+        ended = time.time()
         if result_path.is_file():
             result = json.loads(result_path.read_text(encoding="utf-8"))
             store.computed.extend(result.get("computed", []))
             store.reused.extend(result.get("reused", []))
+            profile = profile_of(store)
+            if profile is not None:
+                profile.add_worker_records(result.get("stages", []), started, ended)
 
 
 # --- property values ----------------------------------------------------------------------------
@@ -432,6 +453,7 @@ def _accelerate_config_digest(cfg: dict) -> str:
 
 def finetune_model(store: Store, base: ModelRef, rows_path: Path, rows_key: str, finetune_cfg, label: str) -> ModelRef:
     """Finetune `base` on the rows; returns the finetuned model (base + adapter)."""
+    started = time.time()  # for the profile's record of a finetune that is not the worker's (reused, multi-GPU)
     cfg = settings_for_model(finetune_cfg, base)
     key = adapter_key(base, rows_key, cfg)
     if store.get("adapters", key) is None:
@@ -453,9 +475,13 @@ def finetune_model(store: Store, base: ModelRef, rows_path: Path, rows_key: str,
 
             store.worker_runs += 1
             n = int(base.entry["gpus"])
+            built = len(store.computed)
             store.get_or_build("adapters", key, lambda folder: finetune_on_ranks(payload, folder, n))  # counts it
+            trained = f"adapters/{key[:12]}" in store.computed[built:]  # (the other side's thread may add too)
+            _record_finetune(store, label, base, started, reused=not trained, key=key)
     else:
         store.reused.append(f"adapters/{key[:12]}")
+        _record_finetune(store, label, base, started, reused=True)
     folder = store.get("adapters", key)
     if folder is None:
         raise RuntimeError(f"finetuning {label} finished without writing its adapter")
@@ -463,3 +489,18 @@ def finetune_model(store: Store, base: ModelRef, rows_path: Path, rows_key: str,
         resolved = {**base.resolved, "path": str(folder / "adapter"), "fingerprint": digest([base.fingerprint, key])}
         return ModelRef(label, base.entry, resolved)
     return base.with_adapter(label, folder / "adapter", key)
+
+
+def _record_finetune(store: Store, label: str, base: ModelRef, started: float, reused: bool, key: str = "") -> None:
+    """The profile's record of a finetune this process saw from outside: reused (the wall is the lookup), or
+    trained on several GPUs by `accelerate launch` (rows and tokens from the adapter's info; the ranks'
+    memory is not measured here)."""
+    from introspection.profile import finetune_work, make_record
+
+    profile = profile_of(store)
+    if profile is None:
+        return
+    work = finetune_work({} if reused else store.info("adapters", key))
+    record = make_record(f"finetune {label}", "finetune", base.label, started, time.time(), reused=reused, **work)
+    record.peak_rss_gib = record.peak_gpu_gib = None  # this process's figures would be mistaken for the ranks'
+    profile.add(record)

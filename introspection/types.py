@@ -42,6 +42,8 @@ class Answer:
     agreement: float = 1.0  # share of samples equal to the chosen one (mode-of-n agreement rate)
     first_token_logprobs: list[tuple[str, float]] = field(default_factory=list)  # top-k of token 1
     finish_reason: str | None = None
+    prompt_tokens: int | None = None  # the prompt's tokens (None: answers stored before tokens were counted)
+    generated_tokens: int | None = None  # tokens the engine generated, all samples (greedy copies count once)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

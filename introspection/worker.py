@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from tqdm import tqdm
@@ -15,6 +16,7 @@ from tqdm import tqdm
 from introspection import faults
 from introspection.errors import reported
 from introspection.finetune.job import check_trained_folder, train_from_payload
+from introspection.profile import StageRecord, finetune_work, make_record
 from introspection.store import Store, read_jsonl, write_json_atomic, write_jsonl_atomic
 from introspection.types import ChatRequest, Sampling
 
@@ -68,11 +70,12 @@ def checkpoint_batch_size(inference_cfg, on_gpu: bool) -> int:
     return max(1, int(size))
 
 
-def write_result(payload: dict, store: Store) -> None:
-    """Tell the orchestrator which artifacts this worker computed and which it found sealed by another job
-    (stages.run_in_subprocess adds them to its counts)."""
+def write_result(payload: dict, store: Store, stages: list[StageRecord] = ()) -> None:
+    """Tell the orchestrator which artifacts this worker computed and which it found sealed by another job,
+    and how long each stage took (stages.run_in_subprocess adds them to its counts and its run's profile)."""
     if payload.get("result_path"):
-        write_json_atomic(Path(payload["result_path"]), {"computed": store.computed, "reused": store.reused})
+        write_json_atomic(Path(payload["result_path"]), {"computed": store.computed, "reused": store.reused,
+                                                         "stages": [asdict(s) for s in stages]})
 
 
 @reported
@@ -91,18 +94,28 @@ def answer_worker(payload: dict) -> None:
     inference_cfg = OmegaConf.structured(InferenceConfig(**payload["inference"]))
     engine: dict = {"backend": None}  # loaded by the first batch that needs it, shared by every job
     size = checkpoint_batch_size(inference_cfg, on_gpu=_cuda_available())
+    stages = []
     try:
         for job in payload["jobs"]:
-            store.get_or_build("answers", job["key"],
-                               lambda folder, job=job: _answer_job(store, payload, inference_cfg, engine, size, job, folder))
-        write_result(payload, store)
+            started, built = time.time(), len(store.computed)
+            work: dict = {}  # the engine's work for this job (profile counters), filled by _answer_job
+            store.get_or_build("answers", job["key"], lambda folder, job=job, work=work:
+                               _answer_job(store, payload, inference_cfg, engine, size, job, folder, work))
+            stages.append(make_record(f"answers {payload['model']['label']} {job['name']}", "answers",
+                                      payload["model"]["label"], started, time.time(), reused=len(store.computed) == built,
+                                      device_wide=inference_cfg.backend == "vllm", **work))
+        write_result(payload, store, stages)
     finally:
         if engine["backend"] is not None:
             engine["backend"].close()
 
 
-def _answer_job(store: Store, payload: dict, inference_cfg, engine: dict, size: int, job: dict, folder: Path) -> dict:
-    """Answer one job's requests into folder/answers.jsonl (the key's lock is held); return the manifest info."""
+def _answer_job(store: Store, payload: dict, inference_cfg, engine: dict, size: int, job: dict, folder: Path,
+                work: dict) -> dict:
+    """Answer one job's requests into folder/answers.jsonl (the key's lock is held); return the manifest info.
+
+    `work` receives what the engine did for this job (introspection.profile.StageRecord's counters): the
+    engine start when this job started it, and the requests and tokens of the batches computed now."""
     from introspection.inference import make_backend
 
     model = payload["model"]
@@ -125,9 +138,11 @@ def _answer_job(store: Store, payload: dict, inference_cfg, engine: dict, size: 
             engine["backend"] = make_backend(inference_cfg.backend, resolved, inference_cfg, entry,
                                              adapter_path=model["adapter_dir"], work_dir=store.root)
             engine_seconds = time.perf_counter() - t0
+            work["engine_start_s"] = round(engine_seconds, 3)
         t0 = time.perf_counter()
         answers = engine["backend"].chat(batch, sampling)
         generate_seconds += time.perf_counter() - t0
+        _count_work(work, answers)
         write_jsonl_atomic(out, [a.to_dict() for a in answers])
         faults.reached("answer-batch")
     rows = [row for i in range(len(batches)) for row in read_jsonl(partial / f"batch-{i:05d}.jsonl")]
@@ -138,15 +153,27 @@ def _answer_job(store: Store, payload: dict, inference_cfg, engine: dict, size: 
             "engine_seconds": round(engine_seconds, 3), "generate_seconds": round(generate_seconds, 3)}
 
 
+def _count_work(work: dict, answers: list) -> None:
+    """Add one batch's requests and tokens to the job's counters (a backend that counts no tokens adds 0)."""
+    work["requests"] = work.get("requests", 0) + len(answers)
+    work["prompt_tokens"] = work.get("prompt_tokens", 0) + sum(a.prompt_tokens or 0 for a in answers)
+    work["generated_tokens"] = work.get("generated_tokens", 0) + sum(a.generated_tokens or 0 for a in answers)
+
+
 @reported
 def finetune_worker(payload: dict) -> None:
     """Finetune one base model on one set of SFT rows and store the adapter (after checking it loads)."""
     _setup_logging()
     store = Store(payload["store_root"])
+    started, built = time.time(), len(store.computed)
     # Under the key's lock: a job that waited while another trained this adapter reuses it, training nothing.
     store.get_or_build("adapters", payload["key"],
                        lambda folder: check_trained_folder(payload, folder, train_from_payload(payload, folder)))
-    write_result(payload, store)
+    reused = len(store.computed) == built
+    work = finetune_work({} if reused else store.info("adapters", payload["key"]))
+    stage = make_record(f"finetune {payload['label']}", "finetune", payload["model"]["label"], started, time.time(),
+                        reused=reused, **work)
+    write_result(payload, store, [stage])
 
 
 def merge_worker(payload: dict) -> None:

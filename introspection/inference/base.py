@@ -81,8 +81,10 @@ def make_answer(
     finish_reasons: list[str | None],
     first_token_logprobs: list[tuple[str, float]],
     aggregation: str,
+    prompt_tokens: int | None = None,
+    generated_tokens: int | None = None,
 ) -> Answer:
-    """Assemble an Answer from raw samples (shared by the backends)."""
+    """Assemble an Answer from raw samples (shared by the backends); the token counts feed the run's profile."""
     text, agreement = choose_answer(samples, aggregation)
     finish = None
     if text is not None:
@@ -94,4 +96,6 @@ def make_answer(
         agreement=agreement,
         first_token_logprobs=first_token_logprobs,
         finish_reason=finish,
+        prompt_tokens=prompt_tokens,
+        generated_tokens=generated_tokens,
     )

@@ -166,17 +166,20 @@ class HFBackend:
 
         prompt_len = enc["input_ids"].shape[1]
         new_tokens = out[:, prompt_len:].cpu()
+        prompt_tokens = enc["attention_mask"].sum(dim=1).tolist()  # left padding is not the prompt's
         answers = []
         for i, req in enumerate(batch):
-            samples, reasons = [], []
+            samples, reasons, generated = [], [], 0
             for j in range(n_gen):
                 ids = new_tokens[i * n_gen + j].tolist()
                 stop_at = next((p for p, t in enumerate(ids) if t in self.eos_ids), None)
                 if stop_at is not None:
                     ids, reason = ids[:stop_at], "stop"
+                    generated += stop_at + 1  # the end-of-sequence token was generated too (as vLLM counts)
                 else:
                     ids = [t for t in ids if t != self.tokenizer.pad_token_id]
                     reason = "length"
+                    generated += len(ids)
                 samples.append(self.tokenizer.decode(ids, skip_special_tokens=True))
                 reasons.append(reason)
             if greedy and sampling.n_samples > 1:
@@ -188,7 +191,8 @@ class HFBackend:
                     (decode_token(self.tokenizer, int(t)), float(v))
                     for v, t in zip(hook.values[row].tolist(), hook.indices[row].tolist(), strict=True)
                 ]
-            answers.append(make_answer(req.request_id, samples, reasons, logprobs, self.cfg.aggregation))
+            answers.append(make_answer(req.request_id, samples, reasons, logprobs, self.cfg.aggregation,
+                                       prompt_tokens=int(prompt_tokens[i]), generated_tokens=generated))
         return answers
 
     def close(self) -> None:

@@ -183,7 +183,9 @@ class VLLMBackend:
             if greedy and sampling.n_samples > 1:
                 samples, reasons = samples * sampling.n_samples, reasons * sampling.n_samples
             logprobs = _first_token_top(completions[0].logprobs, sampling.top_logprobs)
-            answers.append(make_answer(req.request_id, samples, reasons, logprobs, self.cfg.aggregation))
+            answers.append(make_answer(req.request_id, samples, reasons, logprobs, self.cfg.aggregation,
+                                       prompt_tokens=len(out.prompt_token_ids or []),
+                                       generated_tokens=sum(len(c.token_ids) for c in completions)))
         return answers
 
     def close(self) -> None:
