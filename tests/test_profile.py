@@ -4,8 +4,6 @@ profile in results.json, report.md and the console, checked against the answers 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -14,10 +12,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from introspection.profile import Profile, StageRecord, make_record, timed_stage
-from tests.helpers import tiny_overrides
+from tests.helpers import run_main, tiny_overrides
 from tests.tiny_model import build_tiny_model
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class _Store:
@@ -87,13 +83,6 @@ def tiny_pair(tmp_path_factory) -> tuple[Path, Path]:
     return build_tiny_model(base / "a", seed=0), build_tiny_model(base / "b", seed=1)
 
 
-def run_main(args: list[str]) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "introspection.main", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
-
-
 def expected_stages() -> list[str]:
     """Every stage of a cross-prediction run with the untrained baseline, for the pair (tiny_a, tiny_b)."""
     jobs = ("object/train", "object/test", "hypothetical/test")
@@ -142,7 +131,7 @@ def test_a_tiny_run_profiles_every_stage_and_a_rerun_flags_them_reused(tmp_path,
     assert profile["biggest_stage_wall_s"] == max(s["wall_s"] for s in profile["stages"])
 
     # Requests and tokens: what the stored answers hold, counted again with the tokenizer.
-    tokenizers = {m: AutoTokenizer.from_pretrained(path) for m, path in zip(("tiny_a", "tiny_b"), tiny_pair)}
+    tokenizers = {m: AutoTokenizer.from_pretrained(path) for m, path in zip(("tiny_a", "tiny_b"), tiny_pair, strict=True)}
     messages = prompts_by_request(results, store)
     answers = stored_answers(store)
     for (model, job), rows in answers.items():
