@@ -28,7 +28,7 @@ from tests.helpers import TINY_SIZES, tiny_overrides, tiny_side
 from tests.tiny_model import build_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
-SWEEP_TIMEOUT_S = 480
+SWEEP_TIMEOUT_S = 900  # ~2 min on an idle 2-core machine; generous for a loaded one
 
 
 def slurm_problem() -> str | None:
@@ -81,17 +81,35 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def requeue_and_release(job_id: str) -> None:
-    """Requeue a running job; Slurm holds a requeued job for two minutes (BeginTime), so start it now."""
+    """Requeue a running job; Slurm holds a requeued job for two minutes (BeginTime), so start it sooner.
+
+    Not at once: the requeue revokes the first attempt's job credential, and slurmd compares times in whole
+    seconds, so an attempt launched within the same second is killed ("Job credential revoked") and the
+    job ends FAILED. A few seconds' hold is what a real cluster's two minutes guarantee."""
     done = scontrol("requeue", job_id)
     assert done.returncode == 0, done.stderr
     for _ in range(60):
         state = job_record(job_id).get("JobState")
-        if state == "PENDING" and scontrol("update", f"JobId={job_id}", "StartTime=now").returncode == 0:
+        if state == "PENDING" and scontrol("update", f"JobId={job_id}", "StartTime=now+5").returncode == 0:
             return
         if state == "RUNNING" and job_record(job_id).get("Restarts") == "1":
             return
         time.sleep(0.5)
     raise AssertionError(f"job {job_id} was not pending after its requeue: {job_record(job_id)}")
+
+
+def controller_log(array_id: str | None) -> str:
+    """slurmctld's lines about the array (why a job was killed or never started), for a failure message."""
+    config = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=30).stdout
+    found = re.search(r"^SlurmctldLogFile\s*=\s*(\S+)", config, flags=re.M)
+    if array_id is None or found is None or not Path(found.group(1)).is_file():
+        return ""
+    log_lines = Path(found.group(1)).read_text(errors="replace").splitlines()
+    # An array task appears as JobId=<array>_<task>(<own id>), and some lines name only its own id.
+    ids = {array_id, *re.findall(rf"JobId={array_id}_\d+\((\d+)\)", "\n".join(log_lines))}
+    pattern = re.compile(r"JobId=(%s)(?![0-9])" % "|".join(map(re.escape, ids)))
+    lines = [ln for ln in log_lines if pattern.search(ln)]
+    return "\nslurmctld:\n" + "\n".join(lines[-40:])
 
 
 def submitted_array(sweep: Path, strict: bool = True) -> str | None:
@@ -157,7 +175,7 @@ def test_slurm_sweep_with_a_requeued_job(slurm_cluster, tmp_path, tiny_models):
         if array_id is not None or submitted_array(sweep, strict=False):
             subprocess.run(["scancel", array_id or submitted_array(sweep, strict=False)], capture_output=True, timeout=30)
     elapsed = time.monotonic() - started
-    assert submitter.returncode == 0, out[-4000:]
+    assert submitter.returncode == 0, out[-4000:] + controller_log(array_id)
     assert uninterrupted.returncode == 0, ref_out[-4000:]
 
     # Real submissions with the launcher's resources: 1 CPU, 2 GB, no GPU line, srun given the CPUs.
