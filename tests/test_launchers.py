@@ -197,6 +197,20 @@ def test_slurm_executor_gets_each_jobs_resources(tmp_path, fake_slurm, monkeypat
         assert "WANDB_API_KEY" not in scripts[name] and "fakewandbkey" not in scripts[name]
         assert "fakewandbtoken" not in scripts[name]  # any secret-named variable stays out of the file
     assert scripts["1002"].index("SRUN_CPUS_PER_TASK") < scripts["1002"].index("\nsrun ")
+    # the job pickles (the whole config, a command-line credential included) are the owner's only
+    assert (sweep_dir / ".submitit").stat().st_mode & 0o777 == 0o700
+    assert list(sweep_dir.glob(".submitit/*/*_submitted.pkl"))
+
+
+def test_submitit_folder_is_private_up_to_its_first_placeholder(tmp_path):
+    from hydra_plugins.introspection_launcher.launcher import private_folder
+
+    assert private_folder(f"{tmp_path}/a/.submitit/%j") == tmp_path / "a" / ".submitit"
+    assert private_folder(f"{tmp_path}/b/.submitit/job_%A_%a") == tmp_path / "b" / ".submitit"
+    assert private_folder(f"{tmp_path}/c/fixed") == tmp_path / "c" / "fixed"
+    for name in ("a", "b", "c"):
+        folder = tmp_path / name / (".submitit" if name != "c" else "fixed")
+        assert folder.stat().st_mode & 0o777 == 0o700
 
 
 def test_a_job_without_gpus_asks_for_none(tmp_path, fake_slurm):

@@ -67,6 +67,7 @@ class _PerJobResources:
         import submitit
 
         init = {"folder": params["submitit_folder"]}
+        private_folder(params["submitit_folder"])
         if "max_num_timeout" in params:
             init[f"{self._EXECUTOR}_max_num_timeout"] = params["max_num_timeout"]
         executor = submitit.AutoExecutor(cluster=self._EXECUTOR, **init)
@@ -107,6 +108,21 @@ class _PerJobResources:
             # jobs' error lines), the one-line summary and exit code 2, as SweepTable does for error.txt.
             end_sweep(self.config, launcher_failures(returns, job_overrides, initial_job_idx))
         return returns
+
+
+def private_folder(submitit_folder: str) -> Path:
+    """Create the submitit folder's fixed part (before any %j / %A placeholder) readable by its owner only.
+
+    It holds each job's pickle, and a pickle carries the job's whole config, including a credential given
+    on the command line (+logger.api_key=...): the sweep folder usually sits on a shared disk. Slurm runs
+    the jobs as the submitting user, who keeps full access."""
+    folder = str(submitit_folder)
+    prefix = re.split(r"%[a-zA-Z]", folder, maxsplit=1)[0]
+    # ".submitit/%j" -> ".submitit"; ".submitit/job_%j" -> ".submitit" (a placeholder inside a name)
+    base = Path(prefix) if prefix == folder or prefix.endswith(os.sep) else Path(prefix).parent
+    base.mkdir(parents=True, exist_ok=True)
+    os.chmod(base, 0o700)
+    return base
 
 
 # Passed from the submitting shell into every job's sbatch script: sites that submit with
