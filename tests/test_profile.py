@@ -76,6 +76,39 @@ def test_timed_stage_records_only_with_a_profile_and_only_when_the_block_complet
     assert make_record("x", "build", None, 1.0, 3.5).wall_s == 2.5
 
 
+def _profile_of_two_stages() -> dict:
+    profile = Profile.attach(_Store())
+    profile.add(StageRecord("build", "build", None, 100.0, 100.5, 0.5, peak_rss_gib=0.3))
+    profile.add(StageRecord("answers m object/train", "answers", "m", 101.0, 109.0, 8.0, engine_start_s=3.0,
+                            requests=4, prompt_tokens=100, generated_tokens=48, peak_rss_gib=1.5))
+    return profile.summary(ended=profile.started + 10.0)
+
+
+def test_the_profile_reaches_the_console_the_report_and_wandb(tmp_path, monkeypatch, capsys):
+    from introspection import tracking
+    from introspection.report import render
+    from tests.wandb_offline import history, offline_runs, read_records, summary
+
+    profile = _profile_of_two_stages()
+    assert tracking.profile_line(profile).startswith("time: 10.0 s in total, 8.5 s in 2 stages; "
+                                                     "biggest: answers m object/train 8.0 s (80%)")
+    (tmp_path / "results.json").write_text(json.dumps({"cells": [], "profile": profile}))
+    table = render(tmp_path).read_text().split("## Where the time went")[1]
+    assert "| answers m object/train | 8.0 | 3.0 | 4 | 100 | 48 |  | 1.50 |  |  |" in table
+    assert table.index("| build |") < table.index("| answers m object/train |")  # run order
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    cfg = OmegaConf.create({"logger": {"backend": "wandb", "project": "p", "entity": None, "mode": "auto",
+                                       "group": None, "tags": [], "log_training": False}})
+    tracking.log_results({"cells": [], "profile": profile}, cfg, tmp_path)
+    records = read_records(offline_runs(tmp_path / "wandb")[0])
+    saved = summary(records)
+    assert saved["profile/wall_s"] == 10.0 and saved["profile/generated_tokens"] == 48
+    assert saved["profile/biggest_stage"] == "answers m object/train"
+    assert history(records)[0]["profile/_type"] == "table-file"
+
+
 # --- a tiny run ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny_pair(tmp_path_factory) -> tuple[Path, Path]:
