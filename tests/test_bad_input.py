@@ -16,32 +16,21 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from introspection.cli import CONF_DIR, check_overrides
+from introspection.cli import check_overrides
 from introspection.config import ModelEntry
 from introspection.errors import WorkerError, one_line_errors, reported, worker_failure
 from introspection.store import Store
-from tests.test_faults import assert_store_consistent
+from tests.helpers import compose_cfg
+from tests.helpers.checks import assert_one_line, assert_store_consistent
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def assert_one_line(message: str, *parts: str) -> None:
-    assert "\n" not in message and message.strip(), message
-    for part in parts:
-        assert part in message, f"{part!r} not in: {message}"
 
 
 def raised(exc_type, fn, *args, **kwargs) -> str:
     with pytest.raises(exc_type) as info:
         fn(*args, **kwargs)
     return str(info.value)
-
-
-def compose_cfg(overrides: list[str]):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="config", overrides=overrides)
 
 
 def main_fails(tmp_path: Path, args: list[str], *parts: str, env: dict | None = None, code: str | None = None) -> str:

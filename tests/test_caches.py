@@ -170,41 +170,6 @@ def test_fingerprint_sidecar_with_a_flipped_byte_is_recomputed(tiny_model_dir, t
 
 # --- builders killed with SIGKILL ----------------------------------------------------------------
 
-def killed_builder(kind: str, store: str, ready: str, model_dir: str, adapter_dir: str) -> None:
-    """Run in a process of its own: start one build and signal `ready` from inside it, then hang."""
-    import introspection.store as store_module
-
-    def hang(*_args, **_kwargs):
-        Path(ready).write_text("building")
-        time.sleep(600)
-
-    if kind == "store":
-        def build(folder: Path) -> None:
-            (folder / "half.txt").write_text("half")
-            hang()
-        Store(store).get_or_build("thing", "k" * 64, build)
-    elif kind == "merge":
-        store_module.seal = hang  # the merged weights are written; killed before they are sealed
-        merge_adapter(model_dir, adapter_dir, Path(store) / "merged" / "k")
-    elif kind == "convert":
-        store_module.seal = hang
-        EMBEDDED["tiny"] = EmbeddedModel("tiny", "the tiny test model", lambda d: d, None)
-        models._convert_in_worker = lambda key, out, cache: shutil.copytree(model_dir, out, dirs_exist_ok=True)
-        materialize_embedded("tiny", Path(store))
-    elif kind == "finetune":  # killed after the first optimizer step by the fault hook
-        from transformers import AutoTokenizer
-
-        from introspection.config import FinetuneConfig, LoraSettings
-        from introspection.finetune.data import sft_rows
-        from introspection.finetune.trainer import finetune
-
-        rows = sft_rows([{"prompt": [{"role": "user", "content": f"word {i}?"}], "completion": "yes",
-                          "item_id": str(i), "task": "t", "property": "p"} for i in range(8)], max_examples=None)
-        cfg = FinetuneConfig(name="t", lora=LoraSettings(r=2, alpha=4), epochs=1, batch_size=2)
-        Store(store).get_or_build("adapters", "a" * 64, lambda folder: finetune(
-            model_dir, AutoTokenizer.from_pretrained(model_dir), rows, cfg, folder / "adapter", progress=False))
-
-
 @pytest.mark.parametrize("kind", ["store", "merge", "convert", "finetune"])
 def test_a_killed_builder_leaves_nothing_after_the_next_run(kind, tiny_model_dir, adapter, fake_embedded, tmp_path):
     store = tmp_path / "store"
@@ -212,7 +177,7 @@ def test_a_killed_builder_leaves_nothing_after_the_next_run(kind, tiny_model_dir
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     if kind == "finetune":
         env["INTROSPECTION_FAULT"] = "finetune-step:1"
-    code = (f"from tests.test_caches import killed_builder; killed_builder({kind!r}, {str(store)!r}, {str(ready)!r}, "
+    code = (f"from tests.helpers.builders import killed_builder; killed_builder({kind!r}, {str(store)!r}, {str(ready)!r}, "
             f"{str(tiny_model_dir)!r}, {str(adapter)!r})")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -80,10 +81,10 @@ def test_dry_run_builds_all_thirteen_tasks_offline_from_local_files(tmp_path, sh
          "experiment.stop_after=build", "logger=none", f"hydra.run.dir={tmp_path / 'run'}", f"store_dir={tmp_path / 'store'}"],
         cwd=ROOT, capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]
-    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("items per task: "))
-    counts = dict(part.rsplit(" ", 1) for part in line.removeprefix("items per task: ").split(", "))
-    assert len(counts) == 13 and all(int(n) > 0 for n in counts.values())
-    assert "model worker processes started: 0" in proc.stdout
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    counts = results["items_per_task"]
+    assert len(counts) == 13 and all(n > 0 for n in counts.values())
+    assert results["store"]["worker_runs"] == 0
 
 
 def test_release_mode_builds_items_from_the_released_rows(tmp_path, shared_data):

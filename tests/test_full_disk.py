@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 
 from introspection.errors import WorkerError, one_line_errors, quiet_full_disk_logs, reported, spawn_and_wait
-from tests.test_faults import assert_store_consistent
+from tests.helpers.checks import assert_store_consistent
 
 ROOT = Path(__file__).resolve().parents[1]
 PROGRESS = ("[20",)  # log lines ("[2026-...][introspection][INFO] - ...") are progress output

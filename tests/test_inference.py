@@ -281,9 +281,11 @@ class TestVLLMTiny:
     """One engine for these tests, shut down when the class ends (before any other engine starts)."""
 
     @pytest.fixture(scope="class")
-    def vllm_tiny(self, tiny):
+    @classmethod
+    def vllm_tiny(cls, tiny):
         resolved, entry, cache = tiny
-        # Keep the inductor kernel vLLM compiles for logprobs across test sessions (10-20 s cold, ~3 s warm).
+        # The inductor kernel vLLM compiles for logprobs goes to the session's cache (10-20 s cold, ~3 s warm;
+        # INTROSPECTION_TEST_CACHE keeps it across sessions, see tests/conftest.py).
         prepare_cpu_env(default_cache_dir())
         t0 = time.perf_counter()
         backend = make_backend("vllm", resolved, _cfg(backend="vllm"), entry, work_dir=cache)

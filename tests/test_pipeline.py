@@ -4,29 +4,18 @@ TRL/PEFT -> scoring -> files). Answers are random; the test checks mechanics and
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import tiny_overrides
+from tests.helpers import run_main, tiny_overrides
 from tests.tiny_model import build_tiny_model
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def tiny_pair(tmp_path_factory) -> tuple[Path, Path]:
     base = tmp_path_factory.mktemp("tiny_pair")
     return build_tiny_model(base / "a", seed=0), build_tiny_model(base / "b", seed=1)
-
-
-def run_main(args: list[str]) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "introspection.main", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +26,7 @@ def shared_store(tmp_path_factory) -> Path:
 
 def test_pipeline_writes_the_matrix_and_reruns_without_model_calls(tmp_path, tiny_pair, shared_store):
     store, run_dir = shared_store, tmp_path / "run"
-    first = run_main([f"hydra.run.dir={run_dir}", *tiny_overrides(tiny_pair, store)])
+    run_main([f"hydra.run.dir={run_dir}", *tiny_overrides(tiny_pair, store)])
     results = json.loads((run_dir / "results.json").read_text())
 
     # The 2 x 2 matrix (self on the diagonal) plus each model's untrained cell.
@@ -63,12 +52,12 @@ def test_pipeline_writes_the_matrix_and_reruns_without_model_calls(tmp_path, tin
     assert {r["kind"] for r in items} == {"self", "cross", "untrained"}
     for f in ("matrix.csv", "plots/matrix.png", ".hydra/config.yaml"):
         assert (run_dir / f).is_file(), f
-    assert "model worker processes started: 0" not in first.stdout
+    assert results["store"]["worker_runs"] > 0
 
     # A second run of the same config finds every artifact: no model is loaded.
-    second = run_main([f"hydra.run.dir={tmp_path / 'run2'}", *tiny_overrides(tiny_pair, store)])
-    assert "model worker processes started: 0" in second.stdout
+    run_main([f"hydra.run.dir={tmp_path / 'run2'}", *tiny_overrides(tiny_pair, store)])
     again = json.loads((tmp_path / "run2" / "results.json").read_text())
+    assert again["store"]["worker_runs"] == 0
     assert again["matrix"] == matrix
 
 

@@ -1,8 +1,9 @@
 """Secrets and safety: W&B and Hugging Face tokens never reach logs, saved configs or the W&B run, and
 remote code is trusted only where a model config turns trust_remote_code on.
 
-The whole pipeline is checked for tokens too: every run of tests/test_faults.py carries the tokens below
-in its environment, ends with a W&B (offline) run, and asserts that none of its files or logs holds them.
+The whole pipeline is checked for tokens too: every run of tests/test_faults.py carries the fake tokens
+(SECRETS in tests/helpers/checks.py) in its environment, ends with a W&B (offline) run, and asserts that
+none of its files or logs holds them.
 """
 
 from __future__ import annotations
@@ -19,29 +20,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from introspection.cli import CONF_DIR, group_options
+from tests.helpers.checks import SECRETS, secrets_found
 
 ROOT = Path(__file__).resolve().parents[1]
-
-# Recognisable fake tokens: a run with these in its environment must not write them anywhere.
-SECRETS = {
-    "WANDB_API_KEY": "fakewandbkey0introspection0tests012345678",  # 40 characters, as a real key
-    "HF_TOKEN": "hf_fakeTokenIntrospectionTests0123456789",
-    "HUGGING_FACE_HUB_TOKEN": "hf_fakeLegacyTokenIntrospectionTests0123",
-}
-
-
-def secrets_found(folders: list[Path], texts: list[str] = ()) -> list[str]:
-    """Where any of SECRETS appears: every file under the folders (binary included) and the given texts."""
-    found = []
-    for folder in folders:
-        for path in sorted(Path(folder).rglob("*")):
-            if path.is_file() and not path.is_symlink():
-                data = path.read_bytes()
-                found += [f"{name} in {path}" for name, value in SECRETS.items() if value.encode() in data]
-    for i, text in enumerate(texts):
-        found += [f"{name} in output {i}" for name, value in SECRETS.items() if value in text]
-    return found
-
 
 def test_tokens_in_the_environment_reach_no_file_log_or_wandb_run(tmp_path):
     run_dir, store = tmp_path / "run", tmp_path / "store"

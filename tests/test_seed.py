@@ -15,7 +15,7 @@ import introspection.config as config
 from introspection import stages
 from introspection.store import Store
 from introspection.types import Answer
-from tests.test_pipeline import run_main, tiny_overrides
+from tests.helpers import run_main, tiny_overrides
 from tests.tiny_model import build_tiny_model
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

@@ -19,7 +19,8 @@ from omegaconf import OmegaConf
 
 from introspection import start_checks
 from introspection.errors import JOB_ERROR_FILE
-from tests.test_bad_input import assert_one_line, compose_cfg
+from tests.helpers import compose_cfg
+from tests.helpers.checks import assert_one_line
 
 ROOT = Path(__file__).resolve().parents[1]
 
