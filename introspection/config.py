@@ -120,6 +120,8 @@ class InferenceConfig:
     max_tokens_hypothetical: int = 16  # hypothetical answers are one character, word or true/false
     n_samples: int = 1
     aggregation: str = "mode"  # mode-of-n (docs/method.md §1.4); strings whose samples all differ are dropped
+    # Top-k log-probabilities of the first generated token, read only by experiment=calibration (its logprob
+    # variant); every other answer asks for none (docs/method.md §1.4)
     top_logprobs: int = 5
     seed: int = 0
     gpu_memory_utilization: float = 0.85

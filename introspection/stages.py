@@ -1,10 +1,10 @@
 """The stages of the experiment, each a function from artifacts to one artifact in the store.
 
     build    tasks x properties -> items and rendered prompts (object-level, hypothetical)
-    behave   model x items -> object-level answers (+ first-token logprobs)
+    behave   model x items -> object-level answers
     prepare  (predictor, target answers) -> SFT rows: hypothetical prompt -> target's property value
     finetune base model + rows -> LoRA adapter (+ lineage record)
-    predict  predictor x hypothetical prompts -> predicted values (+ logprobs)
+    predict  predictor x hypothetical prompts -> predicted values (calibration: + first-token logprobs)
 
 `behave` and `predict` are both "answer these chat requests with this model", so they share one
 artifact kind (`answers`) keyed by model, adapter, prompts and sampling. Stages that load a model run
@@ -179,13 +179,19 @@ def _own_template(path: str | None) -> str | None:
 
 
 def sampling_for(inference_cfg, hypothetical: bool) -> Sampling:
+    """The decoding of object-level (hypothetical=False) or hypothetical answers.
+
+    No logprobs: nothing reads them from these answers, and each generated token would cost a log-softmax
+    and a top-k over the whole vocabulary (262k tokens for Gemma-3). The token caps stay the config's: the
+    object-level compliance checks, the mode-of-n comparison (40 characters) and the object anchor rows read
+    the whole answer, so a lower cap per property would change results (docs/method.md §1.4)."""
     return Sampling(
         temperature=inference_cfg.temperature,
         top_p=inference_cfg.top_p,
         max_tokens=inference_cfg.max_tokens_hypothetical if hypothetical else inference_cfg.max_tokens,
         n_samples=inference_cfg.n_samples,
         seed=inference_cfg.seed,
-        top_logprobs=inference_cfg.top_logprobs,
+        top_logprobs=0,
     )
 
 

@@ -129,6 +129,15 @@ def check_ranges(cfg: DictConfig) -> None:
             raise ValueError(f"{key}={value!r} is not valid; valid: {text}")
 
 
+def check_logprobs(cfg: DictConfig) -> None:
+    """inference.top_logprobs is the top-k of the first generated token that experiment=calibration's logprob
+    variant reads (no other experiment asks for logprobs): there it must ask for at least one."""
+    k = cfg.inference.top_logprobs
+    if cfg.experiment.name == "calibration" and k < 1:
+        raise ValueError(f"inference.top_logprobs={k!r} is not valid for experiment=calibration: its logprob variant "
+                         "reads the first token's top-k log-probabilities; valid: an integer >= 1 (default 5)")
+
+
 def check_property_lists(cfg: DictConfig) -> None:
     """tasks.properties.<task> names the properties asked about that task: an empty list asks nothing."""
     from introspection.tasks import get_task
@@ -358,6 +367,7 @@ def check_config(cfg: DictConfig) -> None:
     check_stop_after(cfg)
     check_choices(cfg)
     check_ranges(cfg)
+    check_logprobs(cfg)
     check_property_lists(cfg)
     check_tensor_parallel(cfg)
     check_multi_gpu_strategy(cfg)

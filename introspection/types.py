@@ -31,7 +31,10 @@ class Sampling:
     max_tokens: int = 48
     n_samples: int = 1  # mode-of-n when > 1 (docs/method.md §1.4)
     seed: int = 0
-    top_logprobs: int = 5  # first-token top-k stored with every answer; 0 = none
+    # Top-k log-probabilities of the FIRST generated position, stored with each answer; 0 = none. vLLM computes
+    # them at every generated position (a log-softmax over the vocabulary per token), so a job that reads
+    # only the first token's distribution asks for max_tokens=1 as well (as calibration's greedy job).
+    top_logprobs: int = 0
 
 
 @dataclass

@@ -136,7 +136,8 @@ def _answer_job(store: Store, payload: dict, inference_cfg, engine: dict, size: 
         if engine["backend"] is None:
             t0 = time.perf_counter()
             engine["backend"] = make_backend(inference_cfg.backend, resolved, inference_cfg, entry,
-                                             adapter_path=model["adapter_dir"], work_dir=store.root)
+                                             adapter_path=model["adapter_dir"], work_dir=store.root,
+                                             samplings=[Sampling(**j["sampling"]) for j in payload["jobs"]])
             engine_seconds = time.perf_counter() - t0
             work["engine_start_s"] = round(engine_seconds, 3)
         t0 = time.perf_counter()

@@ -80,7 +80,8 @@ INFERENCE_FIELDS = {
                                 "hypothetical answers' length"),
     "n_samples": ({"n_samples": 3}, ANSWERS, "samples per prompt (mode-of-n)"),
     "aggregation": ({"aggregation": "first"}, ANSWERS, "how samples become one answer"),
-    "top_logprobs": ({"top_logprobs": 2}, ANSWERS, "the logprobs stored with each answer"),
+    "top_logprobs": ({"top_logprobs": 2}, NOTHING, "only calibration's first-token job asks for logprobs (its "
+                     "Sampling, with this k, is in that job's key); no answer here asks for any"),
     "seed": ({"seed": 1}, ANSWERS, "sampling seed"),
     "gpu_memory_utilization": ({"gpu_memory_utilization": 0.5}, NOTHING, f"engine memory: {SAME_COMPUTATION}"),
     "cpu_kv_cache_gib": ({"cpu_kv_cache_gib": 2.0}, NOTHING, f"KV cache size on CPU: {SAME_COMPUTATION}"),

@@ -158,8 +158,10 @@ def run_calibration(cfg: DictConfig, opts: CalibrationOptions, store: Store, run
     prop, mode = get_property(opts.property), cfg.tasks.get("compliance", "authors")
     sampled = Sampling(temperature=opts.temperature, top_p=1.0, max_tokens=opts.max_tokens,
                        n_samples=opts.n_samples, seed=cfg.inference.seed, top_logprobs=0)
-    greedy = Sampling(temperature=0.0, max_tokens=opts.max_tokens, n_samples=1, seed=cfg.inference.seed,
-                      top_logprobs=max(5, cfg.inference.top_logprobs))
+    # The logprob variant reads only the first token's distribution: one greedy token, so vLLM computes
+    # logprobs at that position alone (start_checks requires inference.top_logprobs >= 1 here).
+    greedy = Sampling(temperature=0.0, max_tokens=1, n_samples=1, seed=cfg.inference.seed,
+                      top_logprobs=cfg.inference.top_logprobs)
     train_obj = plan.object_requests(plan.train_items)
 
     # The models of the three setups: T, T_self, and P trained on T_self's behaviour.

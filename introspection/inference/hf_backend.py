@@ -157,12 +157,15 @@ class HFBackend:
             torch.manual_seed(sampling.seed)
 
         hook = _FirstStepLogprobs(sampling.top_logprobs)
-        handle = self._hook_target.register_forward_hook(hook, with_kwargs=True)
+        handle = None
+        if sampling.top_logprobs > 0:  # only then: the hook reads the prefill pass's logits
+            handle = self._hook_target.register_forward_hook(hook, with_kwargs=True)
         try:
             with torch.inference_mode():
                 out = self.model.generate(**enc, **gen_kwargs)
         finally:
-            handle.remove()
+            if handle is not None:
+                handle.remove()
 
         prompt_len = enc["input_ids"].shape[1]
         new_tokens = out[:, prompt_len:].cpu()

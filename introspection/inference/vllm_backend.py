@@ -32,7 +32,9 @@ log = logging.getLogger(__name__)
 
 CPU_MAX_BATCHED_TOKENS = 4096  # tokens per engine step on CPU (whole prompts, see below)
 CPU_MAX_MEMORY_UTILIZATION = 0.3  # on CPU this sizes the KV cache in RAM (docs/measurements.md)
-MIN_MAX_LOGPROBS = 20  # vLLM's default cap; raised when a config asks for more
+# The engine's max_logprobs is only a check on what a request may ask for (vllm/sampling_params.py); it sizes
+# nothing and costs nothing, so it stays vLLM's default cap, raised when a config asks for more.
+MIN_MAX_LOGPROBS = 20
 
 
 def _on_cpu() -> bool:
@@ -46,9 +48,9 @@ def prepare_cpu_env(work_dir: Path) -> None:
     # Without this vLLM keeps one of the cores for itself: 4.7 vs 7.0 req/s on 2 cores.
     os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # the engine core runs in this process
-    # The first request with logprobs compiles a small inductor kernel (13-22 s cold, ~3 s from this
-    # cache). torch writes its own default (under /tmp) into the variable the first time it asks for
-    # the cache dir, so a value equal to that default counts as unset.
+    # The first request with logprobs (only calibration asks for them) compiles a small inductor kernel
+    # (13-22 s cold, ~3 s from this cache). torch writes its own default (under /tmp) into the variable the
+    # first time it asks for the cache dir, so a value equal to that default counts as unset.
     current = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
     if current is None or current == _inductor_default_dir():
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(Path(work_dir).resolve() / "torchinductor")
@@ -70,7 +72,10 @@ class VLLMBackend:
         entry: ModelEntry,
         adapter_path: str | None = None,
         work_dir: Path | None = None,
+        seeded_sampling: bool = True,
     ) -> None:
+        """`seeded_sampling`: whether any request will sample at temperature > 0 (with its seed); on CPU
+        only such requests need whole-prompt prefill (see below)."""
         work_dir = Path(work_dir) if work_dir is not None else default_cache_dir()
         self.cfg = cfg
         self.resolved = model
@@ -117,9 +122,11 @@ class VLLMBackend:
             mem = min(mem, CPU_MAX_MEMORY_UTILIZATION)
             engine_extra["kv_cache_memory_bytes"] = int(cfg.cpu_kv_cache_gib * 2**30)
             # vLLM-cpu cannot rewind a seeded request's generator after a partial (chunked) prefill ("CPU
-            # Generator does not use offset"), so every prompt is prefilled whole; seeded samples then do not
-            # depend on the batch they ran in.
-            engine_extra["enable_chunked_prefill"] = False
+            # Generator does not use offset"), so an engine that samples prefills every prompt whole; seeded
+            # samples then do not depend on the batch they ran in. Greedy requests have no generator: there
+            # vLLM's default (chunked prefill on) stays.
+            if seeded_sampling:
+                engine_extra["enable_chunked_prefill"] = False
             engine_extra["max_num_batched_tokens"] = max(entry.max_model_len, CPU_MAX_BATCHED_TOKENS)
             if entry.tensor_parallel_size == 1:
                 # Engine and model in this process (VLLM_ENABLE_V1_MULTIPROCESSING=0, set in prepare_cpu_env)
@@ -144,12 +151,11 @@ class VLLMBackend:
             **engine_extra,
         )
         self.init_seconds = time.perf_counter() - t0
+        self.chunked_prefill = bool(self.llm.llm_engine.vllm_config.scheduler_config.enable_chunked_prefill)
         self.stop_token_ids = end_of_turn_ids(model_path)
         log.info("vllm backend: %s (%s, %s) ready in %.1f s", model.name, dtype, self.serving, self.init_seconds)
 
     def chat(self, requests: list[ChatRequest], sampling: Sampling) -> list[Answer]:
-        from vllm import SamplingParams
-
         if not requests:
             return []
         if sampling.top_logprobs > self.max_logprobs:
@@ -158,16 +164,12 @@ class VLLMBackend:
                 f"{self.max_logprobs} (set from inference.top_logprobs at start)"
             )
         greedy = sampling.temperature <= 0
-        n_gen = 1 if greedy else sampling.n_samples  # greedy samples are identical: generate one, copy
-        params = SamplingParams(
-            n=n_gen,
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            max_tokens=sampling.max_tokens,
-            seed=sampling.seed,
-            logprobs=sampling.top_logprobs if sampling.top_logprobs > 0 else None,
-            stop_token_ids=self.stop_token_ids or None,
-        )
+        if self.on_cpu and self.chunked_prefill and not greedy:
+            raise ValueError(
+                f"this vLLM engine was started for greedy requests only (chunked prefill on) but got temperature="
+                f"{sampling.temperature}; start it with seeded_sampling=True to sample on a CPU"
+            )
+        params = sampling_params(sampling, self.stop_token_ids)
         outputs = self.llm.chat(
             [list(r.messages) for r in requests],
             params,
@@ -203,6 +205,26 @@ class VLLMBackend:
 
             cleanup_dist_env_and_memory()
         gc.collect()
+
+
+def sampling_params(sampling: Sampling, stop_token_ids: list[int]) -> Any:
+    """vLLM's SamplingParams for one Sampling.
+
+    logprobs=None unless the Sampling asks for them: with a number set, vLLM computes a log-softmax and a
+    top-k over the vocabulary at every generated position (vllm/v1/sample/sampler.py), not only the first.
+    """
+    from vllm import SamplingParams
+
+    greedy = sampling.temperature <= 0
+    return SamplingParams(
+        n=1 if greedy else sampling.n_samples,  # greedy samples are identical: generate one, copy
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        max_tokens=sampling.max_tokens,
+        seed=sampling.seed,
+        logprobs=sampling.top_logprobs if sampling.top_logprobs > 0 else None,
+        stop_token_ids=stop_token_ids or None,
+    )
 
 
 def _first_token_top(logprobs: Any, k: int) -> list[tuple[str, float]]:
