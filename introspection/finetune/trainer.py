@@ -236,10 +236,11 @@ def qlora_quantization_config():
     )
 
 
-def _load_model(base_path: str, method: str, torch_dtype):
+def _load_model(base_path: str, method: str, torch_dtype, revision: str | None = None):
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict[str, Any] = {"dtype": torch_dtype}
+    # revision: a hub model's resolved commit sha (introspection.models), so training loads what the keys name.
+    kwargs: dict[str, Any] = {"dtype": torch_dtype, "revision": revision}
     if method == "qlora":
         quantization = qlora_quantization_config()
         kwargs["quantization_config"] = quantization
@@ -290,7 +291,7 @@ def score_labelled_positions_only_on_cpu() -> bool:
 
 
 def build_trainer(base_path: str, tokenizer, rows: list[dict], cfg, output_dir: Path, *,
-                  report_to: str = "none", progress: bool = True):
+                  report_to: str = "none", progress: bool = True, revision: str | None = None):
     """The SFTTrainer `finetune` runs, plus its resolved hyperparameters (no training happens here)."""
     import torch
     from trl import SFTTrainer
@@ -308,7 +309,7 @@ def build_trainer(base_path: str, tokenizer, rows: list[dict], cfg, output_dir: 
     args = _sft_config(cfg, output_dir, on_gpu=on_gpu, dtype_name=dtype_name, n_rows=len(rows),
                        report_to=report_to, progress=progress)
     peft_config = None if cfg.method == "full" else _lora_config(cfg)
-    model = _load_model(base_path, cfg.method, torch_dtype)
+    model = _load_model(base_path, cfg.method, torch_dtype, revision)
     n_embeddings = model.get_input_embeddings().num_embeddings
     if tokenizer.pad_token_id >= n_embeddings:
         # A pad token added to the tokenizer has no embedding row; resizing would need modules_to_save (not servable).
@@ -421,7 +422,7 @@ def _is_main_process() -> bool:
 
 
 def finetune(base_path: str, tokenizer, rows: list[dict], cfg, out_dir: Path, *, report_to: str = "none",
-             progress: bool = True) -> FinetuneResult:
+             progress: bool = True, revision: str | None = None) -> FinetuneResult:
     """Train `cfg.method` on `rows` from the model at `base_path`; write adapter/model + lineage.json to out_dir.
 
     An existing out_dir is replaced only after the new one is complete.
@@ -440,7 +441,7 @@ def finetune(base_path: str, tokenizer, rows: list[dict], cfg, out_dir: Path, *,
     try:
         with _progress_bars(progress):
             trainer, hyperparameters = build_trainer(base_path, tokenizer, rows, cfg, work_dir, report_to=report_to,
-                                                     progress=progress)
+                                                     progress=progress, revision=revision)
             n_tokens = sum(len(ids) for ids in trainer.train_dataset["input_ids"])
             train_started = time.time()
             output = trainer.train()
