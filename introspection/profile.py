@@ -41,8 +41,7 @@ class StageRecord:
     rows: int | None = None  # finetune: training rows
     trained_tokens: int | None = None  # finetune: non-padding tokens trained on, all epochs
     peak_rss_gib: float | None = None  # peak resident memory of the process that ran the stage, so far
-    peak_gpu_gib: float | None = None  # the process's peak torch allocation on its GPUs, or their memory in use
-    # (vLLM's engine process; see peak_gpu_bytes); None without CUDA
+    peak_gpu_gib: float | None = None  # its GPU memory (peak_gpu_bytes); None without CUDA
 
     @staticmethod
     def from_dict(d: dict) -> StageRecord:
