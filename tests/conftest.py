@@ -6,9 +6,9 @@ folder holding the authors' source datasets and a sample of their released promp
 docs/testing.md). Unset, those tests skip and say so; CI sets it.
 
 No test writes to the user's caches: for the session (and every process a test starts), the artifact
-store default (INTROSPECTION_CACHE), the converted embedded models and the libraries' caches (XDG
-folders: Hugging Face, W&B, vLLM, matplotlib, torch) lie in a temporary folder, removed at the end
-(tests/helpers/session.py). The integration tests therefore convert the embedded models once per session
+store default (INTROSPECTION_CACHE), the converted embedded models and the libraries' caches (HOME and
+the XDG folders: Hugging Face, W&B, vLLM, matplotlib, torch) lie in a temporary folder, removed at the
+end (tests/helpers/session.py). The integration tests therefore convert the embedded models once per session
 (30-75 s each); set INTROSPECTION_TEST_CACHE to a folder of your own to keep them between sessions.
 """
 

@@ -59,12 +59,14 @@ def test_the_import_check_finds_each_form(tmp_path):
 # A process started by a test prints where the product and its libraries would write.
 WHERE_CACHES_RESOLVE = """
 import json, sys
+from pathlib import Path
 import huggingface_hub.constants as hf
 import matplotlib
 from wandb import env as wandb_env
 from introspection.models import default_cache_dir
 from tests.helpers import compose_cfg
 print(json.dumps({
+    "home": str(Path.home()), "~/.cache": str(Path("~/.cache").expanduser()),
     "store_dir (conf default)": str(compose_cfg([]).store_dir),
     "introspection.models.default_cache_dir()": str(default_cache_dir()),
     "huggingface HF_HOME": hf.HF_HOME, "huggingface HF_HUB_CACHE": hf.HF_HUB_CACHE,

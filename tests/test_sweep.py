@@ -111,9 +111,13 @@ def test_callback_logs_instead_of_raising(tmp_path, caplog):
     assert f"python -m introspection.sweep {not_a_folder}" in caplog.text
 
 
-def test_command_line_gathers_by_hand(sweep_dir, capsys):
+def test_command_line_gathers_by_hand(sweep_dir):
+    assert not (sweep_dir / "sweep_results.json").exists()
     assert sweep.main([str(sweep_dir)]) == 0
-    assert "4 jobs, 15 rows" in capsys.readouterr().out
+    table = json.loads((sweep_dir / "sweep_results.json").read_text())
+    assert (len(table["jobs"]), len(table["rows"])) == (4, 15)
+    with open(sweep_dir / "sweep_results.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 15
     assert (sweep_dir / "sweep_results.csv").is_file()
     assert sweep.main([str(sweep_dir / "nope")]) == 2
 

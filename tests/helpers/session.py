@@ -40,12 +40,13 @@ class SessionFolders:
 
 
 def session_variables(base: Path) -> dict[str, str]:
-    """The variables that place every cache under `base` (the rest follow from the XDG folders)."""
+    """The variables that place every cache under `base` (each library's own folder follows from them).
+
+    HOME too: some tools ignore the XDG variables (W&B's system monitor logs to ~/.cache/wandb/logs,
+    Triton caches under ~/.triton)."""
     cache = base / "cache"
-    return {"XDG_CACHE_HOME": str(cache), "XDG_CONFIG_HOME": str(base / "config"),
-            "XDG_DATA_HOME": str(base / "data"), "INTROSPECTION_CACHE": str(cache / "introspection"),
-            # These two default to folders under HOME, not under the XDG ones.
-            "TRITON_CACHE_DIR": str(cache / "triton"), "CUDA_CACHE_PATH": str(cache / "nv")}
+    return {"HOME": str(base / "home"), "XDG_CACHE_HOME": str(cache), "XDG_CONFIG_HOME": str(base / "config"),
+            "XDG_DATA_HOME": str(base / "data"), "INTROSPECTION_CACHE": str(cache / "introspection")}
 
 
 def use_session_folders(environ: dict, base: Path) -> None:
@@ -64,7 +65,7 @@ def user_folders(environ: dict, home: Path) -> list[Path]:
     folders = [Path(environ.get("INTROSPECTION_CACHE") or cache / "introspection"),
                cache / "huggingface", cache / "wandb", cache / "vllm", cache / "torch", cache / "matplotlib",
                config / "wandb", config / "vllm", config / "matplotlib", data / "wandb",
-               home / ".triton", home / ".nv"]
+               home / ".cache" / "wandb", home / ".triton", home / ".nv"]
     folders += [Path(environ[name]) for name in LIBRARY_FOLDER_VARIABLES if environ.get(name)]
     return [folder.expanduser().absolute() for folder in folders]
 
