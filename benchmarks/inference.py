@@ -74,9 +74,10 @@ def measure_ours(work: Path, name: str, entry: dict, requests: list, sampling, i
 
 
 def measure_raw(backend: str, entry: dict, model, requests: list, sampling, inference: dict,
-                interval: float) -> dict:
-    """The same prompts through the engine's own API in a plain spawned script."""
-    payload = {
+               interval: float, variant: str | None = None) -> dict:
+    """The same prompts through the engine's own API in a plain spawned script; `variant` (vLLM only): one
+    of our engine settings switched back to vLLM's default (SETTING_VARIANTS)."""
+    payload = {"variant": variant,
         "path": model.resolved["path"], "chat_template": model.resolved["chat_template"],
         "entry": {k: entry[k] for k in ("dtype", "max_model_len", "tensor_parallel_size")},
         "inference": inference, "sampling": {
@@ -154,13 +155,43 @@ def agreement(a: list, b: list) -> float | None:
     return round(sum(x == y for x, y in zip(a, b, strict=True)) / len(a), 3) if a else None
 
 
+# Each engine setting our backend makes on CPU, switched back to vLLM's default one at a time: which of
+# them makes ours slower than vLLM's defaults (run when it is).
+SETTING_VARIANTS = {
+    "dtype": "vLLM's dtype (bf16 where the CPU has it) instead of our float32",
+    "compiled": "vLLM's compiled mode instead of enforce_eager",
+    "chunked_prefill": "chunked prefill on (vLLM's default) instead of whole-prompt prefill",
+    "engine_process": "vLLM's separate engine process (it keeps a core for itself) instead of the engine in the worker",
+}
+OUR_CPU_ENV = {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+
+
+def apply_variant(engine: dict, env: dict, variant: str | None) -> tuple[dict, dict]:
+    """Our engine arguments and environment with one setting back at vLLM's default (None: unchanged)."""
+    engine, env = dict(engine), dict(env)
+    if variant == "dtype":
+        engine.pop("dtype", None)
+    elif variant == "compiled":
+        engine["enforce_eager"] = False
+    elif variant == "chunked_prefill":
+        engine.pop("enable_chunked_prefill", None)
+    elif variant == "engine_process":
+        engine.pop("distributed_executor_backend", None)
+        env = {}
+    elif variant is not None:
+        raise ValueError(f"unknown setting variant {variant!r}; valid: {', '.join(SETTING_VARIANTS)}")
+    return engine, env
+
+
 # --- the raw scripts (run in spawned processes; plain library code only) ---------------------------
 def raw_vllm(p: dict) -> dict:
-    """LLM(...) and one llm.chat over every prompt, with the engine settings our backend uses."""
+    """LLM(...) and one llm.chat over every prompt, with the engine settings our backend uses (or, with
+    p["variant"], one of them back at vLLM's default)."""
     started = time.perf_counter()
     # The environment our backend sets up on CPU (an explicit user setting wins, as there).
-    os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
-    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    _, env = apply_variant({}, OUR_CPU_ENV, p.get("variant"))
+    for name, value in env.items():
+        os.environ.setdefault(name, value)
     import torch
     from vllm import LLM, SamplingParams
 
@@ -179,10 +210,16 @@ def raw_vllm(p: dict) -> dict:
     }
     if on_cpu:  # the engine settings our backend uses on CPU (introspection/inference/vllm_backend.py)
         engine["kv_cache_memory_bytes"] = int(cfg["cpu_kv_cache_gib"] * 2**30)
-        engine["enable_chunked_prefill"] = False
+        if s["temperature"] > 0:  # whole-prompt prefill only for seeded sampling; greedy keeps vLLM's default
+            engine["enable_chunked_prefill"] = False
         engine["max_num_batched_tokens"] = max(entry["max_model_len"], CPU_MAX_BATCHED_TOKENS)
         if entry["tensor_parallel_size"] == 1:
             engine["distributed_executor_backend"] = "uni"
+    ours = engine
+    engine, _ = apply_variant(engine, {}, p.get("variant"))
+    if p.get("variant") and engine == ours and env == OUR_CPU_ENV:
+        return {"what": f"not measured: our settings already use vLLM's default for {p['variant']}",
+                "variant": p["variant"], "unchanged": True, "generate_seconds": None, "texts": []}
     imported = time.perf_counter()
     llm = LLM(**engine)
     ready = time.perf_counter()
@@ -192,8 +229,8 @@ def raw_vllm(p: dict) -> dict:
     outputs = llm.chat(p["conversations"], params, use_tqdm=True, chat_template=p["chat_template"])
     generate = time.perf_counter() - t0
     llm.llm_engine.engine_core.shutdown()
-    return {"what": "vllm.LLM(...).chat(all prompts) in one call", "engine_args": {**engine, "model": "<same>"},
-            "env": {k: os.environ[k] for k in ("VLLM_CPU_NUM_OF_RESERVED_CPU", "VLLM_ENABLE_V1_MULTIPROCESSING")},
+    return {"what": "vllm.LLM(...).chat(all prompts) in one call", "variant": p.get("variant"),
+            "engine_args": {**engine, "model": "<same>"}, "env": {k: os.environ.get(k) for k in OUR_CPU_ENV},
             "import_seconds": round(imported - started, 2), "engine_seconds": round(ready - imported, 2),
             "generate_seconds": round(generate, 3),
             "output_tokens": sum(len(o.outputs[0].token_ids) for o in outputs),

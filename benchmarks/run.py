@@ -8,6 +8,8 @@ Sections (skip any with --skip):
                 (ours/raw req/s: the overhead of the framework)
   raw-defaults  the same prompts and sampling through vLLM with ITS defaults, LLM(model=path) plus only what
                 it needs to start (ours/raw-defaults req/s: whether one of our settings is slow)
+  settings      only when ours is slower than vLLM's defaults: raw vLLM with our settings, each one switched
+                back to vLLM's default in turn (variant/raw req/s > 1: that setting of ours is the slow one)
   one-batch     our stage with inference.batch_size = all prompts: the cost of checkpointed batches
   backends      vLLM backend vs HF backend, each at its config's defaults (vllm/hf req/s)
   finetune      our finetune stage vs raw TRL SFTTrainer, same rows and hyperparameters (ours/raw tokens/s)
@@ -37,7 +39,7 @@ from pathlib import Path
 
 from benchmarks import common
 
-SECTIONS = ("inference", "raw-defaults", "one-batch", "backends", "finetune", "demo")
+SECTIONS = ("inference", "raw-defaults", "settings", "one-batch", "backends", "finetune", "demo")
 SKIP_ALIASES = {"rerun": "demo"}  # the demo section's earlier name
 TARGET_RATIO = 0.95
 
@@ -166,11 +168,29 @@ class Bench:
                 traceback.print_exc()
                 self.errors[f"raw-defaults:{entry['name']}"] = f"{type(e).__name__}: {e}"
         out = inference_result(entry["name"], backend, asdict(self.sampling(cfg)), ours, raw, defaults)
+        if out["meets_defaults_target"] is False and "settings" not in self.args.skip:
+            out["settings"] = self.settings(entry, model, cfg, raw)
         if "one-batch" not in self.args.skip and len(self.requests()) > cfg["batch_size"]:
             one = self.ours(entry, backend, batch_size=len(self.requests()))
             out["ours_one_batch"] = one
             out["ratio_one_batch_steady"] = common.ratio(one["rps_steady"], raw["rps_steady"])
             out["ratio_batched_vs_one_batch_steady"] = common.ratio(ours["rps_steady"], one["rps_steady"])
+        return out
+
+    def settings(self, entry: dict, model, cfg: dict, raw: dict) -> dict:
+        """Which of our engine settings makes ours slower than vLLM's defaults: raw with our settings but one."""
+        from benchmarks.inference import SETTING_VARIANTS, measure_raw
+
+        out = {}
+        for variant, what in SETTING_VARIANTS.items():
+            try:
+                run = self.measured(f"{entry['name']}: raw vllm, our settings but {what}", lambda v=variant: measure_raw(
+                    "vllm", entry, model, self.requests(), self.sampling(cfg), cfg, self.args.rss_interval, variant=v))
+            except Exception as e:  # noqa: BLE001 - the other variants still run
+                traceback.print_exc()
+                self.errors[f"settings:{entry['name']}:{variant}"] = f"{type(e).__name__}: {e}"
+                continue
+            out[variant] = setting_result(what, run, raw)
         return out
 
     def backends(self, entry: dict) -> dict:
@@ -214,6 +234,14 @@ class Bench:
         overrides = shlex.split(self.args.demo_overrides)
         say(f"the demo from an empty store, then again on it: {' '.join(overrides) or '(make demo)'}")
         return measure(self.work, overrides, self.args.rss_interval)
+
+
+def setting_result(what: str, run: dict, raw: dict) -> dict:
+    """One setting back at vLLM's default: its rate against raw with all our settings (> 1: ours is slower)."""
+    if run.get("unchanged"):
+        return {"what": what, "unchanged": True, "note": run["what"]}
+    return {"what": what, "run": run, "ratio_vs_ours_steady": common.ratio(run["rps_steady"], raw["rps_steady"]),
+            "ratio_vs_ours_e2e": common.ratio(run["rps_e2e"], raw["rps_e2e"])}
 
 
 def inference_result(model: str, backend: str, sampling: dict, ours: dict, raw: dict,
@@ -375,6 +403,11 @@ def table(report: dict) -> str:
                          f"{_fmt(r['identical_answers_defaults'], digits=3)}; {_fmt(o.get('mean_answer_chars'), digits=1)}"
                          f" vs {_fmt(dv.get('mean_answer_chars'), digits=1)}", ""))
             rows.append(("  CPU share others took; peak RSS / PSS GiB", f"{_shares(dv)}; {_memory(dv)}", ""))
+        for variant, st in (r.get("settings") or {}).items():
+            shown = "same as ours: not measured" if st.get("unchanged") else (
+                f"{_fmt(st['ratio_vs_ours_steady'], digits=3)}  ({_fmt(st['run']['rps_steady'])} req/s; > 1: ours is "
+                f"slower with {variant})")
+            rows.append((f"  raw with ours but vLLM's {variant} / raw with ours", shown, ""))
     for r in report["backends"]:
         a, b = r["compared"].split("/")
         rows.append((f"{r['model']}: {a} / {b} backend req/s, steady",

@@ -202,7 +202,7 @@ def test_the_demo_starts_without_the_benchs_own_settings(tmp_path, monkeypatch):
     assert env == {"HF_HOME": "/hf", "INTROSPECTION_CACHE": str(tmp_path / "empty")}
 
 
-def test_sections_assemble_ours_raw_and_defaults_and_keep_numbers_when_defaults_fail(tmp_path, monkeypatch):
+def test_sections_assemble_ours_raw_and_defaults_and_keep_numbers_when_defaults_fail(tmp_path, monkeypatch, capsys):
     """The inference section's wiring with the measurements replaced (no model runs)."""
     calls = []
 
@@ -223,10 +223,14 @@ def test_sections_assemble_ours_raw_and_defaults_and_keep_numbers_when_defaults_
             "--max-wait", "0", "--quiet-wait", "0", "--work-dir", str(tmp_path / "work")]
     assert bench.main(["--out", str(tmp_path / "a.json"), *argv]) == 0
     (r,) = json.loads((tmp_path / "a.json").read_text())["inference"]
-    assert calls == ["ours", "raw", "raw-defaults"]
+    # ours is slower than vLLM's defaults: each of our settings back at vLLM's default, one at a time
+    assert calls == ["ours", "raw", "raw-defaults", *["raw"] * len(bench_inference.SETTING_VARIANTS)]
     assert r["ratio_steady"] == 1.0 and r["ratio_defaults_steady"] == 0.5 and r["meets_defaults_target"] is False
+    assert set(r["settings"]) == set(bench_inference.SETTING_VARIANTS)
+    assert all(v["ratio_vs_ours_steady"] == 1.0 for v in r["settings"].values())
     assert r["identical_answers_defaults"] == 1.0 and r["raw_defaults"]["n"] == r["ours"]["n"] == 5
     assert "texts" not in r["ours"]  # the per-prompt answers stay out of the JSON
+    assert "raw with ours but vLLM's dtype / raw with ours" in capsys.readouterr().out
 
     def broken(*args, **kwargs):
         raise RuntimeError("engine core initialization failed")
@@ -236,4 +240,28 @@ def test_sections_assemble_ours_raw_and_defaults_and_keep_numbers_when_defaults_
     report = json.loads((tmp_path / "b.json").read_text())
     (r,) = report["inference"]
     assert r["ratio_steady"] == 1.0 and r["raw_defaults"] is None and r["ratio_defaults_steady"] is None
+    assert "settings" not in r  # nothing to explain without the defaults' numbers
     assert report["errors"] == {"raw-defaults:smollm2_135m": "RuntimeError: engine core initialization failed"}
+
+
+def test_each_setting_variant_puts_one_of_ours_back_at_vllms_default():
+    ours = {"model": "/m", "dtype": "float32", "enforce_eager": True, "enable_chunked_prefill": False,
+            "distributed_executor_backend": "uni", "kv_cache_memory_bytes": 1}
+    env = bench_inference.OUR_CPU_ENV
+    changed = {}
+    for variant in bench_inference.SETTING_VARIANTS:
+        engine, new_env = bench_inference.apply_variant(ours, env, variant)
+        changed[variant] = ({k for k in ours.keys() | engine.keys() if ours.get(k) != engine.get(k)}, new_env == env)
+    assert changed == {"dtype": ({"dtype"}, True), "compiled": ({"enforce_eager"}, True),
+                       "chunked_prefill": ({"enable_chunked_prefill"}, True),
+                       "engine_process": ({"distributed_executor_backend"}, False)}
+    assert bench_inference.apply_variant(ours, env, None) == (ours, env)
+    assert bench_inference.apply_variant(ours, env, "engine_process")[1] == {}  # vLLM's own process layout
+    with pytest.raises(ValueError, match="unknown setting variant 'fast'"):
+        bench_inference.apply_variant(ours, env, "fast")
+
+    raw = side(5.0, 2.0, ["a"])
+    faster = bench.setting_result("x", side(7.5, 2.0, ["a"]), raw)
+    assert faster["ratio_vs_ours_steady"] == 1.5 and faster["ratio_vs_ours_e2e"] == 1.0
+    same = bench.setting_result("x", {"unchanged": True, "what": "not measured"}, raw)
+    assert same == {"what": "x", "unchanged": True, "note": "not measured"}
