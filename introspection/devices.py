@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 
 _local = threading.local()
 
@@ -22,6 +23,8 @@ def visible_devices() -> list[str]:
     listed = os.environ.get("CUDA_VISIBLE_DEVICES")
     if listed is not None:
         return [d.strip() for d in listed.split(",") if d.strip()]
+    if not Path("/dev/nvidiactl").exists():  # no NVIDIA driver: no device, and no torch import (seconds) to learn it
+        return []
     try:
         import torch
 
