@@ -148,7 +148,7 @@ def test_demo_summary_copies_the_runs_profile_and_checks_the_targets(tmp_path):
              "stages": [{"name": "answer m1", "seconds": 12.0}]}
     second = {"seconds": 4.0, "peak_rss_mib": 500.0, "worker_runs": 0, "profile": None, "stages": []}
     d = bench_demo.demo_summary([], first, second)
-    assert d["profile"] == profile and "profile_missing" not in d
+    assert d["profile"] == profile and "profile_missing" not in d and "profile" not in d["first"]
     assert d["wall_seconds"] == 840.0 and d["meets_wall_target"] is True
     assert d["peak_rss_gib"] == 8.79 and d["peak_pss_gib"] == 5.86 and d["meets_memory_target"] is False
     assert d["rerun_model_calls"] == 0 and d["meets_target"] is True and "stages" not in d["rerun"]
