@@ -212,13 +212,13 @@ def test_a_sweep_writes_secret_overrides_nowhere(tmp_path):
     sweep_dir = tmp_path / "sweep"
     proc = _run_main(["-m", "tasks=smoke", "experiment.stop_after=build", "logger=none", "seed=0,1",
                       f"hydra.sweep.dir={sweep_dir}", f"store_dir={tmp_path / 'store'}",
-                      f"+experiment.options.api_key={OVERRIDE_SECRET}"])
+                      f"+preflight.throughput.api_key={OVERRIDE_SECRET}"])  # a section that takes any key
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (sweep_dir / "multirun.yaml").is_file() and (sweep_dir / "sweep_results.csv").is_file()
     assert len(list(sweep_dir.glob("*/.hydra/overrides.yaml"))) == 2
     _assert_nowhere(OVERRIDE_SECRET, [tmp_path], [proc.stdout, proc.stderr])
-    assert "experiment.options.api_key" in (sweep_dir / "sweep_results.csv").read_text()  # the key, not its value
-    assert "+experiment.options.api_key=<redacted>" in (sweep_dir / "multirun.yaml").read_text()
+    assert "preflight.throughput.api_key" in (sweep_dir / "sweep_results.csv").read_text()  # the key, not its value
+    assert "+preflight.throughput.api_key=<redacted>" in (sweep_dir / "multirun.yaml").read_text()
 
 
 def test_saved_yaml_is_rewritten_only_when_it_holds_a_secret(tmp_path):
