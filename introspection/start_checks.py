@@ -264,8 +264,8 @@ def _hub_dataset_cached(repo: str) -> bool:
 
 
 def _check_release_source(release_path: str | None) -> None:
-    from introspection.tasks.hub import hub_offline
     from introspection.release import RELEASE_HUB_ID
+    from introspection.tasks.hub import hub_offline
 
     if release_path:
         if not Path(release_path).expanduser().exists():

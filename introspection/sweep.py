@@ -38,11 +38,11 @@ from omegaconf import DictConfig, OmegaConf
 
 import introspection.config  # noqa: F401  (registers ${sweep_group:}, ${max:}, ${mul:} in jobs too)
 from introspection.errors import JOB_ERROR_FILE as ERROR_FILE  # a failed job's one line (errors.report_job_error)
-
-PLAN_FILE = "plan.json"  # what an experiment.stop_after=plan job writes instead of results.json (introspection.preflight)
 from introspection.hydra_job import job_overrides, parse_overrides, sweep_group, sweep_name  # noqa: F401  (this module's API too)
 
 log = logging.getLogger(__name__)
+
+PLAN_FILE = "plan.json"  # what an experiment.stop_after=plan job writes instead of results.json (introspection.preflight)
 
 CELL_COLUMNS = ["predictor", "target", "kind", "accuracy", "ci_low", "ci_high", "n", "mode_baseline", "compliance",
                 "flag"]
