@@ -24,6 +24,7 @@ from introspection.store import Store
 from tests.helpers import tiny_overrides
 from tests.tiny_model import build_tiny_model
 
+SPAWN_AND_WAIT = stages.spawn_and_wait
 # Smaller than tests/helpers.TINY_SIZES: two runs of ten workers each.
 SMALLER = ["tasks.n_train_items=6", "tasks.n_test_items=4", "tasks.n_finetune_per_property=6"]
 
@@ -92,7 +93,7 @@ def run_recorded(monkeypatch, tiny_pair, store_dir: Path, run_dir: Path, extra: 
     from introspection.main import run_cross_prediction
 
     records = []
-    original = stages.spawn_and_wait
+    original = SPAWN_AND_WAIT  # the real one, not a wrapper an earlier call of this function left in place
 
     def recorded(store_root, target, payload, what, *args, **kwargs):
         record = {"what": what, "devices": devices.environment().get("CUDA_VISIBLE_DEVICES"), "start": time.monotonic()}
