@@ -41,6 +41,7 @@ from introspection.pipeline import (
     score_self_vs_cross,
     train_cross,
     train_self,
+    weights_of,
 )
 from introspection.profile import Profile
 from introspection.start_checks import run_start_checks
@@ -93,7 +94,8 @@ def run_cross_prediction(cfg: DictConfig, options: NoOptions, store: Store, run_
     # 6. Scoring on held-out items.
     scored = score_self_vs_cross(cfg.experiment, plan, models, self_answers, cross_answers,
                                  base_answers if untrained_baseline else None)
-    return ExperimentResult(**scored, models={slot: m.label for slot, m in models.items()}, n_items=n_items)
+    return ExperimentResult(**scored, models={slot: m.label for slot, m in models.items()}, n_items=n_items,
+                            weights=weights_of(models))
 
 
 CROSS_PREDICTION = Experiment("cross_prediction", run_cross_prediction,
@@ -132,7 +134,7 @@ def main(cfg: DictConfig) -> float | None:
     if experiment.render is not None:  # the experiment's own section of report.md
         result.report = experiment.render(result, run_dir)
     results = result.as_dict()
-    results["store"] = {"computed": store.computed, "reused": store.reused, "worker_runs": store.worker_runs}
+    results["store"] = store.counts()
     results["profile"] = run_profile.summary()
     write_results(results, cfg, run_dir)
     print_summary(results, run_dir)

@@ -63,6 +63,13 @@ def resolve_models(cfg: DictConfig, store: Store, plan: Plan | None = None) -> d
     return refs
 
 
+def weights_of(models: dict[str, ModelRef]) -> dict[str, dict]:
+    """Per slot, what results.json records about the weights it loaded (a hub model's commit included)."""
+    from introspection.models import weights_record
+
+    return {slot: weights_record(model.resolved) for slot, model in models.items()}
+
+
 # --- answering and finetuning -------------------------------------------------------------------
 @dataclass(frozen=True)
 class Prompts:

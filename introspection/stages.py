@@ -261,7 +261,7 @@ def run_answer_jobs(store: Store, model: ModelRef, jobs: list[AnswerJob], infere
             if folder is None:
                 raise RuntimeError(f"answers for {model.label} ({job.name}) are missing after the worker ran")
             if job.key not in missing_keys:  # a missing one was counted by the worker: computed, or reused when
-                store.reused.append(f"answers/{job.key[:12]}")  # another job sealed it while this one waited
+                store.count_reused("answers", job.key)  # another job sealed it while this one waited
             job.answers = {d["request_id"]: Answer.from_dict(d) for d in read_jsonl(folder / "answers.jsonl")}
     return jobs
 
@@ -291,7 +291,7 @@ def run_in_subprocess(store: Store, target, payload: dict, what: str) -> None:
     A worker that builds store artifacts writes what it computed and what it found sealed by another job
     into payload["result_path"] (worker.write_result); those counts are added to this store's, and the
     worker's stage records (time, requests, tokens, memory) to the run's profile (introspection/profile.py)."""
-    store.worker_runs += 1
+    store.count_worker_run()
     with tempfile.TemporaryDirectory(prefix="introspection-worker-") as scratch:
         result_path = Path(scratch) / "result.json"
         started = time.time()
@@ -299,8 +299,7 @@ def run_in_subprocess(store: Store, target, payload: dict, what: str) -> None:
         ended = time.time()
         if result_path.is_file():
             result = json.loads(result_path.read_text(encoding="utf-8"))
-            store.computed.extend(result.get("computed", []))
-            store.reused.extend(result.get("reused", []))
+            store.add_counts(result)
             profile = profile_of(store)
             if profile is not None:
                 profile.add_worker_records(result.get("stages", []), started, ended)
@@ -479,14 +478,14 @@ def finetune_model(store: Store, base: ModelRef, rows_path: Path, rows_key: str,
         else:  # every rank trains together under `accelerate launch`; this process holds the store's lock
             from introspection.finetune.distributed import finetune_on_ranks
 
-            store.worker_runs += 1
+            store.count_worker_run()
             n = int(base.entry["gpus"])
             built = len(store.computed)
             store.get_or_build("adapters", key, lambda folder: finetune_on_ranks(payload, folder, n))  # counts it
             trained = f"adapters/{key[:12]}" in store.computed[built:]  # (the other side's thread may add too)
             _record_finetune(store, label, base, started, reused=not trained, key=key)
     else:
-        store.reused.append(f"adapters/{key[:12]}")
+        store.count_reused("adapters", key)
         _record_finetune(store, label, base, started, reused=True)
     folder = store.get("adapters", key)
     if folder is None:

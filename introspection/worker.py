@@ -74,8 +74,7 @@ def write_result(payload: dict, store: Store, stages: list[StageRecord] = ()) ->
     """Tell the orchestrator which artifacts this worker computed and which it found sealed by another job,
     and how long each stage took (stages.run_in_subprocess adds them to its counts and its run's profile)."""
     if payload.get("result_path"):
-        write_json_atomic(Path(payload["result_path"]), {"computed": store.computed, "reused": store.reused,
-                                                         "stages": [asdict(s) for s in stages]})
+        write_json_atomic(Path(payload["result_path"]), {**store.counts(), "stages": [asdict(s) for s in stages]})
 
 
 @reported
@@ -182,4 +181,4 @@ def merge_worker(payload: dict) -> None:
     _setup_logging()
     from introspection.inference.lora import merge_adapter
 
-    merge_adapter(payload["base_path"], payload["adapter_dir"], payload["out_dir"])
+    merge_adapter(payload["base_path"], payload["adapter_dir"], payload["out_dir"], revision=payload.get("revision"))

@@ -107,7 +107,8 @@ def controller_log(array_id: str | None) -> str:
     log_lines = Path(found.group(1)).read_text(errors="replace").splitlines()
     # An array task appears as JobId=<array>_<task>(<own id>), and some lines name only its own id.
     ids = {array_id, *re.findall(rf"JobId={array_id}_\d+\((\d+)\)", "\n".join(log_lines))}
-    pattern = re.compile(r"JobId=(%s)(?![0-9])" % "|".join(map(re.escape, ids)))
+    alternatives = "|".join(map(re.escape, ids))
+    pattern = re.compile(rf"JobId=({alternatives})(?![0-9])")
     lines = [ln for ln in log_lines if pattern.search(ln)]
     return "\nslurmctld:\n" + "\n".join(lines[-40:])
 

@@ -32,6 +32,8 @@ class ExperimentResult:
     cells: accuracy cells (predictor, target, kind, task, property, accuracy, CI, n, mode baseline, compliance);
     paired_tests: paired comparisons on identical items; pairs: the scored (item, property) rows;
     sections: the experiment's own results, each under its name in results.json (e.g. {"calibration": [...]});
+    weights: per model slot, the weights it loaded: path, fingerprint, and for a hub model the revision asked
+    for and the commit it resolved to;
     report: the markdown lines of its own report.md section (Experiment.render fills it)."""
 
     cells: list[dict] = field(default_factory=list)
@@ -43,12 +45,15 @@ class ExperimentResult:
     items_per_task: dict[str, int] | None = None
     sections: dict[str, Any] = field(default_factory=dict)
     report: list[str] = field(default_factory=list)
+    weights: dict[str, dict] = field(default_factory=dict)  # slot -> what it loaded (pipeline.weights_of)
 
     def as_dict(self) -> dict:
         """The results dict the writers read (introspection/tracking.py): sections at the top level, named
         under "sections"; the report section's lines under "report_section"."""
         out = {"cells": self.cells, "paired_tests": self.paired_tests, "pairs": self.pairs, "models": self.models,
                "n_items": self.n_items, "alternative_treatment": self.alternative_treatment}
+        if self.weights:
+            out["weights"] = self.weights
         if self.items_per_task is not None:
             out["tasks"] = self.items_per_task
         clash = set(self.sections) & (set(out) | {"sections", "report_section", "store"})

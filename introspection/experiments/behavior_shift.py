@@ -27,7 +27,8 @@ from introspection.analysis.baselines import distribution_matched_indices
 from introspection.analysis.stats import paired_comparison
 from introspection.experiments import Experiment, ExperimentResult, model_slot
 from introspection.finetune.data import sft_rows, write_rows
-from introspection.pipeline import answer, build_plan, resolve_models, train_self
+from introspection.inference.lora import merged_folder_ready
+from introspection.pipeline import answer, build_plan, resolve_models, train_self, weights_of
 from introspection.stages import ModelRef, finetune_model, object_values, run_in_subprocess
 from introspection.store import Store, digest, read_jsonl
 from introspection.tasks import get_task, load_items
@@ -88,9 +89,12 @@ def continue_from(store: Store, model: ModelRef) -> ModelRef:
     from introspection.worker import merge_worker
 
     out_dir = store.root / "merged" / model.fingerprint[:24]
-    run_in_subprocess(store, merge_worker, {"base_path": model.resolved["path"], "adapter_dir": model.adapter_dir,
-                                            "out_dir": str(out_dir)}, f"merging {model.label}")
-    resolved = {**model.resolved, "path": str(out_dir), "fingerprint": model.fingerprint}
+    revision = model.resolved.get("revision")  # a hub base: the commit its key names
+    if not merged_folder_ready(model.resolved["path"], model.adapter_dir, out_dir, revision=revision):
+        run_in_subprocess(store, merge_worker, {"base_path": model.resolved["path"], "adapter_dir": model.adapter_dir,
+                                                "out_dir": str(out_dir), "revision": revision}, f"merging {model.label}")
+    # A local folder now: no hub revision to load it at (its fingerprint still names the commit it came from).
+    resolved = {**model.resolved, "path": str(out_dir), "fingerprint": model.fingerprint, "revision": None}
     return ModelRef(model.label, model.entry, resolved)
 
 
@@ -147,7 +151,7 @@ def run_behavior_shift(cfg: DictConfig, opts: ShiftOptions, store: Store, run_di
               "noncompliant": cfg.experiment.noncompliant, **test}]
     if cfg.experiment.adjusted:
         cells += adjusted_cells(old_rows, new_rows, predictor, m_self.label)
-    return ExperimentResult(cells=cells, paired_tests=tests, pairs=old_rows + new_rows,
+    return ExperimentResult(cells=cells, paired_tests=tests, pairs=old_rows + new_rows, weights=weights_of(models),
                             models={slot: m.label for slot, m in models.items()} | {"shifted": predictor},
                             n_items={"train": len(plan.train_items), "test": len(plan.test_items),
                                      "shift_rows": len(rows), "shifted_keys": len(shifted)},

@@ -39,7 +39,7 @@ from introspection.analysis.calibration import (
 )
 from introspection.compliance import hypothetical_groups, is_compliant
 from introspection.experiments import Experiment, ExperimentResult, model_slot, parse_options
-from introspection.pipeline import answer, build_plan, resolve_models, train_cross, train_self
+from introspection.pipeline import answer, build_plan, resolve_models, train_cross, train_self, weights_of
 from introspection.properties import PROPERTIES, Property, get_property
 from introspection.store import Store
 from introspection.tasks import get_task, load_items, properties_for
@@ -184,7 +184,7 @@ def run_calibration(cfg: DictConfig, opts: CalibrationOptions, store: Store, run
                            "hypothetical_compliance": compliance, **stats})
             log.info("calibration %s (%s), %s: MAD %.1f [%.1f, %.1f], %d points, hypothetical compliance %.0f%%", name,
                      variant, prop.name, stats["mad"], stats["ci_low"], stats["ci_high"], stats["n_points"], 100 * compliance)
-    return ExperimentResult(models={slot: m.label for slot, m in models.items()},
+    return ExperimentResult(models={slot: m.label for slot, m in models.items()}, weights=weights_of(models),
                             n_items={"train": len(plan.train_items), "test": len(obj_req)},
                             sections={"calibration": curves})
 

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from introspection.analysis import scoring
 from introspection.experiments import Experiment, ExperimentResult, model_slot
-from introspection.pipeline import answer, build_plan, resolve_models, train_cross, train_self
+from introspection.pipeline import answer, build_plan, resolve_models, train_cross, train_self, weights_of
 from introspection.report import _pyplot, _savefig
 from introspection.stages import object_values
 from introspection.store import Store
@@ -72,6 +72,7 @@ def run_scaling(cfg: DictConfig, opts: ScalingOptions, store: Store, run_dir: Pa
                        "ci_high": micro["ci_high"], "n": micro["n"], "self_accuracy": t["self_accuracy"]})
     plot_scaling(points, target.label, predictor.label, run_dir / "plots" / "scaling.png")
     return ExperimentResult(cells=cells, paired_tests=tests, pairs=pairs, sections={"scaling": points},
+                            weights=weights_of(models),
                             models={slot: m.label for slot, m in models.items()},
                             n_items={"train": len(plan.train_items), "test": len(plan.test_items)})
 

@@ -94,7 +94,8 @@ class VLLMBackend:
             if mode == "merge":
                 key = hashlib.sha256(f"{model.fingerprint}:{adapter_digest(adapter_path)}".encode()).hexdigest()[:24]
                 merge_dtype = "float32" if self.on_cpu else entry.dtype
-                model_path = str(merge_adapter(model.path, adapter_path, work_dir / "merged" / key, dtype=merge_dtype))
+                model_path = str(merge_adapter(model.path, adapter_path, work_dir / "merged" / key, dtype=merge_dtype,
+                                               revision=model.revision))
             else:
                 to_save = adapter_modules_to_save(adapter_path)
                 if to_save:
