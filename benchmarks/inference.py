@@ -28,6 +28,18 @@ from introspection.inference.vllm_backend import CPU_MAX_BATCHED_TOKENS, CPU_MAX
 MIN_MAX_LOGPROBS = 20
 
 
+def timed_chat(llm, p: dict, s: dict, sampling_params_class) -> tuple[list, float]:
+    """All prompts in one `LLM.chat` call with the run's sampling; the outputs and the seconds it took. The
+    engine is shut down afterwards (its memory back before the next measurement)."""
+    params = sampling_params_class(n=1, temperature=s["temperature"], top_p=s["top_p"], max_tokens=s["max_tokens"],
+                                   seed=s["seed"], logprobs=s["top_logprobs"] or None)
+    t0 = time.perf_counter()
+    outputs = llm.chat(p["conversations"], params, use_tqdm=True, chat_template=p["chat_template"])
+    generate = time.perf_counter() - t0
+    llm.llm_engine.engine_core.shutdown()
+    return outputs, generate
+
+
 def bench_requests(n: int, work: Path) -> list:
     """n object-level chat requests of the demo's train tasks (the behave stage's workload)."""
     from benchmarks.common import compose_config
@@ -223,12 +235,7 @@ def raw_vllm(p: dict) -> dict:
     imported = time.perf_counter()
     llm = LLM(**engine)
     ready = time.perf_counter()
-    params = SamplingParams(n=1, temperature=s["temperature"], top_p=s["top_p"], max_tokens=s["max_tokens"],
-                            seed=s["seed"], logprobs=s["top_logprobs"] or None)
-    t0 = time.perf_counter()
-    outputs = llm.chat(p["conversations"], params, use_tqdm=True, chat_template=p["chat_template"])
-    generate = time.perf_counter() - t0
-    llm.llm_engine.engine_core.shutdown()
+    outputs, generate = timed_chat(llm, p, s, SamplingParams)
     return {"what": "vllm.LLM(...).chat(all prompts) in one call", "variant": p.get("variant"),
             "engine_args": {**engine, "model": "<same>"}, "env": {k: os.environ.get(k) for k in OUR_CPU_ENV},
             "import_seconds": round(imported - started, 2), "engine_seconds": round(ready - imported, 2),
@@ -275,12 +282,7 @@ def raw_vllm_defaults(p: dict) -> dict:
         "max_num_seqs": config.scheduler_config.max_num_seqs,
         "distributed_executor_backend": str(config.parallel_config.distributed_executor_backend),
     }
-    params = SamplingParams(n=1, temperature=s["temperature"], top_p=s["top_p"], max_tokens=s["max_tokens"],
-                            seed=s["seed"], logprobs=s["top_logprobs"] or None)
-    t0 = time.perf_counter()
-    outputs = llm.chat(p["conversations"], params, use_tqdm=True, chat_template=p["chat_template"])
-    generate = time.perf_counter() - t0
-    llm.llm_engine.engine_core.shutdown()
+    outputs, generate = timed_chat(llm, p, s, SamplingParams)
     env = ("VLLM_CPU_NUM_OF_RESERVED_CPU", "VLLM_ENABLE_V1_MULTIPROCESSING", "VLLM_CPU_KVCACHE_SPACE", "OMP_NUM_THREADS")
     return {"what": "vllm.LLM(model=path).chat(all prompts): vLLM's defaults",
             "engine_args": {**engine, "model": "<same>"}, "why": why, "vllm_chose": chosen,

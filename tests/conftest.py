@@ -68,6 +68,13 @@ def session_folders(pytestconfig) -> SessionFolders:
     return pytestconfig.stash[SESSION_FOLDERS]
 
 
+@pytest.fixture(scope="module")
+def tiny_pair(tmp_path_factory) -> tuple[Path, Path]:
+    """Two tiny random models of one architecture (seeds 0 and 1), built once per test module."""
+    base = tmp_path_factory.mktemp("tiny_pair")
+    return build_tiny_model(base / "a", seed=0), build_tiny_model(base / "b", seed=1)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A random tiny Llama (byte tokenizer, ChatML template) saved once per test session."""

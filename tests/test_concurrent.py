@@ -11,22 +11,13 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from introspection.store import MANIFEST, Store
 from tests.helpers import tiny_overrides
-from tests.tiny_model import build_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 600
 # Smaller than tests/helpers.TINY_SIZES: two runs share two cores.
 SMALLER = ["tasks.n_train_items=6", "tasks.n_test_items=4", "tasks.n_finetune_per_property=6"]
-
-
-@pytest.fixture(scope="module")
-def tiny_pair(tmp_path_factory) -> tuple[Path, Path]:
-    base = tmp_path_factory.mktemp("concurrent_models")
-    return build_tiny_model(base / "a", seed=0), build_tiny_model(base / "b", seed=1)
 
 
 def start(tiny_pair, store: Path, run_dir: Path) -> subprocess.Popen:

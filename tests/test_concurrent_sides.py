@@ -22,7 +22,6 @@ from introspection.experiments import NoOptions
 from introspection.pipeline import SideSchedule, plan_sides, run_per_side
 from introspection.store import Store
 from tests.helpers import tiny_overrides
-from tests.tiny_model import build_tiny_model
 
 SPAWN_AND_WAIT = stages.spawn_and_wait
 # Smaller than tests/helpers.TINY_SIZES: two runs of ten workers each.
@@ -76,12 +75,6 @@ def test_a_failing_side_is_raised_after_both_sides_end():
     with pytest.raises(ValueError, match="side m1 failed"):
         run_per_side(SideSchedule({"m1": ["0"], "m2": ["1"]}), [step])
     assert finished == ["m2"]
-
-
-@pytest.fixture(scope="module")
-def tiny_pair(tmp_path_factory) -> tuple[Path, Path]:
-    base = tmp_path_factory.mktemp("sides_models")
-    return build_tiny_model(base / "a", seed=0), build_tiny_model(base / "b", seed=1)
 
 
 def as_json(records: list[dict]) -> str:

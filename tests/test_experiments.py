@@ -15,7 +15,6 @@ from omegaconf import OmegaConf
 
 from introspection.experiments import ExperimentResult, parse_options, registry
 from tests.helpers import tiny_overrides
-from tests.tiny_model import build_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,12 +66,6 @@ def test_the_example_experiment_is_named_only_in_its_own_files():
     for path in ("introspection/main.py", "introspection/tracking.py", "introspection/report.py",
                  "introspection/pipeline.py", "introspection/experiments/__init__.py", "introspection/cli.py"):
         assert "untrained_self" not in (ROOT / path).read_text(), path
-
-
-@pytest.fixture(scope="module")
-def tiny_pair(tmp_path_factory) -> tuple[Path, Path]:
-    base = tmp_path_factory.mktemp("example_models")
-    return build_tiny_model(base / "a", seed=0), build_tiny_model(base / "b", seed=1)
 
 
 def test_the_example_experiment_runs_and_renders_its_section(tmp_path, tiny_pair):

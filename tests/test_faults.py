@@ -25,7 +25,6 @@ import pytest
 
 from introspection.store import MANIFEST, Store, file_sha256
 from tests.helpers.checks import SECRETS, assert_store_consistent, secrets_found
-from tests.tiny_model import build_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 900
@@ -33,12 +32,6 @@ TIMEOUT_S = 900
 # Files whose bytes legitimately differ between two identical runs: timestamps, temporary paths, and
 # PEFT's target_modules (a set, saved in hash order). Everything else in the store must match exactly.
 VOLATILE = {MANIFEST, "lineage.json", "training_args.bin", "adapter_config.json"}
-
-
-@pytest.fixture(scope="module")
-def tiny_pair(tmp_path_factory) -> tuple[Path, Path]:
-    base = tmp_path_factory.mktemp("fault_models")
-    return build_tiny_model(base / "a", seed=0), build_tiny_model(base / "b", seed=1)
 
 
 def overrides(tiny_pair, store: Path, run_dir: Path, logger: str = "none") -> list[str]:

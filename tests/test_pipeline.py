@@ -9,13 +9,6 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import run_main, tiny_overrides
-from tests.tiny_model import build_tiny_model
-
-
-@pytest.fixture(scope="module")
-def tiny_pair(tmp_path_factory) -> tuple[Path, Path]:
-    base = tmp_path_factory.mktemp("tiny_pair")
-    return build_tiny_model(base / "a", seed=0), build_tiny_model(base / "b", seed=1)
 
 
 @pytest.fixture(scope="module")

@@ -25,12 +25,6 @@ STAGES = ["base_answers", "base_answers", "self_finetune", "self_finetune", "sel
           "cross_finetune", "cross_answers", "cross_finetune", "cross_answers"]
 
 
-@pytest.fixture(scope="module")
-def tiny_pair(tmp_path_factory) -> tuple[Path, Path]:
-    base = tmp_path_factory.mktemp("tiny_pair")
-    return build_tiny_model(base / "a", seed=0), build_tiny_model(base / "b", seed=1)
-
-
 def tiny_overrides(tiny_pair, store: Path, *extra: str) -> list[str]:
     """tasks=smoke on two tiny local models; a row cap (20 < 32 rows) and anchors exercise every rule."""
     out = ["tasks=smoke", "logger=none", f"store_dir={store}", "finetune=demo", "finetune.max_examples=20",

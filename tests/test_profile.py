@@ -13,7 +13,6 @@ from omegaconf import OmegaConf
 
 from introspection.profile import Profile, StageRecord, make_record, timed_stage
 from tests.helpers import run_main, tiny_overrides
-from tests.tiny_model import build_tiny_model
 
 
 class _Store:
@@ -110,12 +109,6 @@ def test_the_profile_reaches_the_console_the_report_and_wandb(tmp_path, monkeypa
 
 
 # --- a tiny run ---------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def tiny_pair(tmp_path_factory) -> tuple[Path, Path]:
-    base = tmp_path_factory.mktemp("tiny_pair")
-    return build_tiny_model(base / "a", seed=0), build_tiny_model(base / "b", seed=1)
-
-
 def expected_stages() -> list[str]:
     """Every stage of a cross-prediction run with the untrained baseline, for the pair (tiny_a, tiny_b)."""
     jobs = ("object/train", "object/test", "hypothetical/test")

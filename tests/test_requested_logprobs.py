@@ -18,7 +18,6 @@ import pytest
 
 from introspection.types import Sampling
 from tests.helpers import compose_cfg, tiny_overrides
-from tests.tiny_model import build_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALLER = ["tasks.n_train_items=4", "tasks.n_test_items=3", "tasks.n_finetune_per_property=4",
@@ -72,12 +71,6 @@ inference.make_backend = recording_make_backend
 sys.argv = ["introspection.main", *sys.argv[2:]]
 runpy.run_module("introspection.main", run_name="__main__")  # as `python -m introspection.main`
 '''
-
-
-@pytest.fixture(scope="module")
-def tiny_pair(tmp_path_factory) -> tuple[Path, Path]:
-    base = tmp_path_factory.mktemp("tiny_pair")
-    return build_tiny_model(base / "a", seed=0), build_tiny_model(base / "b", seed=1)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ from introspection import stages
 from introspection.store import Store
 from introspection.types import Answer
 from tests.helpers import run_main, tiny_overrides
-from tests.tiny_model import build_tiny_model
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 SMALL = ["tasks=smoke", "tasks.n_train_items=6", "tasks.n_test_items=4", "tasks.n_finetune_per_property=4"]
@@ -82,12 +81,6 @@ def test_seed_0_keeps_every_key_and_seed_1_changes_every_seeded_one(tmp_path, ba
     assert zero == unseeded
     # Items and rows move with the seed; sampling and training settings do too, even on the same prompts/rows.
     assert all(one[k] != zero[k] for k in zero), {k: one[k] == zero[k] for k in zero}
-
-
-@pytest.fixture(scope="module")
-def tiny_pair(tmp_path_factory) -> tuple[Path, Path]:
-    base = tmp_path_factory.mktemp("tiny_pair")
-    return build_tiny_model(base / "a", seed=0), build_tiny_model(base / "b", seed=1)
 
 
 def test_a_seed_sweep_gives_distinct_adapters_and_one_result_row_per_seed(tmp_path, tiny_pair):
