@@ -265,3 +265,26 @@ def test_each_setting_variant_puts_one_of_ours_back_at_vllms_default():
     assert faster["ratio_vs_ours_steady"] == 1.5 and faster["ratio_vs_ours_e2e"] == 1.0
     same = bench.setting_result("x", {"unchanged": True, "what": "not measured"}, raw)
     assert same == {"what": "x", "unchanged": True, "note": "not measured"}
+
+
+def test_timed_chat_sends_every_prompt_once_with_the_runs_sampling_and_shuts_the_engine():
+    from types import SimpleNamespace
+
+    from benchmarks.inference import timed_chat
+
+    calls, shut = [], []
+
+    class FakeLLM:  # the two members timed_chat uses of vllm.LLM
+        llm_engine = SimpleNamespace(engine_core=SimpleNamespace(shutdown=lambda: shut.append(True)))
+
+        def chat(self, conversations, params, use_tqdm, chat_template):
+            calls.append((conversations, params, chat_template))
+            return [f"answer {i}" for i in range(len(conversations))]
+
+    p = {"conversations": [[{"role": "user", "content": "a"}], [{"role": "user", "content": "b"}]],
+         "chat_template": None}
+    s = {"temperature": 0.0, "top_p": 1.0, "max_tokens": 7, "seed": 3, "top_logprobs": 0}
+    outputs, seconds = timed_chat(FakeLLM(), p, s, dict)
+    assert outputs == ["answer 0", "answer 1"] and seconds >= 0 and shut == [True]
+    assert calls == [(p["conversations"], {"n": 1, "temperature": 0.0, "top_p": 1.0, "max_tokens": 7, "seed": 3,
+                                            "logprobs": None}, None)]
