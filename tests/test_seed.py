@@ -29,14 +29,18 @@ def compose_cfg(*overrides: str):
 class NoAdapters:
     """A store in which every adapter already exists: finetune_model only computes its key."""
 
-    computed: list = []
-    reused: list = []
+    def __init__(self) -> None:
+        self.computed: list = []
+        self.reused: list = []
 
     def get(self, kind, key):
         return Path("/adapters") / key
 
     def info(self, kind, key):
         return {}
+
+    def count_reused(self, kind, key):
+        self.reused.append(f"{kind}/{key[:12]}")
 
 
 def artifact_keys(cfg, store_dir: Path, apply: bool = True) -> dict[str, str]:
