@@ -86,7 +86,7 @@ def _profile_of_two_stages() -> dict:
 def test_the_profile_reaches_the_console_the_report_and_wandb(tmp_path, monkeypatch, capsys):
     from introspection import tracking
     from introspection.report import render
-    from tests.wandb_offline import history, offline_runs, read_records, summary
+    from tests.wandb_offline import finished_records, history, offline_runs, summary
 
     profile = _profile_of_two_stages()
     assert tracking.profile_line(profile).startswith("time: 10.0 s in total, 8.5 s in 2 stages; "
@@ -101,7 +101,7 @@ def test_the_profile_reaches_the_console_the_report_and_wandb(tmp_path, monkeypa
     cfg = OmegaConf.create({"logger": {"backend": "wandb", "project": "p", "entity": None, "mode": "auto",
                                        "group": None, "tags": [], "log_training": False}})
     tracking.log_results({"cells": [], "profile": profile}, cfg, tmp_path)
-    records = read_records(offline_runs(tmp_path / "wandb")[0])
+    records = finished_records(offline_runs(tmp_path / "wandb")[0])
     saved = summary(records)
     assert saved["profile/wall_s"] == 10.0 and saved["profile/generated_tokens"] == 48
     assert saved["profile/biggest_stage"] == "answers m object/train"

@@ -213,7 +213,7 @@ def test_assembled_matrix_over_every_model_of_the_sweep(pairs_sweep):
 
 def test_aggregate_run_is_logged_offline_with_the_table_and_matrix(pairs_sweep, monkeypatch):
     """The real wandb (offline): the run's files hold the sweep table, the matrix and the counts."""
-    from tests.wandb_offline import config, history, offline_runs, read_records, run_info, summary
+    from tests.wandb_offline import config, finished_records, history, offline_runs, run_info, summary
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
@@ -222,7 +222,7 @@ def test_aggregate_run_is_logged_offline_with_the_table_and_matrix(pairs_sweep, 
     with pytest.raises(SystemExit):
         sweep.end_sweep(OmegaConf.create({"hydra": {"sweep": {"dir": str(pairs_sweep)}}, "logger": logger}))
     (run,) = offline_runs(pairs_sweep / "wandb")
-    records = read_records(run)
+    records = finished_records(run)
     info = run_info(records)
     assert (info.project, info.run_group, info.job_type, info.display_name) == ("p", "pairs", "aggregate",
                                                                                  "pairs/aggregate")

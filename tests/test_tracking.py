@@ -10,7 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from introspection import tracking
-from tests.wandb_offline import config, finished_records, history, offline_runs, read_records, run_info, summary
+from tests.wandb_offline import config, finished_records, history, offline_runs, run_info, summary
 
 
 def cell(predictor: str, target: str, kind: str, accuracy: float, flag: str | None = None) -> dict:
@@ -66,7 +66,7 @@ def test_the_run_summary_holds_flat_and_named_metrics_offline(tmp_path, monkeypa
     monkeypatch.setenv("WANDB_SILENT", "true")
     tracking.log_results(results_for("llama3_1_8b", "qwen2_5_7b"), _cfg(), tmp_path)
     (run,) = offline_runs(tmp_path / "wandb")
-    records = read_records(run)
+    records = finished_records(run)
     info = run_info(records)
     assert (info.project, info.run_group, info.job_type) == ("dash", "grid", "experiment")
     saved = summary(records)
