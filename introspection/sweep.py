@@ -322,15 +322,15 @@ def log_to_wandb(table: dict[str, Any], logger_cfg: DictConfig, sweep_dir: Path)
     heatmap, and a summary key per cell), the per-job figure, and the job counts."""
     import wandb
 
-    from introspection.tracking import wandb_mode
+    from introspection.tracking import start_wandb_run, wandb_mode
 
     mode = wandb_mode(logger_cfg.mode)
     group = logger_cfg.get("group") or table["sweep"]
     matrix = table["matrix"]
     config = {"sweep_dir": str(sweep_dir), "jobs": len(table["jobs"]), "models": matrix["models"]}
-    with wandb.init(project=logger_cfg.project, entity=logger_cfg.entity, group=group, job_type="aggregate",
-                    name=f"{group}/aggregate", tags=list(logger_cfg.tags), dir=str(sweep_dir), mode=mode,
-                    config=config, settings=wandb.Settings(silent=True)) as run:
+    with start_wandb_run(wandb, sweep_dir, project=logger_cfg.project, entity=logger_cfg.entity, group=group,
+                         job_type="aggregate", name=f"{group}/aggregate", tags=list(logger_cfg.tags),
+                         dir=str(sweep_dir), mode=mode, config=config, settings=wandb.Settings(silent=True)) as run:
         payload: dict[str, Any] = {"sweep_results": _wandb_table(table["columns"], table["rows"]),
                                    "sweep_matrix": _wandb_table(MATRIX_COLUMNS, matrix["cells"])}
         for name in ("sweep_matrices", "sweep_matrix"):

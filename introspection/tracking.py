@@ -6,6 +6,7 @@ import csv
 import io
 import logging
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -136,6 +137,25 @@ def wandb_mode(cfg_mode: str) -> str:
         return "offline"
 
 
+def start_wandb_run(wandb, results_at: Path, **init):
+    """`wandb.init(**init)`, with W&B's own refusals (a server at WANDB_BASE_URL that is not W&B, a key it
+    rejects) turned into one line: they arrive after the work, so the line says where the results are."""
+    try:
+        return wandb.init(**init)
+    except wandb.errors.Error as exc:
+        url = os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai"
+        raise OSError(f"W&B did not accept the run at {url} ({type(exc).__name__}: {_one_line(str(exc))}); the "
+                      f"results are in {results_at}; check WANDB_BASE_URL and WANDB_API_KEY, or rerun with "
+                      "WANDB_MODE=offline (every artifact is reused) and `wandb sync` it later, or logger=none") from None
+
+
+def _one_line(text: str, limit: int = 160) -> str:
+    """A server's error text (often an HTML page) as one short line."""
+    text = re.sub(r"<title>(.*?)</title>|<[^>]*>", r" \1 ", text, flags=re.S | re.I)
+    text = " ".join(text.split())
+    return text[:limit] + ("..." if len(text) > limit else "") or "no message"
+
+
 SLOTS = ("m1", "m2")  # target slots: every run's summary has the same flat keys, whatever the models
 TRAINING_SWITCH = "INTROSPECTION_WANDB_TRAINING"  # read by the finetune worker (introspection/worker.py)
 
@@ -204,9 +224,9 @@ def log_results(results: dict, cfg: DictConfig, run_dir: Path) -> None:
     mode = wandb_mode(cfg.logger.mode)
     config = redact(OmegaConf.to_container(cfg, resolve=True))
     config["overrides"] = redact(job_overrides())  # this job's command-line overrides: sweep dashboards slice by them
-    with wandb.init(project=cfg.logger.project, entity=cfg.logger.entity, group=cfg.logger.group,
-                    tags=list(cfg.logger.tags), config=config, dir=str(run_dir), mode=mode, job_type="experiment",
-                    settings=wandb.Settings(silent=True)) as run:
+    with start_wandb_run(wandb, run_dir, project=cfg.logger.project, entity=cfg.logger.entity,
+                         group=cfg.logger.group, tags=list(cfg.logger.tags), config=config, dir=str(run_dir),
+                         mode=mode, job_type="experiment", settings=wandb.Settings(silent=True)) as run:
         table = wandb.Table(columns=MATRIX_COLUMNS, data=[[c.get(k) for k in MATRIX_COLUMNS] for c in results["cells"]])
         payload = {"matrix": table}
         for png in sorted((run_dir / "plots").glob("*.png")):  # the report's figures: matrix, properties, ...

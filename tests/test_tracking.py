@@ -133,3 +133,29 @@ def test_the_wandb_sweep_file_names_its_project_and_a_metric_every_run_has():
     assert sweep["project"] == sweep["parameters"]["logger.project"]["value"]  # the runs log where the sweep is
     assert sweep["metric"]["name"] in tracking.summary_metrics(results_for("a", "b"))
     assert sweep["metric"]["goal"] in ("maximize", "minimize")
+
+
+def test_a_server_that_is_not_wandb_ends_in_one_line_naming_the_results(tmp_path, monkeypatch):
+    """An online run whose WANDB_BASE_URL answers HTTP but is not W&B (a proxy, a typo'd port): the start
+    check finds it reachable, and wandb.init refuses the run only after the work; one line, not W&B's page."""
+    import http.server
+    import threading
+
+    class NotWandb(http.server.BaseHTTPRequestHandler):  # answers every request with a 501 HTML page
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotWandb)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}")
+        monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
+        monkeypatch.setenv("WANDB_MODE", "online")
+        with pytest.raises(OSError) as raised:
+            tracking.log_results(results_for("llama3_1_8b", "qwen2_5_7b"), _cfg(), tmp_path)
+    finally:
+        server.shutdown()
+    line = str(raised.value)
+    assert "\n" not in line and "<" not in line and len(line) < 600
+    assert "W&B did not accept the run at http://127.0.0.1:" in line
+    assert str(tmp_path) in line and "WANDB_MODE=offline" in line
