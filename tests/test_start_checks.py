@@ -333,6 +333,17 @@ def test_lora_rank_above_the_hidden_size(tiny_model_dir):
     start_checks.check_lora_rank(cfg)
 
 
+def test_lora_rank_of_an_embedded_model_is_judged_before_it_is_converted(tmp_path):
+    """A fresh store holds no converted model: the rank is still refused at start, not after a minute of
+    converting (the demo pair: SmolLM2 576, Gemma-3 640)."""
+    cfg = compose_cfg([f"store_dir={tmp_path / 'empty-store'}", "finetune.lora.r=600"])
+    assert_one_line(raised(start_checks.check_lora_rank, cfg), "finetune.lora.r=600", "hidden size 576",
+                    "model.m1", "valid: 1 to 576")
+    OmegaConf.update(cfg, "model.m1", cfg.model.m2)  # both sides Gemma-3: 600 fits 640
+    start_checks.check_lora_rank(cfg)
+    assert not (tmp_path / "empty-store").exists()  # judged without converting anything
+
+
 def test_launcher_options_are_checked_before_hydra_starts():
     from introspection.cli import check_overrides
 
