@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import TreeSampler, fresh_store, load1, model_ref, rate, settle, spawn_call
+from introspection.devices import inference_dtype
 from introspection.inference.vllm_backend import CPU_MAX_BATCHED_TOKENS, CPU_MAX_MEMORY_UTILIZATION
 
 MIN_MAX_LOGPROBS = 20
@@ -170,7 +171,7 @@ def agreement(a: list, b: list) -> float | None:
 # Each engine setting our backend makes on CPU, switched back to vLLM's default one at a time: which of
 # them makes ours slower than vLLM's defaults (run when it is).
 SETTING_VARIANTS = {
-    "dtype": "vLLM's dtype (bf16 where the CPU has it) instead of our float32",
+    "dtype": "vLLM's dtype (bf16 on any x86 CPU) instead of ours (float32 where the CPU lacks bf16 instructions)",
     "compiled": "vLLM's compiled mode instead of enforce_eager",
     "chunked_prefill": "chunked prefill on (vLLM's default) instead of whole-prompt prefill",
     "engine_process": "vLLM's separate engine process (it keeps a core for itself) instead of the engine in the worker",
@@ -182,6 +183,8 @@ def apply_variant(engine: dict, env: dict, variant: str | None) -> tuple[dict, d
     """Our engine arguments and environment with one setting back at vLLM's default (None: unchanged)."""
     engine, env = dict(engine), dict(env)
     if variant == "dtype":
+        if engine.get("dtype") in (None, "auto", "bfloat16"):  # vLLM's own choice on a CPU with bf16 instructions
+            return engine, env
         engine.pop("dtype", None)
     elif variant == "compiled":
         engine["enforce_eager"] = False
@@ -211,7 +214,7 @@ def raw_vllm(p: dict) -> dict:
     cfg, entry, s = p["inference"], p["entry"], p["sampling"]
     engine = {
         "model": p["path"],
-        "dtype": entry["dtype"] if entry["dtype"] != "auto" else ("float32" if on_cpu else "auto"),
+        "dtype": inference_dtype(entry["dtype"], "vllm", on_gpu=not on_cpu),  # as our backend resolves it
         "max_model_len": entry["max_model_len"],
         "tensor_parallel_size": entry["tensor_parallel_size"],
         "seed": cfg["seed"],

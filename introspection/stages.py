@@ -24,7 +24,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from introspection import prompts
+from introspection import devices, prompts
 from introspection.errors import spawn_and_wait
 from introspection.profile import profile_of, timed_stage
 from introspection.properties import get_property, property_value
@@ -207,7 +207,8 @@ class AnswerJob:
     answers: dict[str, Answer] = field(default_factory=dict)
 
 
-# The dtype every key was computed in before the dtype was hashed (the demo's; `auto` on a CPU): left out.
+# The dtype every key was computed in before the dtype was hashed (the demo's then; `auto` on a CPU without
+# bfloat16 instructions): left out of the key, so those keys stay valid.
 UNHASHED_INFERENCE_DTYPE = "float32"
 
 
@@ -225,7 +226,9 @@ def answer_key(model: ModelRef, job: AnswerJob, inference_cfg) -> str:
         "aggregation": inference_cfg.aggregation,
         "backend": inference_cfg.backend,  # numerics differ between engines
     }
-    dtype = (model.entry or {}).get("dtype", UNHASHED_INFERENCE_DTYPE)  # model.mX.dtype: the inference dtype
+    # model.mX.dtype as this machine resolves it (`auto` on a CPU: bfloat16 or float32 by what the CPU has)
+    dtype = devices.inference_dtype((model.entry or {}).get("dtype", UNHASHED_INFERENCE_DTYPE),
+                                    inference_cfg.backend, on_gpu=bool(devices.visible_devices()))
     if dtype != UNHASHED_INFERENCE_DTYPE:
         content["dtype"] = dtype
     return digest(content)

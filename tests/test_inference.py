@@ -53,7 +53,8 @@ def _cfg(**kw) -> InferenceConfig:
 
 
 def _local_entry(path: Path | str, name: str = "tiny") -> ModelEntry:
-    return ModelEntry(name=name, source="local", path=str(path), max_model_len=512)
+    # float32: these tests compare vLLM's numbers with transformers' (float32 on a CPU)
+    return ModelEntry(name=name, source="local", path=str(path), max_model_len=512, dtype="float32")
 
 
 @pytest.fixture(scope="module")
@@ -394,7 +395,8 @@ def test_vllm_adapter_serving_matches_hf(tiny, tiny_adapter, lora_serving):
 
 
 def _embedded(key: str) -> tuple[ResolvedModel, ModelEntry, Path]:
-    entry = ModelEntry(name=key, source="embedded", path=key, max_model_len=1024)
+    # float32: these tests compare vLLM's numbers with transformers', which computes in float32 on a CPU
+    entry = ModelEntry(name=key, source="embedded", path=key, max_model_len=1024, dtype="float32")
     cache = default_cache_dir()
     return resolve_model(entry, cache), entry, cache
 
@@ -455,3 +457,21 @@ def test_vllm_gemma_with_gemma_template():
     for a in answers:
         assert isinstance(a.text, str) and len(a.first_token_logprobs) == 5
     _assert_same_first_token(answers, expected, abs_tol=1e-2)
+
+
+def test_native_bf16_is_read_from_the_cpu_flags(tmp_path):
+    from introspection.devices import cpu_has_native_bf16, inference_dtype
+
+    def cpuinfo(flags: str):
+        path = tmp_path / f"cpuinfo-{len(flags)}"
+        path.write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+        return path
+
+    assert cpu_has_native_bf16(cpuinfo("fpu sse2 avx2 avx512f amx_bf16 amx_tile"))
+    assert cpu_has_native_bf16(cpuinfo("fpu avx512f avx512_bf16"))
+    assert not cpu_has_native_bf16(cpuinfo("fpu sse2 avx2 avx512f avx512_vnni"))
+    assert not cpu_has_native_bf16(tmp_path / "no-such-file")
+    # explicit dtypes stay, `auto` on a GPU stays the engine's choice
+    assert inference_dtype("float16", "vllm", on_gpu=False) == "float16"
+    assert inference_dtype("auto", "vllm", on_gpu=True) == "auto"
+    assert inference_dtype("auto", "hf", on_gpu=False) == "float32"

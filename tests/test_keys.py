@@ -269,3 +269,23 @@ def test_a_template_that_is_the_folders_own_is_keyed_by_the_folder(setting, tiny
     assert ModelRef("tiny", plain.entry, {**plain.resolved, "chat_template": own}).fingerprint == plain.fingerprint
     other = {**plain.resolved, "chat_template": NAMED_TEMPLATES["gemma"]}
     assert ModelRef("tiny", plain.entry, other).fingerprint != plain.fingerprint
+
+
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_dtype_auto_is_keyed_as_the_dtype_this_machine_computes_in(setting, base_keys, monkeypatch, native_bf16):
+    """`dtype: auto` on a CPU means bfloat16 for vLLM where the CPU has the instructions, else float32: its
+    answers share their keys with the explicit dtype they are computed in, never with the other one."""
+    from introspection import devices
+
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda *args: native_bf16)
+    monkeypatch.setattr(devices, "visible_devices", lambda: [])  # a CPU machine
+    vllm = replace(BASE_INFERENCE, backend="vllm")
+    keys = {dtype: all_keys(setting, replace(BASE_ENTRY, dtype=dtype), vllm, BASE_FINETUNE)
+            for dtype in ("auto", "float32", "bfloat16")}
+    computed_in = "bfloat16" if native_bf16 else "float32"
+    other = "float32" if native_bf16 else "bfloat16"
+    assert keys["auto"] == keys[computed_in]
+    assert keys_that_changed(keys["auto"], keys[other]) == ANSWERS
+    # transformers on a CPU computes `auto` in float32 whatever the CPU has
+    hf_auto = all_keys(setting, replace(BASE_ENTRY, dtype="auto"), BASE_INFERENCE, BASE_FINETUNE)
+    assert hf_auto == base_keys
