@@ -249,11 +249,11 @@ def convert_gguf(spec: EmbeddedModel, out_dir: Path) -> None:
     shutil.rmtree(gguf_dir)  # not part of the model folder (and 100-250 MB)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
-    # A GGUF assembled inside the (temporary) output folder is named by its file name only, so that two
-    # conversions write the same bytes (and give the same fingerprint).
-    source = gguf.name if gguf.resolve().is_relative_to(out_dir.resolve()) else str(gguf)
+    # The GGUF is named by its file name only (not the temporary folder it was assembled in, nor the
+    # site-packages of this environment): two conversions of one file, in any checkout or venv, write the
+    # same bytes and so give the same fingerprint and the same keys.
     (out_dir / "embedded.json").write_text(
-        json.dumps({"key": spec.key, "description": spec.description, "source_gguf": source})
+        json.dumps({"key": spec.key, "description": spec.description, "source_gguf": gguf.name})
     )
     log.info("  embedded model %s written in %.1f s", spec.key, time.perf_counter() - t0)
 

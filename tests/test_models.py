@@ -196,6 +196,8 @@ def test_embedded_models_resolve_once_then_fast():
         assert (folder / "config.json").is_file() and list(folder.glob("*.safetensors"))
         # the start checks judge a LoRA rank by the recorded size before converting: it is the model's own
         assert json.loads((folder / "config.json").read_text())["hidden_size"] == EMBEDDED[key].hidden_size
+        # no path of this environment in the folder: the same file converts to the same fingerprint anywhere
+        assert "/" not in json.loads((folder / "embedded.json").read_text())["source_gguf"]
         tok = load_tokenizer(first)
         assert tok.pad_token_id != tok.eos_token_id
         prompt = tok.apply_chat_template(CONV, tokenize=False, add_generation_prompt=True)
