@@ -30,7 +30,7 @@ class ModelEntry:
     source: str = "hub"  # hub | local | embedded
     path: str = MISSING  # hub id, local folder, or embedded key (smollm2_135m_instruct, gemma3_270m)
     revision: Optional[str] = None  # hub revision, recorded in the model fingerprint
-    dtype: str = "auto"  # auto | float32 | bfloat16 | float16
+    dtype: str = "auto"  # auto | float32 | bfloat16 | float16; auto: the model's (GPU), devices.inference_dtype (CPU)
     tensor_parallel_size: int = 1
     max_model_len: int = 2048
     chat_template: Optional[str] = None  # None: the tokenizer's own; "gemma": Gemma turns; else a .jinja path
