@@ -146,6 +146,11 @@ def test_a_server_that_is_not_wandb_ends_in_one_line_naming_the_results(tmp_path
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotWandb)
+    import wandb
+
+    # An earlier offline run in this process left W&B's service running with its settings; an online init
+    # through it waits out its 90 s timeout instead of asking the server. A real run starts one service.
+    wandb.teardown()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}")
@@ -155,7 +160,8 @@ def test_a_server_that_is_not_wandb_ends_in_one_line_naming_the_results(tmp_path
             tracking.log_results(results_for("llama3_1_8b", "qwen2_5_7b"), _cfg(), tmp_path)
     finally:
         server.shutdown()
+        wandb.teardown()  # and the service this online run started goes too: later tests start their own
     line = str(raised.value)
     assert "\n" not in line and "<" not in line and len(line) < 600
-    assert "W&B did not accept the run at http://127.0.0.1:" in line
+    assert "W&B did not accept the run at http://127.0.0.1:" in line and "CommError" in line
     assert str(tmp_path) in line and "WANDB_MODE=offline" in line
