@@ -183,7 +183,7 @@ def apply_variant(engine: dict, env: dict, variant: str | None) -> tuple[dict, d
     """Our engine arguments and environment with one setting back at vLLM's default (None: unchanged)."""
     engine, env = dict(engine), dict(env)
     if variant == "dtype":
-        if engine.get("dtype") in (None, "auto", "bfloat16"):  # vLLM's own choice on a CPU with bf16 instructions
+        if engine.get("dtype") in (None, "auto", "bfloat16"):  # already vLLM's own choice (bf16 on an x86 CPU)
             return engine, env
         engine.pop("dtype", None)
     elif variant == "compiled":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 _local = threading.local()
@@ -55,6 +56,7 @@ def environment() -> dict[str, str]:
 CPU_NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # x86 flags of bfloat16 arithmetic in hardware
 
 
+@cache  # the CPU does not change: read /proc/cpuinfo once, not at every answer key
 def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     """Whether this CPU computes in bfloat16 natively (AMX or AVX512-BF16). Elsewhere (no such flag, or no
     /proc/cpuinfo) bfloat16 is emulated and was 3.4x slower than float32 (docs/measurements.md §2)."""

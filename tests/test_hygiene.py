@@ -76,13 +76,6 @@ print(json.dumps({
 """
 
 
-def inductor_default_dir() -> str | None:
-    """The folder torch itself puts into TORCHINDUCTOR_CACHE_DIR when it is unset."""
-    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
-
-    return os.path.abspath(default_cache_dir())
-
-
 def test_the_product_and_its_libraries_resolve_their_caches_in_the_sessions_folder(session_folders):
     base = session_folders.base.resolve()
     for name, value in session_variables(session_folders.base).items():
@@ -90,7 +83,9 @@ def test_the_product_and_its_libraries_resolve_their_caches_in_the_sessions_fold
     # Unset at the session's start. Tests that ran before this one may have set one since, in this process:
     # torch writes its own default into TORCHINDUCTOR_CACHE_DIR (a folder under the system's temp dir, not a
     # user cache) the first time anything asks where its compile cache is. Any other value is a leak.
-    torch_default = inductor_default_dir()
+    from introspection.inference.vllm_backend import _inductor_default_dir
+
+    torch_default = _inductor_default_dir()  # the folder torch itself puts there when it is unset
     leaked = {name: os.environ[name] for name in LIBRARY_FOLDER_VARIABLES if name in os.environ
               and base not in Path(os.environ[name]).resolve().parents and os.environ[name] != torch_default}
     assert leaked == {}
