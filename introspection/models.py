@@ -172,13 +172,12 @@ def _adopt_unsealed(final: Path, cache_dir: Path) -> None:
     A re-conversion would give Gemma-3 another fingerprint (its embedded.json named the temporary folder),
     so an intact folder is kept rather than converted again.
     """
-    from filelock import FileLock
-
+    from introspection.locks import StoreLock
     from introspection.store import SEALED_MANIFEST, seal
 
     if (final / SEALED_MANIFEST).exists() or not _is_complete_model_dir(final):
         return
-    with FileLock(str(final.parent / f"{final.name}.lock")):
+    with StoreLock(final.parent / f"{final.name}.lock", str(final)):
         if (final / SEALED_MANIFEST).exists() or not _is_complete_model_dir(final):
             return
         recorded = _sidecar(final.resolve(), cache_dir)

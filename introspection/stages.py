@@ -273,14 +273,14 @@ def wait_for_live_builders(store: Store, kind: str, keys: list[str]) -> bool:
     """Wait until no other process builds any of these artifacts (each build holds its key's lock), so a
     run that needs what another live job is computing reuses it instead of starting a worker for it.
     True when it waited for at least one."""
-    from filelock import Timeout
+    from introspection.locks import LockTimeout
 
     waited = False
     for key in keys:
         try:
             with store.locked(kind, key, timeout=0):
                 continue
-        except Timeout:
+        except LockTimeout:
             log.info("waiting for %s/%s: another job is computing it", kind, key[:12])
             waited = True
         with store.locked(kind, key):

@@ -2,9 +2,12 @@
 
 An artifact is a folder `artifacts/<kind>/<key>/` whose key is the hash of everything it was computed
 from. It becomes visible only complete: it is built in a temporary folder, a manifest with the sha256
-of every file is written last, and the folder is renamed into place. A per-key file lock makes two
-processes (two sweep jobs, say) that need the same artifact compute it once; the other waits and reads
-it. A folder whose files no longer match their manifest (truncated, edited) is removed and rebuilt,
+of every file is written last, and the folder is renamed into place. A per-key lock makes two processes
+(two sweep jobs, say, on one node or on two) that need the same artifact compute it once; the other waits
+and reads it. The locks are not flock, which Lustre (`localflock`) and some NFS setups grant per node: a
+lock is a file created atomically (link(2)) holding its holder's host, pid and token, kept fresh by a
+heartbeat, and broken when its holder is dead or its heartbeat is older than INTROSPECTION_LOCK_STALE_S
+(default 120 s); introspection.locks says how and what it assumes of the file system. A folder whose files no longer match their manifest (truncated, edited) is removed and rebuilt,
 never read. The manifest records each file's sha256, size and mtime: the hash is computed when the
 artifact is sealed, and an ordinary read re-hashes only files whose size or mtime changed (any write
 changes the mtime), so a large artifact is not re-read on every use.
@@ -32,7 +35,7 @@ Everything on disk under a store root (store_dir, default $INTROSPECTION_CACHE o
   them by its resolved commit sha, a local or embedded one by the sha256 of its files.
 - `partial/<kind>/<key>/`: resumable work of an unfinished artifact (finished inference batches); deleted
   when the artifact is sealed.
-- `tmp/`, `locks/`: builds in progress and the per-key locks; `tmp/worker-<pid>.error` is the one-line
+- `tmp/`, `locks/`: builds in progress and the per-key locks (a lock file exists while it is held); `tmp/worker-<pid>.error` is the one-line
   error a spawned worker leaves for its parent (introspection.errors).
 - `models/<key>/` (sealed folder): embedded GGUF models converted to safetensors. Not an artifact because
   the folder's content is the model's identity: its fingerprint hashes every visible file, so a visible
@@ -70,7 +73,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
+from introspection.locks import StoreLock, stale_after_s
 
 log = logging.getLogger(__name__)
 
@@ -197,8 +200,6 @@ def sealed_folder(final: Path, build: Callable[[Path], None], info: dict | None 
     its manifest is removed and rebuilt. The build runs in `.<name>.tmp-<pid>-<rand>` beside final under the
     lock `<name>.lock`, is sealed and renamed into place; a failed build leaves no temporary folder.
     """
-    from filelock import FileLock
-
     final = Path(final)
 
     def usable() -> bool:
@@ -207,7 +208,7 @@ def sealed_folder(final: Path, build: Callable[[Path], None], info: dict | None 
     if usable():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(final.parent / f"{final.name}.lock")):
+    with StoreLock(final.parent / f"{final.name}.lock", str(final)):
         if usable():  # another process finished it while we waited
             return final
         sweep_siblings(final)
@@ -238,6 +239,7 @@ class Store:
         self.reused: list[str] = []
         self.worker_runs = 0  # model-bound processes started (0 on a rerun of a finished experiment)
         self._counting = threading.Lock()  # the two sides of a run may count from two threads
+        stale_after_s()  # a bad INTROSPECTION_LOCK_STALE_S fails here, at start, not at the first build
         try:
             self.sweep_tmp()  # also when this run then builds nothing (every artifact reused)
         except OSError as e:  # a read-only store, say: the leftovers stay, the run goes on
@@ -280,10 +282,8 @@ class Store:
         d.mkdir(parents=True, exist_ok=True)
         return d
 
-    def _lock(self, kind: str, key: str, timeout: float = -1) -> FileLock:
-        d = self.root / "locks"
-        d.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(d / f"{kind}-{key}.lock"), timeout=timeout)
+    def _lock(self, kind: str, key: str) -> StoreLock:
+        return StoreLock(self.root / "locks" / f"{kind}-{key}.lock", f"{kind}/{key[:12]}")
 
     # --- reading -----------------------------------------------------------------------------
     def get(self, kind: str, key: str) -> Path | None:
@@ -318,7 +318,7 @@ class Store:
         if found is not None:
             self.count_reused(kind, key)
             return found
-        with self._lock(kind, key):
+        with self._lock(kind, key) as lock:
             found = self.get(kind, key)  # another process may have finished it while we waited
             if found is not None:
                 self.count_reused(kind, key)
@@ -335,6 +335,9 @@ class Store:
                 self._write_manifest(tmp, kind, key, {**(info or {}), **extra}, time.time() - started)
                 final = self.path(kind, key)
                 final.parent.mkdir(parents=True, exist_ok=True)
+                if lock.lost and self.get(kind, key) is not None:  # our lock was broken and the new holder
+                    self.count_reused(kind, key)  # sealed it first (ours was built in vain): keep theirs
+                    return final
                 if final.exists():  # a corrupt leftover without a valid manifest
                     shutil.rmtree(final)
                 os.rename(tmp, final)
@@ -352,26 +355,18 @@ class Store:
             return final
 
     def sweep_tmp(self) -> None:
-        """Remove build folders in tmp/ that no live process owns (their key's lock is free): those of
-        killed builders of other keys, e.g. a finetune killed for memory whose config is never rerun."""
-        from filelock import Timeout
-
+        """Remove build folders in tmp/ that no live process owns (no live holder holds their key's lock):
+        those of killed builders of other keys, e.g. a finetune killed for memory whose config is never rerun.
+        A builder makes its folder after taking the lock and removes it before releasing it, so a folder
+        listed here whose lock is then free (or held by a dead holder) is a killed build's."""
         for folder in sorted((self.root / "tmp").glob("*-*-*-*")):
             if not folder.is_dir():
                 continue
             prefix = folder.name.rsplit("-", 2)[0]  # "<kind>-<key[:16]>"
-            locks = [FileLock(str(p), timeout=0) for p in (self.root / "locks").glob(f"{prefix}*.lock")]
-            try:
-                for lock in locks:
-                    lock.acquire()
-            except Timeout:
+            if any(StoreLock(p).held_by_other() for p in (self.root / "locks").glob(f"{prefix}*.lock")):
                 continue  # a live build (in this process or another)
-            else:
-                log.info("removing %s, left by a killed build", folder)
-                shutil.rmtree(folder, ignore_errors=True)
-            finally:
-                for lock in locks:
-                    lock.release()
+            log.info("removing %s, left by a killed build", folder)
+            shutil.rmtree(folder, ignore_errors=True)
 
     @staticmethod
     def _write_manifest(folder: Path, kind: str, key: str, info: dict, seconds: float) -> None:
@@ -385,9 +380,13 @@ class Store:
 
     @contextmanager
     def locked(self, kind: str, key: str, timeout: float = -1):
-        """Hold the key's lock (what a build holds); timeout=0 raises filelock.Timeout at once when it is taken."""
-        with self._lock(kind, key, timeout):
+        """Hold the key's lock (what a build holds); timeout=0 raises locks.LockTimeout at once when it is taken."""
+        lock = self._lock(kind, key)
+        lock.acquire(timeout)
+        try:
             yield
+        finally:
+            lock.release()
 
 
 def verify_store(root: Path) -> list[str]:

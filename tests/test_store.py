@@ -128,15 +128,20 @@ def test_ordinary_reads_rehash_only_changed_files_and_verify_rehashes_all(tmp_pa
 
 
 def test_a_killed_builds_folder_is_swept_unless_its_build_is_alive(tmp_path):
-    from filelock import FileLock
+    import subprocess
+    import sys
+
+    from introspection.locks import StoreLock
 
     store = Store(tmp_path)
-    for key in ("a" * 64, "b" * 64):  # as left by two builds: folders in tmp/, lock files in locks/
+    locks = {key: tmp_path / "locks" / f"answers-{key}.lock" for key in ("a" * 64, "b" * 64)}
+    for key in locks:  # as left by two builds: a folder in tmp/ each
         (tmp_path / "tmp" / f"answers-{key[:16]}-123-abcdef").mkdir(parents=True)
-        (tmp_path / "locks").mkdir(exist_ok=True)
-        (tmp_path / "locks" / f"answers-{key}.lock").touch()
-    live = FileLock(str(tmp_path / "locks" / f"answers-{'b' * 64}.lock"))
-    with live:  # key b is being built right now (by this process, as another one would)
+    # Key a's builder was killed holding its lock (here: it exits without releasing it): the file stays.
+    code = f"from introspection.locks import StoreLock; import os; StoreLock({str(locks['a' * 64])!r}).acquire(); os._exit(0)"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+    assert locks["a" * 64].exists()
+    with StoreLock(locks["b" * 64]):  # key b is being built right now (by this process, as another one would)
         Store(tmp_path)
         assert [p.name for p in (tmp_path / "tmp").iterdir()] == [f"answers-{'b' * 16}-123-abcdef"]
     store.get_or_build("other", "c" * 64, lambda f: (f / "x").write_text("x") and None)
