@@ -231,8 +231,8 @@ class StoreLock:
                 return f"its heartbeat stopped {age:.0f} s ago (stale after {limit:g} s)"
         return None
 
-    def held_by_other(self) -> bool:
-        """True when a live holder holds the lock now."""
+    def is_held(self) -> bool:
+        """True when a live holder (this process included) holds the lock now."""
         found = _read(self.path)
         return found is not None and self.dead_reason(*found) is None
 

@@ -4,11 +4,8 @@ An artifact is a folder `artifacts/<kind>/<key>/` whose key is the hash of every
 from. It becomes visible only complete: it is built in a temporary folder, a manifest with the sha256
 of every file is written last, and the folder is renamed into place. A per-key lock makes two processes
 (two sweep jobs, say, on one node or on two) that need the same artifact compute it once; the other waits
-and reads it. The locks are not flock, which Lustre (`localflock`) and some NFS setups grant per node: a
-lock is a file created atomically (link(2)) holding its holder's host, pid and token, kept fresh by a
-heartbeat, and broken when its holder is dead or its heartbeat is older than INTROSPECTION_LOCK_STALE_S
-(default 120 s); introspection.locks says how and what it assumes of the file system. A folder whose files no longer match their manifest (truncated, edited) is removed and rebuilt,
-never read. The manifest records each file's sha256, size and mtime: the hash is computed when the
+and reads it. A folder whose files no longer match their manifest (truncated, edited) is removed and
+rebuilt, never read. The manifest records each file's sha256, size and mtime: the hash is computed when the
 artifact is sealed, and an ordinary read re-hashes only files whose size or mtime changed (any write
 changes the mtime), so a large artifact is not re-read on every use.
 
@@ -20,6 +17,12 @@ embedded models under `models/`) are sealed folders: `sealed_folder` builds them
 sibling, manifest, rename, under a lock) with the manifest in `.manifest.json`, and checks them before every
 use: size and mtime of every file, and the full sha256 of any file whose size or mtime changed. A folder
 that fails is rebuilt, never used. `python -m introspection.store verify [STORE]` re-hashes everything.
+
+The locks are not flock, which Lustre (mounted with `localflock`) and some NFS setups grant per node only:
+a lock is a file created atomically (link(2)) that names its holder (host, pid, a token) and is kept fresh
+by the holder's heartbeat; a waiter breaks it when its holder is dead on the waiter's own machine, or when
+its heartbeat is older than INTROSPECTION_LOCK_STALE_S (default 120 s), as when a job on another node was
+killed. introspection.locks says how it works and what it assumes of the file system.
 
 Temporary folders never outlive their builder for long: a failed build removes its own, and a killed
 builder's are removed by the next process that takes the same lock.
@@ -35,8 +38,8 @@ Everything on disk under a store root (store_dir, default $INTROSPECTION_CACHE o
   them by its resolved commit sha, a local or embedded one by the sha256 of its files.
 - `partial/<kind>/<key>/`: resumable work of an unfinished artifact (finished inference batches); deleted
   when the artifact is sealed.
-- `tmp/`, `locks/`: builds in progress and the per-key locks (a lock file exists while it is held); `tmp/worker-<pid>.error` is the one-line
-  error a spawned worker leaves for its parent (introspection.errors).
+- `tmp/`, `locks/`: builds in progress and the per-key locks (a lock file exists while its key is held);
+  `tmp/worker-<pid>.error` is the one-line error a spawned worker leaves for its parent (introspection.errors).
 - `models/<key>/` (sealed folder): embedded GGUF models converted to safetensors. Not an artifact because
   the folder's content is the model's identity: its fingerprint hashes every visible file, so a visible
   `_manifest.json` inside it would change the fingerprint, and with it every key of the demo's models;
@@ -335,8 +338,8 @@ class Store:
                 self._write_manifest(tmp, kind, key, {**(info or {}), **extra}, time.time() - started)
                 final = self.path(kind, key)
                 final.parent.mkdir(parents=True, exist_ok=True)
-                if lock.lost and self.get(kind, key) is not None:  # our lock was broken and the new holder
-                    self.count_reused(kind, key)  # sealed it first (ours was built in vain): keep theirs
+                if lock.lost and self.get(kind, key) is not None:  # our lock was broken (we were stopped past
+                    self.count_reused(kind, key)  # the stale timeout) and its new holder sealed it: keep theirs
                     return final
                 if final.exists():  # a corrupt leftover without a valid manifest
                     shutil.rmtree(final)
@@ -363,7 +366,7 @@ class Store:
             if not folder.is_dir():
                 continue
             prefix = folder.name.rsplit("-", 2)[0]  # "<kind>-<key[:16]>"
-            if any(StoreLock(p).held_by_other() for p in (self.root / "locks").glob(f"{prefix}*.lock")):
+            if any(StoreLock(p).is_held() for p in (self.root / "locks").glob(f"{prefix}*.lock")):
                 continue  # a live build (in this process or another)
             log.info("removing %s, left by a killed build", folder)
             shutil.rmtree(folder, ignore_errors=True)
@@ -380,7 +383,7 @@ class Store:
 
     @contextmanager
     def locked(self, kind: str, key: str, timeout: float = -1):
-        """Hold the key's lock (what a build holds); timeout=0 raises locks.LockTimeout at once when it is taken."""
+        """Hold the key's lock (what a build holds); timeout=0 raises locks.LockTimeout at once if it is held."""
         lock = self._lock(kind, key)
         lock.acquire(timeout)
         try:
