@@ -50,7 +50,7 @@ ADAPTER_BYTES = 16.0  # fp32 adapter weights, gradients, Adam momentum and varia
 LOGIT_BYTES = 10.0  # per logit: 16-bit value, fp32 copy for the loss, fp32 gradient
 VOCAB = 152_064
 HEAD_DIM = 128
-LAYERS_PER_HIDDEN = 1 / 110  # L ~ h / 110 for Llama-3.1 8B/70B, Qwen2.5 7B/72B, Mistral 7B
+LAYERS_PER_HIDDEN = 1 / 110  # L ~ h / 110: h / 102 for Llama-3.1-70B and Qwen2.5-72B, h / 128 at 7-8B
 PARAMS_PER_LAYER_H2 = 12.75  # a Llama-style layer: attention ~2.25 h^2 (grouped KV) + MLP 3 * h * 3.5h
 LORA_WIDTH_PER_H = 20  # sum over a layer's 7 linear maps of (in + out): 19.75 h for Llama-3.1-70B, 20 h for 8B
 CUDA_OVERHEAD_GB = 2.0
@@ -82,8 +82,8 @@ class Need:
 
 def model_shape(params_b: float) -> tuple[float, float]:
     """(hidden size, layers) of a dense decoder of params_b billion parameters: P = 12.75 * L * h^2 and
-    L = h / 110 give h = (110 * P / 12.75)^(1/3) (8477 for 70.6B, Llama-3.1-70B has 8192; 4104 for 8.03B,
-    Llama-3.1-8B has 4096)."""
+    L = h / 110 give h = (110 * P / 12.75)^(1/3): 8477 and 77 layers for 70.6B (Llama-3.1-70B: 8192, 80),
+    4107 and 37 for 8.03B (Llama-3.1-8B: 4096, 32)."""
     hidden = (params_b * 1e9 / (PARAMS_PER_LAYER_H2 * LAYERS_PER_HIDDEN)) ** (1 / 3)
     return hidden, max(1.0, hidden * LAYERS_PER_HIDDEN)
 
