@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -62,6 +63,7 @@ MAX_GPUS_PER_JOB = 8
 # A hub model declared this small (model.mX.params_b) may run on a CPU; anything larger, or unsized, needs CUDA.
 CPU_MAX_PARAMS_B = 2.0
 EXPERIMENTS_WITHOUT_FINETUNE = ("untrained_self",)
+FINETUNE_GROUP_DIR = Path(__file__).resolve().parents[1] / "conf" / "finetune"  # as cli.CONF_DIR (a layer above)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -227,9 +229,7 @@ def _label(cfg: DictConfig, slot: str) -> str:
 
 def _finetune_group(name: str) -> dict:
     """The settings of conf/finetune/<name>.yaml (what finetune=<name> on the command line selects)."""
-    from introspection.cli import CONF_DIR
-
-    group = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "finetune" / f"{name}.yaml"))
+    group = OmegaConf.to_container(OmegaConf.load(FINETUNE_GROUP_DIR / f"{name}.yaml"))
     group.pop("defaults", None)
     return group
 

@@ -514,3 +514,24 @@ def test_native_bf16_is_read_from_the_cpu_flags(tmp_path):
     assert inference_dtype("float16", "vllm", on_gpu=False) == "float16"
     assert inference_dtype("auto", "vllm", on_gpu=True) == "auto"
     assert inference_dtype("auto", "hf", on_gpu=False) == "float32"
+
+
+def test_behaviour_shift_merges_in_the_entry_dtype(tiny_model_dir, tiny_adapter, tmp_path, monkeypatch):
+    """continue_from (the merge before the continued finetune) hands the model entry's dtype to the merge
+    worker: bf16 for a bf16 entry, float32 for `auto` on a CPU (the demo's)."""
+    import introspection.devices as devices
+    from introspection.experiments import behavior_shift
+    from introspection.stages import ModelRef
+    from introspection.store import Store
+
+    monkeypatch.setattr(devices, "visible_devices", lambda: [])
+    sent = []
+    monkeypatch.setattr(behavior_shift, "run_in_subprocess",
+                        lambda store, target, payload, what: (sent.append(payload), target(payload)))
+    store = Store(tmp_path / "store")
+    for dtype, expected in (("bfloat16", "bfloat16"), ("auto", "float32")):
+        resolved = {"name": "tiny", "path": str(tiny_model_dir), "chat_template": None, "fingerprint": dtype}
+        model = ModelRef("tiny", {"dtype": dtype}, resolved, str(tiny_adapter), f"adapter-{dtype}")
+        merged = behavior_shift.continue_from(store, model)
+        assert sent[-1]["dtype"] == expected
+        assert json.loads((Path(merged.resolved["path"]) / MERGE_INFO).read_text())["dtype"] == expected
