@@ -313,8 +313,8 @@ def _check_inference(cfg: DictConfig, slot: str, gpus: Gpus) -> None:
         if need.per_gpu_gb <= gpus.gb:
             return
         vllm = vllm_need(params_b, wbytes, tp, length)
-        fits = [("inference=vllm", vllm)] if vllm.per_gpu_gb <= budget else []
-        fits += _tensor_parallel_fits(entry, slot, gpus, budget, tp)
+        fits = [("inference=vllm", vllm)] if vllm.per_gpu_gb <= budget else [
+            (f"inference=vllm {text}", larger) for text, larger in _tensor_parallel_fits(entry, slot, gpus, budget, tp)]
         raise ValueError(f"inference=hf of {_label(cfg, slot)} loads the whole model onto one GPU: ~{need.per_gpu_gb:.0f}"
                          f" GB, more than one of {gpus.describe()} holds; " + _suggest(fits, slot))
     need = vllm_need(params_b, wbytes, tp, length)

@@ -136,6 +136,8 @@ def test_hf_inference_of_70b_is_refused_naming_vllm():
     assert_one_line(message, "inference=hf of llama3_1_70b (model.m1, 70.6B params)", "one GPU",
                     "use inference=vllm (fits: ~")
     check_memory_fit(compose_cfg(PAPER + suggested(message)), measured_gb=None)
+    one_gpu = refusal(PAPER + ["inference=hf", "model.m1.gpus=1", "model.m1.tensor_parallel_size=1", "finetune=qlora"])
+    assert_one_line(one_gpu, "use inference=vllm model.m1.tensor_parallel_size=4 model.m1.gpus=4 (fits")
 
 
 def test_following_the_suggestions_reaches_a_setting_that_fits():
