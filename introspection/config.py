@@ -39,6 +39,9 @@ class ModelEntry:
     params_b: Optional[float] = None  # billions of parameters; finetune.gradient_checkpointing=auto reads it
     # How this model finetunes on its `gpus` when finetune.multi_gpu=auto: none | ddp | fsdp | deepspeed
     multi_gpu: str = "none"
+    # Memory of each of the job's GPUs in GB (1e9 bytes), for the start's memory check (introspection/memory_fit.py)
+    # where no GPU is visible (a login node); with GPUs visible their measured memory is used instead.
+    gpu_memory_gb: float = 80.0
 
 
 @dataclass

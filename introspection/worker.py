@@ -181,4 +181,5 @@ def merge_worker(payload: dict) -> None:
     _setup_logging()
     from introspection.inference.lora import merge_adapter
 
-    merge_adapter(payload["base_path"], payload["adapter_dir"], payload["out_dir"], revision=payload.get("revision"))
+    merge_adapter(payload["base_path"], payload["adapter_dir"], payload["out_dir"], dtype=payload.get("dtype", "float32"),
+                  revision=payload.get("revision"))

@@ -19,9 +19,13 @@ from introspection.config import InferenceConfig, ModelEntry
 from introspection.inference import choose_answer, make_backend
 from introspection.inference.hf_backend import HFBackend
 from introspection.inference.lora import (
+    MERGE_INFO,
     AdapterError,
     adapter_rank,
     merge_adapter,
+    merge_dtype,
+    merge_info,
+    merged_folder_ready,
     vllm_max_lora_rank,
 )
 from introspection.inference.vllm_backend import prepare_cpu_env
@@ -233,6 +237,41 @@ def test_merged_model_matches_peft_model(tiny_model_dir, tiny_adapter, tmp_path)
     stamp = (out / "model.safetensors").stat().st_mtime_ns
     assert merge_adapter(tiny_model_dir, tiny_adapter, out) == out
     assert (out / "model.safetensors").stat().st_mtime_ns == stamp
+
+
+def test_merge_runs_in_the_requested_dtype_and_keys_it(tiny_model_dir, tiny_adapter, tmp_path):
+    """A bf16 model entry merges and saves in bf16 (a 70B merge in float32 took 282 GB of host memory), and
+    the key names the dtype: a float32 merge is never served for a bf16 request, nor `auto` left unresolved."""
+    import torch
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM
+
+    out = merge_adapter(tiny_model_dir, tiny_adapter, tmp_path / "merged", dtype="bfloat16")
+    shards = sorted(out.glob("*.safetensors"))
+    assert shards
+    for shard in shards:
+        with safe_open(str(shard), "pt") as f:
+            dtypes = {f.get_tensor(name).dtype for name in f.keys()}
+        assert dtypes == {torch.bfloat16}, (shard.name, dtypes)
+    assert json.loads((out / MERGE_INFO).read_text())["dtype"] == "bfloat16"
+    assert AutoModelForCausalLM.from_pretrained(str(out)).dtype == torch.bfloat16  # its config says so too
+
+    assert merged_folder_ready(tiny_model_dir, tiny_adapter, out, dtype="bfloat16")
+    assert not merged_folder_ready(tiny_model_dir, tiny_adapter, out, dtype="float32")
+    float32 = merge_info(tiny_model_dir, tiny_adapter, "float32")
+    assert float32 != merge_info(tiny_model_dir, tiny_adapter, "bfloat16")
+    # auto is keyed as the checkpoint's own dtype (the tiny model is saved in float32)
+    assert merge_info(tiny_model_dir, tiny_adapter, "auto") == float32
+    # A float32 request at the same folder rebuilds it in float32 rather than serving the bf16 merge.
+    merge_adapter(tiny_model_dir, tiny_adapter, out, dtype="float32")
+    assert json.loads((out / MERGE_INFO).read_text())["dtype"] == "float32"
+
+
+def test_merge_dtype_of_a_model_entry():
+    assert merge_dtype("bfloat16", on_gpu=False) == "bfloat16"  # the entry's dtype wherever it runs
+    assert merge_dtype("bfloat16", on_gpu=True) == "bfloat16"
+    assert merge_dtype("auto", on_gpu=True) == "auto"  # the checkpoint's own (bf16 for the 70B entries)
+    assert merge_dtype("auto", on_gpu=False) == "float32"  # the demo's CPU merges, as before
 
 
 def test_hf_backend_with_adapter(tiny, tiny_adapter, hf_tiny):
@@ -475,3 +514,24 @@ def test_native_bf16_is_read_from_the_cpu_flags(tmp_path):
     assert inference_dtype("float16", "vllm", on_gpu=False) == "float16"
     assert inference_dtype("auto", "vllm", on_gpu=True) == "auto"
     assert inference_dtype("auto", "hf", on_gpu=False) == "float32"
+
+
+def test_behaviour_shift_merges_in_the_entry_dtype(tiny_model_dir, tiny_adapter, tmp_path, monkeypatch):
+    """continue_from (the merge before the continued finetune) hands the model entry's dtype to the merge
+    worker: bf16 for a bf16 entry, float32 for `auto` on a CPU (the demo's)."""
+    import introspection.devices as devices
+    from introspection.experiments import behavior_shift
+    from introspection.stages import ModelRef
+    from introspection.store import Store
+
+    monkeypatch.setattr(devices, "visible_devices", lambda: [])
+    sent = []
+    monkeypatch.setattr(behavior_shift, "run_in_subprocess",
+                        lambda store, target, payload, what: (sent.append(payload), target(payload)))
+    store = Store(tmp_path / "store")
+    for dtype, expected in (("bfloat16", "bfloat16"), ("auto", "float32")):
+        resolved = {"name": "tiny", "path": str(tiny_model_dir), "chat_template": None, "fingerprint": dtype}
+        model = ModelRef("tiny", {"dtype": dtype}, resolved, str(tiny_adapter), f"adapter-{dtype}")
+        merged = behavior_shift.continue_from(store, model)
+        assert sent[-1]["dtype"] == expected
+        assert json.loads((Path(merged.resolved["path"]) / MERGE_INFO).read_text())["dtype"] == expected

@@ -66,6 +66,7 @@ MODEL_FIELDS = {
                                    "under a multi-GPU finetune without an effective batch (test below)"),
     "params_b": ({"params_b": 70.0}, NOTHING, "read only by gradient_checkpointing=auto, keyed as its resolved value"),
     "multi_gpu": ({"multi_gpu": "fsdp"}, NOTHING, "read only by finetune.multi_gpu=auto, keyed as its resolved value"),
+    "gpu_memory_gb": ({"gpu_memory_gb": 40.0}, NOTHING, "read only by the start's memory check (memory_fit.py)"),
 }
 
 INFERENCE_FIELDS = {

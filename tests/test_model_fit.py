@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from introspection.model_checks import check_models_fit
 from introspection.stages import ModelRef
-from introspection.start_checks import check_models_fit
 from tests.helpers import tiny_overrides
 
 ROOT = Path(__file__).resolve().parents[1]

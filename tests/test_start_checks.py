@@ -91,6 +91,14 @@ def test_tensor_parallel_size_must_divide_gpus(tmp_path):
                    "model.m1.gpus=1", "must divide gpus", "set model.m1.gpus=2 or model.m1.tensor_parallel_size=1")
 
 
+def test_a_finetune_that_cannot_fit_the_gpus(tmp_path):
+    """The paper's pair under finetune=full: 16 bytes per parameter over 4 GPUs of 80 GB cannot fit (issue 19);
+    refused in seconds, before the data is even looked for (no tasks.data_dir given), naming what fits."""
+    fails_at_start(tmp_path, ["model=llama3_70b", "tasks=all", "finetune=full", "experiment.stop_after=plan"],
+                   "finetune=full of llama3_1_70b (model.m1, 70.6B params)", "GB of GPU memory under multi_gpu=fsdp",
+                   "4 GPUs of 80 GB (model.m1.gpus, model.m1.gpu_memory_gb)", "use finetune=lora (fits: ~")
+
+
 def test_several_gpus_with_one_process_finetuning(tmp_path):
     fails_at_start(tmp_path, ["tasks=smoke", "model.m2.gpus=2"], "model.m2.gpus=2", "finetune.multi_gpu=none",
                    "one process on one GPU", "finetune.multi_gpu=fsdp", "finetune=qlora")
@@ -166,7 +174,8 @@ BAD_VALUES = {  # key -> a value outside its range; every key of start_checks.RA
     "inference.max_tokens_hypothetical": 0, "inference.n_samples": 0, "inference.top_logprobs": -1,
     "inference.seed": -1, "inference.gpu_memory_utilization": 1.5, "inference.cpu_kv_cache_gib": 0,
     "preflight.gpus": 0, "preflight.chars_per_token": 0,
-    **{f"model.{s}.{k}": 0 for s in ("m1", "m2") for k in ("tensor_parallel_size", "max_model_len", "gpus", "params_b")},
+    **{f"model.{s}.{k}": 0 for s in ("m1", "m2") for k in ("tensor_parallel_size", "max_model_len", "gpus", "params_b",
+                                                                   "gpu_memory_gb")},
 }
 
 

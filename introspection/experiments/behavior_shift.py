@@ -27,7 +27,7 @@ from introspection.analysis.baselines import distribution_matched_indices
 from introspection.analysis.stats import paired_comparison
 from introspection.experiments import Experiment, ExperimentResult, model_slot
 from introspection.finetune.data import sft_rows, write_rows
-from introspection.inference.lora import merged_folder_ready
+from introspection.inference.lora import merge_dtype, merged_folder_ready
 from introspection.pipeline import answer, build_plan, resolve_models, train_self, weights_of
 from introspection.stages import ModelRef, finetune_model, object_values, run_in_subprocess
 from introspection.store import Store, digest, read_jsonl
@@ -85,14 +85,18 @@ def shift_answers(opts: ShiftOptions, store: Store, cfg: DictConfig, models: dic
 
 
 def continue_from(store: Store, model: ModelRef) -> ModelRef:
-    """A finetuned model as a new base: its adapter merged into the weights (in a worker process)."""
+    """A finetuned model as a new base: its adapter merged into the weights (in a worker process), in the
+    model entry's dtype on the side's GPUs where it has them (lora.merge_adapter), float32 on a CPU."""
+    from introspection.devices import visible_devices
     from introspection.worker import merge_worker
 
     out_dir = store.root / "merged" / model.fingerprint[:24]
     revision = model.resolved.get("revision")  # a hub base: the commit its key names
-    if not merged_folder_ready(model.resolved["path"], model.adapter_dir, out_dir, revision=revision):
+    dtype = merge_dtype(model.entry.get("dtype", "auto"), on_gpu=bool(visible_devices()))
+    if not merged_folder_ready(model.resolved["path"], model.adapter_dir, out_dir, dtype=dtype, revision=revision):
         run_in_subprocess(store, merge_worker, {"base_path": model.resolved["path"], "adapter_dir": model.adapter_dir,
-                                                "out_dir": str(out_dir), "revision": revision}, f"merging {model.label}")
+                                                "out_dir": str(out_dir), "dtype": dtype, "revision": revision},
+                          f"merging {model.label}")
     # A local folder now: no hub revision to load it at (its fingerprint still names the commit it came from).
     resolved = {**model.resolved, "path": str(out_dir), "fingerprint": model.fingerprint, "revision": None}
     return ModelRef(model.label, model.entry, resolved)

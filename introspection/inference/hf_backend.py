@@ -87,11 +87,15 @@ class HFBackend:
             dtype: Any = getattr(torch, entry.dtype)
         else:
             dtype = torch.float32 if self.device == "cpu" else "auto"
+        # On a GPU the weights load straight onto it in their dtype (no copy of the model in host memory);
+        # a merged adapter is then folded in there, in the same dtype.
+        placement = {"device_map": self.device} if self.device == "cuda" else {}
         self.model = AutoModelForCausalLM.from_pretrained(
             model.path,
             dtype=dtype,
             revision=model.revision,
             trust_remote_code=model.trust_remote_code,
+            **placement,
         )
         self.serving = "base"
         if adapter_path is not None:

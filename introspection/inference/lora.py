@@ -18,6 +18,9 @@ log = logging.getLogger(__name__)
 
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # values vLLM accepts for max_lora_rank (>= 8)
 MERGE_INFO = "merge_info.json"
+# Safetensors shards of a merged model: saving gathers one shard at a time in host memory (transformers'
+# default, 50GB, would hold a third of a 70B model there at once).
+MERGED_SHARD_SIZE = "5GB"
 
 
 class AdapterError(ValueError):
@@ -63,6 +66,25 @@ def adapter_digest(adapter_dir: str | Path) -> str:
     return digest.hexdigest()
 
 
+def merge_dtype(entry_dtype: str, on_gpu: bool) -> str:
+    """The dtype a model entry's merge runs in: the entry's dtype; `auto` is the checkpoint's own on a GPU
+    (merge_adapter reads it) and float32 on a CPU, as the demo's merges always were (CPUs without bf16
+    units emulate it, docs/measurements.md)."""
+    return entry_dtype if entry_dtype != "auto" or on_gpu else "float32"
+
+
+def checkpoint_dtype(dtype: str, base_path: str | Path, revision: str | None = None) -> str:
+    """`dtype`, with `auto` resolved to the dtype the checkpoint's config.json records (float32 where it
+    records none, as transformers loads such a checkpoint), so a merge key always names a real dtype."""
+    if dtype != "auto":
+        return dtype
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(str(base_path), revision=revision)
+    found = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    return str(found).removeprefix("torch.") if found is not None else "float32"
+
+
 def merge_adapter(base_path: str | Path, adapter_dir: str | Path, out_dir: str | Path, dtype: str = "float32",
                   revision: str | None = None) -> Path:
     """Write base + adapter merged (`merge_and_unload`) as a plain checkpoint at out_dir; return out_dir.
@@ -71,8 +93,12 @@ def merge_adapter(base_path: str | Path, adapter_dir: str | Path, out_dir: str |
     this adapter content that still matches its manifest, nothing is done; a folder whose files changed
     since (or an unsealed one from an older version) is rebuilt, never served. Built under a temporary name,
     renamed when complete, under a file lock; a killed build's folder is removed by the next one.
-    `dtype` is the dtype the merge is computed and saved in ("auto" keeps the checkpoint's); `revision` is a
-    hub base's commit sha (ResolvedModel.revision), so the base merged is the base that was keyed.
+    `dtype` is the dtype the merge is loaded, computed and saved in ("auto": the checkpoint's own, resolved
+    before keying, so a float32 merge is never served for a bf16 request); `revision` is a hub base's
+    commit sha (ResolvedModel.revision), so the base merged is the base that was keyed.
+    Where this process sees CUDA GPUs the model loads straight onto them (device_map=auto spreads it over
+    every visible GPU: a 70B bf16 model over a side's 4 GPUs, never in host memory as a whole); on a CPU it
+    loads in host memory. Saved as safetensors shards of MERGED_SHARD_SIZE.
     """
     from introspection.store import sealed_folder
 
@@ -84,14 +110,18 @@ def merge_adapter(base_path: str | Path, adapter_dir: str | Path, out_dir: str |
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         t0 = time.perf_counter()
-        log.info("merging adapter %s into %s", adapter_dir, base_path)
-        torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
-        base = AutoModelForCausalLM.from_pretrained(str(base_path), dtype=torch_dtype, revision=revision)
-        merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+        on_gpu = torch.cuda.is_available()
+        log.info("merging adapter %s into %s in %s on %s", adapter_dir, base_path, info["dtype"],
+                 f"{torch.cuda.device_count()} GPU(s)" if on_gpu else "the CPU")
+        placement = {"device_map": "auto"} if on_gpu else {}
+        base = AutoModelForCausalLM.from_pretrained(str(base_path), dtype=getattr(torch, info["dtype"]),
+                                                    revision=revision, **placement)
+        # PEFT computes each layer's delta in the adapter's fp32 and adds it to the weight in its own dtype.
+        merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload(progressbar=True)
         # The base tokenizer (not a training copy saved beside the adapter) keeps the chat template
         # identical to the unmerged model's.
         tokenizer = AutoTokenizer.from_pretrained(str(base_path), revision=revision)
-        merged.save_pretrained(tmp)
+        merged.save_pretrained(tmp, max_shard_size=MERGED_SHARD_SIZE)
         tokenizer.save_pretrained(tmp)
         (tmp / MERGE_INFO).write_text(json.dumps(info))
         log.info("merged model written to %s in %.1f s", out_dir, time.perf_counter() - t0)
@@ -101,8 +131,10 @@ def merge_adapter(base_path: str | Path, adapter_dir: str | Path, out_dir: str |
 
 def merge_info(base_path: str | Path, adapter_dir: str | Path, dtype: str = "float32",
                revision: str | None = None) -> dict[str, str]:
-    """What a merged folder was built from, saved in it as merge_info.json and compared before every use."""
-    info = {"base": str(base_path), "adapter_sha256": adapter_digest(adapter_dir), "dtype": dtype}
+    """What a merged folder was built from, saved in it as merge_info.json and compared before every use;
+    `dtype` as the merge runs in it (auto resolved to the checkpoint's)."""
+    info = {"base": str(base_path), "adapter_sha256": adapter_digest(adapter_dir),
+            "dtype": checkpoint_dtype(dtype, base_path, revision)}
     if revision is not None:  # a hub base; left out otherwise, so folders merged before still match
         info["revision"] = revision
     return info
