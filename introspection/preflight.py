@@ -331,6 +331,8 @@ def format_plan(result: dict) -> str:
              f"items: {result['items']['train']} train, {result['items']['test']} held-out, "
              f"{len(result['items']['tasks'])} tasks, <= {result['items']['rows_per_property']} training rows per "
              f"(task, property)"]
+    lines.append("items per task (docs/method.md §2.1 has the paper's): " + ", ".join(
+        f"{task} {n}" for task, n in result["items"]["tasks"].items()))
     lines += [f"fewer items than the paper: {line}" for line in result["items"].get("short_of_paper", [])]
     lines += [f"tokens of {m['name']}: {m['tokens']}" for m in result["models"].values()]
     lines += [f"{key.replace('_', ' ')}: {text}" for key, text in result["bounds"].items()]
