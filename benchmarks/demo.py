@@ -162,4 +162,11 @@ def measure(work: Path, overrides: list[str], interval: float) -> dict:
     env = demo_env(cache)
     first = run_main(overrides, cache, work / "demo-run-1", work / "demo-run-1.log", interval, env)
     second = run_main(overrides, cache, work / "demo-run-2", work / "demo-run-2.log", interval, env)
-    return demo_summary(overrides, first, second)
+    summary = demo_summary(overrides, first, second)
+    try:  # the plan's rate model against this run (benchmarks/plan_check.py); the demo's numbers stand without it
+        from benchmarks.plan_check import for_demo
+
+        summary["plan_check"] = for_demo(work, overrides, cache, env, summary["profile"])
+    except Exception as e:  # noqa: BLE001
+        summary["plan_check"] = {"error": f"{type(e).__name__}: {e}"}
+    return summary

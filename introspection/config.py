@@ -171,6 +171,7 @@ class PreflightConfig:
     chars_per_token: float = 4.0  # token estimate without a local tokenizer
     size_classes: dict[str, float] = field(default_factory=dict)  # class -> upper bound (billions)
     throughput: dict[str, Any] = field(default_factory=dict)  # gpu -> class -> rates and start seconds
+    answer_tokens: dict[str, float] = field(default_factory=dict)  # expected answer tokens: hypothetical, object, <task>
 
 
 @dataclass

@@ -66,10 +66,17 @@ def test_bench_writes_every_section_with_numbers(tmp_path, tiny_model_dir, monke
     assert demo["rerun_model_calls"] == 0 and demo["meets_target"] is True
     assert demo["first"]["stages"] and all(s["seconds"] >= 0 for s in demo["first"]["stages"])
     assert inference["raw_defaults"] is None and inference["ratio_defaults_steady"] is None  # HF: no vLLM defaults
+    # The plan of the demo's own config at the cpu rates, beside the run (a build-only run: no model stages).
+    check = demo["plan_check"]
+    assert "error" not in check, check
+    assert set(check["plan_rates"]) == {"prompt_tokens_per_s", "generated_tokens_per_s", "train_tokens_per_s",
+                                        "engine_start_s", "finetune_start_s"}
+    assert check["plan"]["planned"]["prompt_tokens"] > 0 and check["stages"] == []
 
     printed = capsys.readouterr().out
     assert "ours / raw hf req/s" in printed and "ours / raw TRL train tokens/s" in printed
     assert "model calls" in printed and "from an empty store" in printed
+    assert "plan model vs this run: rate (plan's cpu / measured here)" in printed
 
 
 def test_stage_timings_come_from_the_log_and_worker_lifetimes():
@@ -288,3 +295,56 @@ def test_timed_chat_sends_every_prompt_once_with_the_runs_sampling_and_shuts_the
     assert outputs == ["answer 0", "answer 1"] and seconds >= 0 and shut == [True]
     assert calls == [(p["conversations"], {"n": 1, "temperature": 0.0, "top_p": 1.0, "max_tokens": 7, "seed": 3,
                                             "logprobs": None}, None)]
+
+
+# --- the plan's rate model against a run's profile (benchmarks/plan_check.py) -----------------------
+def _stages_at(rates: dict) -> list[dict]:
+    """Answer and finetune stages whose walls follow the plan's model exactly at `rates`."""
+    def answers(prompt, generated, engine_start, process):
+        started = engine_start is not None
+        wall = (engine_start or 0) + process + prompt / rates["prompt_tokens_per_s"] + generated / rates["generated_tokens_per_s"]
+        return {"stage": f"answers m {prompt}", "kind": "answers", "wall_s": wall, "requests": 10, "prompt_tokens": prompt,
+                "generated_tokens": generated, "engine_start_s": engine_start if started else None, "process_s": process}
+
+    def finetune(tokens):
+        wall = rates["finetune_start_s"] + tokens / rates["train_tokens_per_s"]
+        return {"stage": f"finetune m {tokens}", "kind": "finetune", "wall_s": wall, "rows": 8, "trained_tokens": tokens}
+
+    start = rates["engine_start_s"]
+    return [{"stage": "build", "kind": "build", "wall_s": 1.0},
+            answers(2000, 100, start - 2, 2.0), answers(4000, 500, None, 0.0), answers(1000, 300, start, 0.0),
+            finetune(1000), finetune(3000), {"stage": "answers m reused", "kind": "answers", "wall_s": 0.1, "reused": True}]
+
+
+def test_plan_check_recovers_the_rates_of_a_run_and_prices_it_with_the_plans():
+    from benchmarks import plan_check
+
+    true = {"prompt_tokens_per_s": 1000.0, "generated_tokens_per_s": 100.0, "train_tokens_per_s": 50.0,
+            "engine_start_s": 20.0, "finetune_start_s": 10.0}
+    profile = {"stages": _stages_at(true), "wall_s": 200.0}
+    fitted = plan_check.fit_rates(profile)
+    assert fitted["rates"] == pytest.approx(true, rel=1e-6)
+    assert (fitted["n_answer_stages"], fitted["n_engine_starts"], fitted["n_finetunes"]) == (3, 2, 2)
+    slower = {k: v / 2 if k.endswith("_per_s") else v for k, v in true.items()}  # a plan half as fast
+    check = plan_check.compare(profile, slower)
+    rows = {r["stage"]: r for r in check["stages"]}
+    assert set(rows) == {"answers m 2000", "answers m 4000", "answers m 1000", "finetune m 1000", "finetune m 3000"}
+    assert rows["answers m 4000"]["measured_s"] == pytest.approx(9.0)  # 4000/1000 + 500/100, no start
+    assert rows["answers m 4000"]["plan_s"] == pytest.approx(18.0) and rows["answers m 4000"]["fitted_s"] == pytest.approx(9.0)
+    assert rows["finetune m 3000"]["plan_s"] == pytest.approx(10 + 3000 / 25)
+    measured = sum(r["measured_s"] for r in rows.values())
+    assert check["total"]["measured_s"] == pytest.approx(measured, abs=0.1)
+    assert check["total"]["plan_over_measured"] == pytest.approx(check["total"]["plan_s"] / check["total"]["measured_s"],
+                                                                 abs=1e-3)
+    plan = {"steps": [{"prompt_tokens": 7000, "generated_tokens": 450, "generated_tokens_max": 1800}],
+            "estimate": {"makespan_hours": measured / 3600}, "models": {"m1": {"tokens": "counted"}}}
+    beside = plan_check.plan_beside_run(plan, profile)
+    assert beside["plan_over_measured"] == {"prompt_tokens": 1.0, "generated_tokens": 0.5, "seconds": 1.0}
+    lines = [re.sub(r" {2,}", " | ", f"{w}  {m}  {t}".strip())
+             for w, m, t in plan_check.table_rows(check | {"plan": beside})]
+    assert "prompt_tokens_per_s | 500.0 / 1,000.0" in lines
+    assert any(line.startswith("generated tokens: expected (cap) / measured | 450 (1,800) / 900") for line in lines)
+    # A run without finetunes or engine starts leaves those rates unknown, and the plan's seconds for them n/a.
+    only = plan_check.fit_rates({"stages": [_stages_at(true)[2]]})
+    assert only["rates"]["engine_start_s"] is None and only["rates"]["train_tokens_per_s"] is None
+    assert plan_check.stage_seconds(_stages_at(true)[2], only["rates"]) is None

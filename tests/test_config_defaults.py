@@ -185,3 +185,22 @@ def test_the_answer_worker_checkpoints_in_the_batches_of_its_device(tiny_model_d
                                     "requests": [asdict(r) for r in requests]}]})
     info = store.info("answers", job.key)
     assert (info["batches"], info["batch_size"], info["n"]) == (batches, 3 if not on_gpu else 8, 7)
+
+
+def test_every_plan_rate_row_is_valid_and_the_paper_preset_is_the_default_name():
+    """Each machine kind and size class of conf/preflight/default.yaml prices work (rates_for validates the row),
+    every task of tasks=all has an expected answer length, and `tasks=all` is the paper's sizes."""
+    from introspection.plan_rates import AnswerLengths, rates_for
+
+    cfg = compose_cfg("model=llama3_70b", "tasks=all")
+    pf = cfg.preflight
+    bounds = dict(pf.size_classes)
+    for gpu, classes in pf.throughput.items():
+        for size in classes:
+            got_size, rates = rates_for(bounds[size], OmegaConf.merge(pf, {"gpu": gpu}))
+            assert got_size == size and rates["engine_start_s"] > 0, (gpu, size)
+    lengths = AnswerLengths(pf.answer_tokens)
+    for task in list(cfg.tasks.train_tasks) + list(cfg.tasks.test_tasks):
+        assert task in pf.answer_tokens, task  # no task of the paper falls back to the generic length
+        assert 1 <= lengths.answer(task, hypothetical=False) <= 64
+    assert (cfg.tasks.n_finetune_per_property, compose_cfg("tasks=all_small").tasks.n_finetune_per_property) == (1000, 100)

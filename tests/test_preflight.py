@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from introspection import preflight
+from introspection import plan_rates, plan_tokens, preflight
 from introspection.stages import ModelRef, build_plan, prepare_rows
 from introspection.store import Store, read_jsonl
 from introspection.types import Answer
@@ -82,6 +82,12 @@ def test_plan_counts_equal_the_real_build(tmp_path, tiny_pair):
             assert job["requests"] == len(requests)
             assert job["prompt_tokens"] == sum(prompt_tokens(tokenizer, r.messages) for r in requests)
             assert job["generated_tokens_max"] == len(requests) * cap
+            # expected: each answer's expected length (conf/preflight/default.yaml) + end-of-turn, under the cap
+            lengths = cfg.preflight.answer_tokens
+            hyp = job["name"].startswith("hypothetical")
+            assert job["generated_tokens"] == round(sum(
+                min(cap, (lengths.hypothetical if hyp else lengths.get(preflight.task_of(r.request_id), lengths.object))
+                    + 1) for r in requests))
 
     # Training rows: the rows prepare_rows writes when every object-level answer is compliant.
     answers = {r.request_id: Answer(r.request_id, "red blue green") for r in plan.object_requests(plan.train_items)}
@@ -101,6 +107,9 @@ def test_plan_counts_equal_the_real_build(tmp_path, tiny_pair):
         bound = sum(min(512, prompt_tokens(tokenizer, r["prompt"]) + 4 + 2) for r in hypothetical)
         bound += sum(min(512, prompt_tokens(tokenizer, r["prompt"]) + 12 + 2) for r in anchors)
         assert step["training_tokens_max"] == bound
+        expected = sum(min(512, prompt_tokens(tokenizer, r["prompt"]) + 2 + 2) for r in hypothetical)
+        expected += sum(min(512, prompt_tokens(tokenizer, r["prompt"]) + min(12, 8) + 2) for r in anchors)
+        assert step["training_tokens"] == expected  # smoke's tasks: 8 expected tokens (colors, animals)
 
     # Nothing was answered or trained: the plan's store holds the items and nothing else.
     assert not (tmp_path / "store" / "artifacts" / "answers").exists()
@@ -129,9 +138,9 @@ def test_hours_by_hand():
     rates = {"prompt_tokens_per_s": 1000, "generated_tokens_per_s": 100, "train_tokens_per_s": 500,
              "engine_start_s": 60, "finetune_start_s": 30}
     # 60 s start + 3.6M / (1000 x 2) + 360k / (100 x 2) = 60 + 1800 + 1800
-    assert preflight.inference_seconds(3_600_000, 360_000, 1, 2, rates) == 3660
+    assert plan_rates.inference_seconds(3_600_000, 360_000, 1, 2, rates) == 3660
     # 30 s start + 1.8M tokens x 2 epochs / (500 x 4) = 30 + 1800
-    assert preflight.training_seconds(1_800_000, 2.0, 1, 4, rates) == 1830
+    assert plan_rates.training_seconds(1_800_000, 2.0, 1, 4, rates) == 1830
     step = preflight.Step("a", "base_answers", "m", "m1", [], gpus=4)
     step = preflight.Planner._timed(step, 3660)
     assert (step.hours, step.gpu_hours) == (3660 / 3600, 4 * 3660 / 3600)
@@ -162,6 +171,37 @@ def test_a_throughput_override_changes_the_estimate(tmp_path, tiny_pair):
     assert {s["gpus"] for s in eight["steps"]} == {8} and eight["estimate"]["job_gpus"] == 8
 
 
+def test_decode_is_priced_at_expected_answer_lengths_and_the_cap_only_bounds_it(tmp_path, tiny_pair):
+    store = Store(tmp_path / "store")
+    base = preflight.make_plan(composed(tiny_overrides(tiny_pair, store.root)), store)
+    rate = base["estimate"]["assumptions"]["rates_per_gpu"]["small"]["generated_tokens_per_s"]
+    # Halving every expected answer length (8 -> 4 object tokens, 2 -> 1 hypothetical) moves the decode time ...
+    half = preflight.make_plan(composed(tiny_overrides(
+        tiny_pair, store.root, "preflight.answer_tokens.colors_long=4", "preflight.answer_tokens.animals_long=4",
+        "preflight.answer_tokens.hypothetical=1")), store)
+    # ... while doubling the caps (12 -> 24, 4 -> 8) moves only the upper bound.
+    caps = preflight.make_plan(composed(tiny_overrides(
+        tiny_pair, store.root, "inference.max_tokens=24", "inference.max_tokens_hypothetical=8")), store)
+    moved = 0
+    for a, h, c in zip(base["steps"], half["steps"], caps["steps"], strict=True):
+        if not a["stage"].endswith("answers"):
+            continue
+        fewer = a["generated_tokens"] - h["generated_tokens"]
+        assert fewer > 0 and h["generated_tokens_max"] == a["generated_tokens_max"]
+        assert math.isclose((a["hours"] - h["hours"]) * 3600, fewer / (rate * a["gpus"]), rel_tol=1e-9)
+        moved += fewer
+        assert (c["generated_tokens"], c["hours"]) == (a["generated_tokens"], a["hours"])
+        assert c["generated_tokens_max"] == 2 * a["generated_tokens_max"] and c["hours_max"] > a["hours_max"]
+        assert a["hours"] < a["hours_max"]  # the expected lengths sit under the caps
+    assert moved > 0 and half["estimate"]["makespan_hours"] < base["estimate"]["makespan_hours"]
+    assert caps["estimate"]["makespan_hours"] == base["estimate"]["makespan_hours"]
+    assert caps["estimate"]["makespan_hours_max"] > base["estimate"]["makespan_hours_max"]
+    with pytest.raises(ValueError, match=r"preflight.answer_tokens.numbers=0 is not valid"):
+        plan_rates.AnswerLengths({"hypothetical": 2, "object": 16, "numbers": 0})
+    with pytest.raises(ValueError, match=r"preflight.answer_tokens has no 'hypothetical' entry"):
+        plan_rates.AnswerLengths({"object": 16})
+
+
 def test_size_from_names_and_estimated_tokens_without_a_tokenizer(tmp_path):
     assert preflight.model_params_b({"name": "llama3_1_70b", "path": "x", "source": "hub"}, "m1")[0] == 70
     assert preflight.model_params_b({"name": "smollm2_135m", "path": "x", "source": "embedded"}, "m1")[0] == 0.135
@@ -175,7 +215,7 @@ def test_size_from_names_and_estimated_tokens_without_a_tokenizer(tmp_path):
     from introspection.types import ChatRequest
 
     request = ChatRequest("r", [{"role": "system", "content": ""}, {"role": "user", "content": "x" * 10}])
-    assert counter.prompt_tokens([request]) == [math.ceil(10 / 4) + 2 * preflight.TOKENS_PER_MESSAGE]
+    assert counter.prompt_tokens([request]) == [math.ceil(10 / 4) + 2 * plan_tokens.TOKENS_PER_MESSAGE]
 
 
 def test_tasks_all_without_data_is_one_line_offline(tmp_path):
@@ -199,6 +239,17 @@ def test_paper_tasks_plan_in_seconds(tmp_path, shared_data):
     saved = json.loads((tmp_path / "run" / "plan.json").read_text())
     assert len(saved["items"]["tasks"]) == 13
     assert saved["estimate"]["makespan_hours"] > 0 and "GPU-hours" in proc.stdout
+    # The paper's sizes (docs/method.md §2.1): whole splits, 29,988 rows per finetune, 70,505 scored pairs.
+    from introspection.tasks.sizes import PAPER_SPLITS
+
+    train_tasks = {"wikipedia_long", "colors_long", "countries_long", "power_seeking", "wealth_seeking",
+                   "arc_challenge_non_cot", "numbers"}
+    assert saved["items"]["tasks"] == {t: PAPER_SPLITS[t][0 if t in train_tasks else 1] for t in PAPER_SPLITS}
+    assert saved["items"]["short_of_paper"] == [] and "fewer items than the paper" not in proc.stdout
+    finetunes = [s for s in saved["steps"] if s["stage"].endswith("finetune")]
+    assert {s["training_rows"] for s in finetunes} == {29_988}
+    cross = next(s for s in saved["steps"] if s["stage"] == "cross_answers")
+    assert cross["requests"] == 70_505
 
 
 def test_a_hub_model_whose_tokenizer_is_cached_is_counted_with_it(tmp_path):
@@ -210,7 +261,7 @@ def test_a_hub_model_whose_tokenizer_is_cached_is_counted_with_it(tmp_path):
     (repo / "refs" / "main").write_text(commit)
     script = (
         "import json, sys\n"
-        "from introspection.preflight import TokenCounter\n"
+        "from introspection.plan_tokens import TokenCounter\n"
         "from introspection.types import ChatRequest\n"
         "entry = {'name': 'tiny_chat', 'source': 'hub', 'path': 'tiny-org/tiny-chat', 'revision': None,\n"
         "         'chat_template': None}\n"

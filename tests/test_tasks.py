@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import time
 from pathlib import Path
 
@@ -21,9 +23,11 @@ from introspection.tasks import (
 )
 from introspection.tasks.base import HubSource
 from introspection.tasks.generators import SPECS, build_pool, generated_split
+from introspection.tasks.sizes import PAPER_ROWS_PER_PROPERTY, PAPER_SPLITS, shortfall
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE = (ROOT / ".." / "shared" / "data" / "paper" / "source").resolve()
+SOURCE = (Path(os.environ["INTROSPECTION_PAPER_DATA"]) / "paper" / "source" if os.environ.get("INTROSPECTION_PAPER_DATA")
+          else ROOT / ".." / "shared" / "data" / "paper" / "source").resolve()
 GENERATED = ["colors_long", "countries_long", "animals_long", "english_words_long", "numbers"]
 DATASET = [
     "wikipedia_long",
@@ -301,22 +305,12 @@ def test_jsonl_keeps_unicode_line_separators(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not SOURCE.is_dir(), reason="paper source data not present")
 def test_paper_source_files_load_with_method_sizes() -> None:
-    sizes = {
-        "wikipedia_long": (3659, 915),
-        "stories_sentences": (3999, 3006),
-        "power_seeking": (494, 493),
-        "wealth_seeking": (494, 493),
-        "arc_challenge_non_cot": (1833, 458),
-        "myopic_reward": (374, 376),
-        "survival_instinct": (466, 465),
-        "animals_long": (10000, 2500),
-        "numbers": (5000, 5000),
-    }
-    for name, (n_train, n_val) in sizes.items():
+    # Every task of tasks=all supplies the paper's split sizes from the paper's files (or its seeded builder).
+    for name, (n_train, n_val) in PAPER_SPLITS.items():
         task = get_task(name)
-        train = load_items(task, "train", None, seed=0, data_dir=str(SOURCE))
+        train = load_items(task, "train", None, seed=0, data_dir=str(SOURCE)) if n_train is not None else []
         val = load_items(task, "val", None, seed=0, data_dir=str(SOURCE))
-        assert (len(train), len(val)) == (n_train, n_val), name
+        assert (len(train) if n_train is not None else None, len(val)) == (n_train, n_val), name
     val = load_items(get_task("mmlu_non_cot"), "val", 5, seed=0, data_dir=str(SOURCE))
     assert all(i.target in {"A", "B", "C", "D"} for i in val)
     assert all("\n\nAnswer choices:\nA - " in i.string for i in val)
@@ -438,7 +432,7 @@ def _compose(option: str):
         return compose(config_name="base_config", overrides=[f"+tasks={option}"]).tasks
 
 
-@pytest.mark.parametrize("option", ["all", "demo", "smoke"])
+@pytest.mark.parametrize("option", ["all", "all_small", "demo", "smoke"])
 def test_task_set_configs_compose_and_name_real_tasks(option: str) -> None:
     cfg = _compose(option)
     assert cfg.name == option
@@ -462,6 +456,60 @@ def test_all_is_the_papers_split() -> None:
         "survival_instinct",
     }
     assert {get_task(n).default_role for n in cfg.test_tasks} == {"test"}
+
+
+def _documented_sizes() -> dict[str, tuple]:
+    """docs/method.md §2.1's table: task -> (train split, val split, object answers, scored items, rows)."""
+    text = (ROOT / "docs" / "method.md").read_text()
+    section = text[text.index("### 2.1 "):text.index("## 3. ")]
+    out = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 7 and cells[0] in TASKS:
+            out[cells[0]] = tuple(None if c == "–" else int(c) for c in cells[2:])
+    return out
+
+
+def test_all_has_the_papers_sizes_as_documented() -> None:
+    documented = _documented_sizes()
+    assert set(documented) == set(PAPER_SPLITS) == set(PAPER_TRAIN) | {
+        "animals_long", "english_words_long", "stories_sentences", "mmlu_non_cot", "myopic_reward", "survival_instinct"}
+    cfg = _compose("all")
+    for task, (train, val, answered, scored, rows) in documented.items():
+        assert PAPER_SPLITS[task] == (train, val), task
+        if task in cfg.train_tasks:  # the whole train split answered; ~1,000 rows per property, capped by the split
+            assert min(cfg.n_train_items, train) == answered == train, task
+            assert min(cfg.n_finetune_per_property, answered) == rows, task
+        else:  # scored on the whole val split
+            assert task in cfg.test_tasks and min(cfg.n_test_items, val) == scored == val, task
+    assert cfg.n_finetune_per_property == PAPER_ROWS_PER_PROPERTY == 1000
+    # 31 (task, property) blocks of at most 1,000 rows: the paper's "30k samples" (docs/method.md §2.1, §5.1)
+    blocks = {t: len(get_task(t).properties) for t in cfg.train_tasks}
+    assert sum(min(1000, PAPER_SPLITS[t][0]) * n for t, n in blocks.items()) == 29_988 and sum(blocks.values()) == 31
+    small = _compose("all_small")
+    assert (list(small.train_tasks), list(small.test_tasks)) == (list(cfg.train_tasks), list(cfg.test_tasks))
+    assert (small.n_train_items, small.n_test_items, small.n_finetune_per_property) == (200, 100, 100)
+
+
+def test_generators_build_the_papers_split_sizes() -> None:
+    for task, spec in SPECS.items():
+        assert (spec.n_train, spec.n_val) == PAPER_SPLITS[task], task
+
+
+def test_a_source_short_of_the_papers_split_is_named_in_one_line(caplog, tmp_path: Path) -> None:
+    # Asking for more than the paper's split takes the whole split silently; a smaller source is named.
+    assert shortfall("myopic_reward", "val", 376, 3006) is None
+    assert shortfall("myopic_reward", "val", 376, 100) is None
+    line = shortfall("myopic_reward", "val", 300, 3006)
+    assert line == "task myopic_reward split val: 300 items in its source, 3006 asked for; the paper's split has 376"
+    assert shortfall("animals_single", "val", 10, 20) == "task animals_single split val: 10 items in its source, 20 asked for"
+    (tmp_path / "val_myopic_reward.jsonl").write_text("".join(
+        json.dumps({"string": f"q{i}\n\nChoices:\nA - x\nB - y", "target": "A"}) + "\n" for i in range(5)))
+    with caplog.at_level(logging.WARNING, logger="introspection.tasks.loading"):
+        items = load_items(get_task("myopic_reward"), "val", 3006, seed=0, data_dir=str(tmp_path))
+    assert len(items) == 5
+    warned = [r.getMessage() for r in caplog.records if r.name == "introspection.tasks.loading"]
+    assert warned == ["task myopic_reward split val: 5 items in its source, 3006 asked for; the paper's split has 376"]
 
 
 def test_demo_and_smoke_sizes() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from introspection.tasks.base import TASKS, Task
 from introspection.tasks.generators import SPECS, generated_split
 from introspection.tasks.hub import Row, hub_rows
+from introspection.tasks.sizes import shortfall
 from introspection.types import Item
 
 SPLITS = ("train", "val")
@@ -98,14 +99,9 @@ def load_items(task: Task, split: str, n: int | None, seed: int, data_dir: str |
     order = list(range(len(rows)))
     random.Random(seed).shuffle(order)
     if n is not None:
-        if n > len(rows):
-            log.warning(
-                "task %s split %s has %d items; %d asked for",
-                task.name,
-                split,
-                len(rows),
-                n,
-            )
+        short = shortfall(task.name, split, len(rows), n)
+        if short:  # one line; a size above the paper's split takes the whole split without a word
+            log.warning("%s", short)
         order = order[:n]
     return [
         Item(
