@@ -18,28 +18,10 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from introspection.secrets import is_secret_key
-
-try:  # the `slurm` extra (see launcher.py)
-    from hydra.core.config_store import ConfigStore
-    from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
-except ImportError:  # pragma: no cover
-    SlurmQueueConf = None
-
-if SlurmQueueConf is not None:
-    @dataclass
-    class IntrospectionSlurmConf(SlurmQueueConf):
-        """submitit_slurm's keys plus the two this launcher writes itself (conf/hydra/launcher/slurm.yaml)."""
-
-        wckey: Optional[str] = None  # noqa: UP045 (Hydra's structured configs want Optional)
-        requeue: bool = True
-
-    ConfigStore.instance().store(group="hydra/launcher", name="introspection_slurm", node=IntrospectionSlurmConf,
-                                 provider="introspection_launcher")
 
 PASSED_ENV = ("HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
 PASSED_ENV_PREFIXES = ("WANDB_",)
@@ -78,8 +60,8 @@ def store_line(environ: dict[str, str]) -> str:
 
 
 def with_job_environment(params: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
-    """The launcher params as submitit should receive them: environment lines first in `setup`,
-    `requeue` turned into its sbatch flag, `wckey` only when set."""
+    """The launcher params as submitit should receive them: environment lines first in `setup`, and
+    `requeue` turned into its sbatch flag."""
     params = dict(params)
     setup = list(params.get("setup") or [])
     exported = {m.group(1) for line in setup if (m := re.match(r"\s*export\s+(\w+)=", line))}
@@ -98,6 +80,10 @@ def with_job_environment(params: dict[str, Any], environ: dict[str, str]) -> dic
     if not any(k.replace("_", "-") in ("requeue", "no-requeue") for k in extra):
         extra["requeue" if requeue else "no-requeue"] = True  # `#SBATCH --requeue` / `--no-requeue`
     params["additional_parameters"] = extra
-    if not params.get("wckey"):
-        params["wckey"] = None  # submitit's default would write --wckey=submitit
     return params
+
+
+def without_default_wckey(executor, wckey: str | None) -> None:
+    """submitit writes `--wckey=submitit` unless its wckey is None, and AutoExecutor drops None values:
+    so the SlurmExecutor itself gets the user's key, or None."""
+    executor._executor.update_parameters(wckey=wckey or None)

@@ -31,7 +31,7 @@ from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from omegaconf import OmegaConf
 
 import introspection.config  # noqa: F401  (registers the resolvers the launcher configs use)
-from hydra_plugins.introspection_launcher.job_script import with_job_environment
+from hydra_plugins.introspection_launcher.job_script import with_job_environment, without_default_wckey
 from introspection import time_limit
 from introspection.errors import JOB_ERROR_FILE
 
@@ -206,6 +206,11 @@ class SlurmLauncher(_PerJobResources, _PluginSlurmLauncher):
 
     def job_params(self, overrides: Sequence[str]) -> dict[str, Any]:
         return with_job_environment(super().job_params(overrides), dict(os.environ))
+
+    def make_executor(self, params: dict[str, Any]):
+        executor = super().make_executor(params)
+        without_default_wckey(executor, params.get("wckey"))
+        return executor
 
     def plan(self, job_overrides: Sequence[Sequence[str]]) -> list[tuple[dict[str, Any], list[int]]]:
         """Jobs grouped by identical launcher params: [(params, [job positions])], in first-seen order."""
