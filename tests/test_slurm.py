@@ -6,8 +6,10 @@ elsewhere the test skips and says why. The jobs are real submissions (sbatch, an
 pickled job), sized from the launcher config like any sweep: 1 CPU and 2 GB each, no GPU line, so both
 run at once on a 2-CPU node. Job 0 is requeued (`scontrol requeue`) as soon as it has sealed an
 artifact of its own; it must start again, reuse that artifact, and end with the same results as an
-uninterrupted run of the same pair. Every run uses one OpenMP thread, so the numbers do not depend on
-how many cores a process happened to see.
+uninterrupted run of the same pair. A second test sends one job Slurm's time-limit signal (SIGUSR2) in
+the middle of a finetune: the finetune stops at a checkpoint, the job requeues itself, and its next
+attempt resumes the finetune, ending with the adapters of an uninterrupted run. Every run uses one
+OpenMP thread, so the numbers do not depend on how many cores a process happened to see.
 """
 
 from __future__ import annotations
