@@ -27,11 +27,11 @@ from omegaconf import OmegaConf
 from introspection import devices, prompts
 from introspection.errors import spawn_and_wait
 from introspection.finetune.checkpoints import discard as discard_checkpoints
+from introspection.finetune.time_limit import finetune_in_flight
 from introspection.profile import profile_of, timed_stage
 from introspection.properties import get_property, property_value
 from introspection.store import Store, digest, read_jsonl, write_json_atomic, write_jsonl_atomic
 from introspection.tasks import get_task, items_checksum, load_items
-from introspection.time_limit import finetune_in_flight
 from introspection.types import Answer, ChatRequest, Item, Sampling
 
 log = logging.getLogger(__name__)

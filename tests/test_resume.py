@@ -1,5 +1,5 @@
 """Resumable finetunes (introspection/finetune/checkpoints.py) and the job's handling of Slurm's time-limit
-signal (introspection/time_limit.py), without Slurm: tests/test_slurm.py runs the same on a real cluster.
+signal (introspection/finetune/time_limit.py), without Slurm: tests/test_slurm.py runs the same on a real cluster.
 
 The central check: a finetune stopped by SIGUSR2 at a checkpoint, then resumed, trains exactly the adapter
 an uninterrupted run trains (same seed; the Trainer restores the data position and the RNG states).
@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from introspection import time_limit
 from introspection.config import FinetuneConfig, LoraSettings
-from introspection.finetune import checkpoints
+from introspection.finetune import checkpoints, time_limit
 from introspection.finetune.data import sft_rows
 
 

@@ -1,5 +1,5 @@
 """What the Slurm launcher writes into each job's sbatch script beyond submitit's defaults
-(launchers/README.md, "Requeue, environment and time limits").
+(launchers/README.md, "Requeue, the job's environment and time limits").
 
 - `#SBATCH --requeue` (launcher key `requeue`, default true): a site whose slurm.conf says JobRequeue=0
   would otherwise cancel a preempted or node-failed job instead of requeueing it.
@@ -8,7 +8,7 @@
 - `export` lines for the job's environment, so jobs see what the submitting shell saw even where sbatch
   passes no environment (--export=NONE): the artifact store (INTROSPECTION_CACHE, the submitter's value or
   its default, so every job of a sweep shares one store), the Hugging Face cache and offline switches, the
-  W&B settings, the job's signal_delay_s (introspection/time_limit.py) and SRUN_CPUS_PER_TASK. Secrets
+  W&B settings, the job's signal_delay_s (introspection/finetune/time_limit.py) and SRUN_CPUS_PER_TASK. Secrets
   (HF_TOKEN, WANDB_API_KEY, anything introspection.secrets calls secret) are never written: the script
   sits on a shared disk. A comment names those the submitting shell has; sbatch passes them in the
   environment (or `hf auth login` / `wandb login` store them under the user's home).
@@ -26,7 +26,7 @@ from introspection.secrets import is_secret_key
 PASSED_ENV = ("HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
 PASSED_ENV_PREFIXES = ("WANDB_",)
 STORE_ENV = "INTROSPECTION_CACHE"
-SIGNAL_DELAY_ENV = "INTROSPECTION_SIGNAL_DELAY_S"  # read by introspection.time_limit
+SIGNAL_DELAY_ENV = "INTROSPECTION_SIGNAL_DELAY_S"  # read by introspection.finetune.time_limit
 
 
 def passed_env_lines(environ: dict[str, str], already_set: set[str]) -> list[str]:

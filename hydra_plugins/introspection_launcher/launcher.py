@@ -32,8 +32,8 @@ from omegaconf import OmegaConf
 
 import introspection.config  # noqa: F401  (registers the resolvers the launcher configs use)
 from hydra_plugins.introspection_launcher.job_script import with_job_environment, without_default_wckey
-from introspection import time_limit
 from introspection.errors import JOB_ERROR_FILE
+from introspection.finetune import time_limit
 
 try:  # the `slurm` extra; Hydra imports every plugin module at start, so its absence must not break that
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf

@@ -1,5 +1,5 @@
 """Resumable finetunes: Trainer checkpoints under the artifact store, and a stop at the next step on Slurm's
-time-limit signal (launchers/README.md, "Time limits, requeue and checkpoints").
+time-limit signal (launchers/README.md, "Requeue, the job's environment and time limits").
 
 A finetune's checkpoints live in STORE/checkpoints/<adapter key>/checkpoint-<step>/ (the Trainer's own
 format: adapter or weights, optimizer, scheduler, RNG states, trainer_state.json), outside the store's
