@@ -107,6 +107,9 @@ class FinetuneConfig:
     # or auto: the strategy the model's catalogue entry names (model.mX.multi_gpu)
     multi_gpu: str = "none"
     accelerate_config: Optional[str] = None  # None: launchers/accelerate_<multi_gpu>.yaml
+    # A resumable checkpoint every this many optimizer steps (0: only when Slurm's time-limit signal comes), in
+    # STORE/checkpoints/<adapter key>/ until the adapter is sealed: a killed job loses at most this much.
+    checkpoint_every_steps: int = 50
 
 
 @dataclass

@@ -26,6 +26,8 @@ from omegaconf import OmegaConf
 
 from introspection import devices, prompts
 from introspection.errors import spawn_and_wait
+from introspection.finetune.checkpoints import discard as discard_checkpoints
+from introspection.finetune.time_limit import finetune_in_flight
 from introspection.profile import profile_of, timed_stage
 from introspection.properties import get_property, property_value
 from introspection.store import Store, digest, read_jsonl, write_json_atomic, write_jsonl_atomic
@@ -433,7 +435,8 @@ def settings_for_model(finetune_cfg, model: ModelRef) -> dict:
 def adapter_key(base: ModelRef, rows_key: str, cfg: dict) -> str:
     """The adapter's key: base weights, rows and the resolved training settings."""
     # The rate used is in learning_rate; the per-model table itself is not hashed, nor the config's name.
-    unhashed = {"name", "multi_gpu", "accelerate_config", "learning_rate_by_model"}
+    # checkpoint_every_steps: a resumed finetune trains the same adapter (tests/test_resume.py)
+    unhashed = {"name", "multi_gpu", "accelerate_config", "learning_rate_by_model", "checkpoint_every_steps"}
     # Settings added later enter the key only when set, so older keys (the demo's) stay valid.
     if cfg.get("effective_batch_size") is None:
         unhashed.add("effective_batch_size")
@@ -472,27 +475,30 @@ def finetune_model(store: Store, base: ModelRef, rows_path: Path, rows_key: str,
                  cfg["gradient_accumulation_steps"], cfg["multi_gpu"], cfg["gradient_checkpointing"])
         payload = {"store_root": str(store.root), "key": key, "model": asdict(base), "rows_path": str(rows_path),
                    "finetune": cfg, "label": label}
-        if cfg.get("multi_gpu", "none") == "none":
-            from introspection.worker import finetune_worker
+        # Slurm's time-limit signal waits for this finetune to checkpoint before the job is requeued.
+        with finetune_in_flight(f"finetuning {label}"):
+            if cfg.get("multi_gpu", "none") == "none":
+                from introspection.worker import finetune_worker
 
-            # The worker builds under the key's lock and reports computed, or reused when another job
-            # sealed the adapter while it waited for the lock.
-            run_in_subprocess(store, finetune_worker, payload, f"finetuning {label}")
-        else:  # every rank trains together under `accelerate launch`; this process holds the store's lock
-            from introspection.finetune.distributed import finetune_on_ranks
+                # The worker builds under the key's lock and reports computed, or reused when another job
+                # sealed the adapter while it waited for the lock.
+                run_in_subprocess(store, finetune_worker, payload, f"finetuning {label}")
+            else:  # every rank trains together under `accelerate launch`; this process holds the store's lock
+                from introspection.finetune.distributed import finetune_on_ranks
 
-            store.count_worker_run()
-            n = int(base.entry["gpus"])
-            built = len(store.computed)
-            store.get_or_build("adapters", key, lambda folder: finetune_on_ranks(payload, folder, n))  # counts it
-            trained = f"adapters/{key[:12]}" in store.computed[built:]  # (the other side's thread may add too)
-            _record_finetune(store, label, base, started, reused=not trained, key=key)
+                store.count_worker_run()
+                n = int(base.entry["gpus"])
+                built = len(store.computed)
+                store.get_or_build("adapters", key, lambda folder: finetune_on_ranks(payload, folder, n))  # counts it
+                trained = f"adapters/{key[:12]}" in store.computed[built:]  # (the other side's thread may add too)
+                _record_finetune(store, label, base, started, reused=not trained, key=key)
     else:
         store.count_reused("adapters", key)
         _record_finetune(store, label, base, started, reused=True)
     folder = store.get("adapters", key)
     if folder is None:
         raise RuntimeError(f"finetuning {label} finished without writing its adapter")
+    discard_checkpoints(store.root, key)  # sealed: nothing left to resume
     if store.info("adapters", key).get("merged"):  # finetune=full: the folder holds complete weights
         resolved = {**base.resolved, "path": str(folder / "adapter"), "fingerprint": digest([base.fingerprint, key])}
         return ModelRef(label, base.entry, resolved)

@@ -38,6 +38,8 @@ Everything on disk under a store root (store_dir, default $INTROSPECTION_CACHE o
   them by its resolved commit sha, a local or embedded one by the sha256 of its files.
 - `partial/<kind>/<key>/`: resumable work of an unfinished artifact (finished inference batches); deleted
   when the artifact is sealed.
+- `checkpoints/<adapter key>/`: a finetune's resumable Trainer checkpoints (introspection.finetune.checkpoints);
+  deleted when its adapter is sealed.
 - `tmp/`, `locks/`: builds in progress and the per-key locks (a lock file exists while its key is held);
   `tmp/worker-<pid>.error` is the one-line error a spawned worker leaves for its parent (introspection.errors).
 - `models/<key>/` (sealed folder): embedded GGUF models converted to safetensors. Not an artifact because

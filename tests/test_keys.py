@@ -119,6 +119,8 @@ FINETUNE_FIELDS = {
     "multi_gpu": ({"multi_gpu": "ddp"}, TRAINED, "its accelerate config sets mixed precision and sharding"),
     "accelerate_config": ({"accelerate_config": "/nowhere/accelerate.yaml"}, NOTHING,
                           "read only under a multi-GPU strategy, where its content is keyed (test below)"),
+    "checkpoint_every_steps": ({"checkpoint_every_steps": 7}, NOTHING,
+                               "a resumed finetune trains the same adapter (tests/test_resume.py)"),
 }
 
 

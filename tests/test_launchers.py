@@ -147,7 +147,10 @@ def _sbatch_flags(text: str) -> dict[str, str]:
 def test_slurm_executor_gets_each_jobs_resources(tmp_path, fake_slurm, monkeypatch):
     # the submitting shell's environment: passed into the job scripts, except the W&B key
     monkeypatch.setenv("HF_HOME", "/shared/hf cache")
+    monkeypatch.setenv("HF_HUB_CACHE", "/shared/hf cache/hub")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_TOKEN", "hf_fakehftoken0launcher0test00000")
+    monkeypatch.setenv("INTROSPECTION_CACHE", "/shared/introspection store")
     monkeypatch.setenv("WANDB_PROJECT", "introspection-70b")
     monkeypatch.setenv("WANDB_API_KEY", "fakewandbkey0launcher0test0000000000000")
     monkeypatch.setenv("WANDB_IDENTITY_TOKEN", "fakewandbtoken0launcher0test")
@@ -183,7 +186,9 @@ def test_slurm_executor_gets_each_jobs_resources(tmp_path, fake_slurm, monkeypat
     for flags in (small, large):
         assert flags["partition"] == "gpu" and flags["account"] == "lab" and flags["qos"] == "high"
         assert flags["time"] == "1440" and flags["ntasks-per-node"] == "1" and flags["job-name"] == "introspection"
-        assert flags["signal"] == "USR2@120"
+        assert flags["signal"] == "USR2@300"
+        assert "requeue" in flags and "no-requeue" not in flags  # requeued even where JobRequeue=0
+        assert "wckey" not in flags  # submitit's default --wckey=submitit is rejected where wckeys are enforced
     assert "export VLLM_WORKER_MULTIPROC_METHOD=spawn" in scripts["1002"]
     assert "srun" in scripts["1002"] and "submitit.core._submit" in scripts["1002"]
     # the job's environment, set before its srun step: srun on Slurm 22.05 gets the job's CPUs only
@@ -192,14 +197,49 @@ def test_slurm_executor_gets_each_jobs_resources(tmp_path, fake_slurm, monkeypat
         setup = scripts[name].split("# setup\n")[1].split("# command")[0].splitlines()
         assert f"export SRUN_CPUS_PER_TASK={cpus}" in setup
         assert "export HF_HOME='/shared/hf cache'" in setup and "export HF_HUB_OFFLINE=1" in setup
+        assert "export HF_HUB_CACHE='/shared/hf cache/hub'" in setup
+        # every job uses the submitter's store, even where sbatch passes no environment (--export=NONE)
+        assert "export INTROSPECTION_CACHE='/shared/introspection store'" in setup
+        assert "export INTROSPECTION_SIGNAL_DELAY_S=300" in setup  # the finetune's deadline (time_limit.py)
+        # secrets: named, never written (sbatch passes them in the environment)
+        assert "fakehftoken" not in scripts[name] and "HF_TOKEN=" not in scripts[name]
+        assert "# from sbatch's environment, not written here: HF_TOKEN WANDB_API_KEY WANDB_IDENTITY_TOKEN" in setup
         assert "export WANDB_PROJECT=introspection-70b" in setup
         assert "export WANDB_MODE=offline" in setup and sum(line.startswith("export WANDB_MODE=") for line in setup) == 1
-        assert "WANDB_API_KEY" not in scripts[name] and "fakewandbkey" not in scripts[name]
+        assert "WANDB_API_KEY=" not in scripts[name] and "fakewandbkey" not in scripts[name]
         assert "fakewandbtoken" not in scripts[name]  # any secret-named variable stays out of the file
     assert scripts["1002"].index("SRUN_CPUS_PER_TASK") < scripts["1002"].index("\nsrun ")
     # the job pickles (the whole config, a command-line credential included) are the owner's only
     assert (sweep_dir / ".submitit").stat().st_mode & 0o777 == 0o700
     assert list(sweep_dir.glob(".submitit/*/*_submitted.pkl"))
+
+
+def test_wckey_and_requeue_are_written_only_as_the_user_sets_them(tmp_path, fake_slurm, monkeypatch):
+    monkeypatch.delenv("INTROSPECTION_CACHE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        for name, extra in (("wckey", ["hydra.launcher.wckey=lab-gpu"]), ("norequeue", ["hydra.launcher.requeue=false"])):
+            sweep_dir = tmp_path / name
+            cfg = compose(config_name="config", return_hydra_config=True,
+                          overrides=["hydra/launcher=slurm", f"hydra.sweep.dir={sweep_dir}", *extra])
+            _launcher(cfg).submit([["model=llama3_8b"]], initial_job_idx=0)
+            (script,) = sweep_dir.glob(".submitit/*/*_submission.sh")
+            flags = _sbatch_flags(script.read_text())
+            if name == "wckey":
+                assert flags["wckey"] == "lab-gpu" and "requeue" in flags
+            else:
+                assert "no-requeue" in flags and "requeue" not in flags and "wckey" not in flags
+            # no INTROSPECTION_CACHE where it was submitted: the submitter's default store, spelled out
+            assert f"export INTROSPECTION_CACHE={tmp_path}/home/.cache/introspection" in script.read_text()
+
+
+def test_an_empty_store_variable_is_refused_at_submission(tmp_path, fake_slurm, monkeypatch):
+    monkeypatch.setenv("INTROSPECTION_CACHE", " ")
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="config", return_hydra_config=True,
+                      overrides=["hydra/launcher=slurm", f"hydra.sweep.dir={tmp_path}"])
+        with pytest.raises(ValueError, match="INTROSPECTION_CACHE is set but empty"):
+            _launcher(cfg).plan([["model=llama3_8b"]])
 
 
 def test_submitit_folder_is_private_up_to_its_first_placeholder(tmp_path):

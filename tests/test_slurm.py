@@ -6,8 +6,10 @@ elsewhere the test skips and says why. The jobs are real submissions (sbatch, an
 pickled job), sized from the launcher config like any sweep: 1 CPU and 2 GB each, no GPU line, so both
 run at once on a 2-CPU node. Job 0 is requeued (`scontrol requeue`) as soon as it has sealed an
 artifact of its own; it must start again, reuse that artifact, and end with the same results as an
-uninterrupted run of the same pair. Every run uses one OpenMP thread, so the numbers do not depend on
-how many cores a process happened to see.
+uninterrupted run of the same pair. A second test sends one job Slurm's time-limit signal (SIGUSR2) in
+the middle of a finetune: the finetune stops at a checkpoint, the job requeues itself, and its next
+attempt resumes the finetune, ending with the adapters of an uninterrupted run. Every run uses one
+OpenMP thread, so the numbers do not depend on how many cores a process happened to see.
 """
 
 from __future__ import annotations
@@ -217,3 +219,91 @@ def test_slurm_sweep_with_a_requeued_job(slurm_cluster, tmp_path, tiny_models):
     csv = (sweep / "sweep_results.csv").read_text().splitlines()
     assert len(csv) == 1 + len(table["rows"]) and {"tiny_b", "tiny_c"} <= {r["target"] for r in table["rows"]}
     print(f"slurm sweep with a requeued job: {elapsed:.0f} s")
+
+
+def release_requeued(job_id: str, timeout: float = 60) -> None:
+    """The job requeued itself (submitit, on SIGUSR2): start it in 5 s instead of Slurm's two-minute hold."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        record = job_record(job_id)
+        if record.get("Restarts") == "1" and record.get("JobState") == "PENDING":
+            if scontrol("update", f"JobId={job_id}", "StartTime=now+5").returncode == 0:
+                return
+        if record.get("Restarts") == "1" and record.get("JobState") == "RUNNING":
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} did not requeue itself after SIGUSR2: {job_record(job_id)}")
+
+
+def test_time_limit_signal_mid_finetune_resumes_from_its_checkpoint(slurm_cluster, tmp_path, tiny_models):
+    """Slurm's time-limit signal (SIGUSR2, what `--signal=USR2@<signal_delay_s>` sends to every process of
+    the job step) comes while a finetune runs: the finetune stops at a checkpoint, the job requeues itself
+    (submitit), and its next attempt resumes the finetune from that checkpoint, ending with adapters equal
+    to an uninterrupted run's."""
+    started = time.monotonic()
+    store, sweep, reference = tmp_path / "store", tmp_path / "sweep", tmp_path / "reference"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1",
+           "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": str(ROOT)}
+    # 36 optimizer steps per finetune (seconds), a checkpoint every 2: the signal lands mid-finetune.
+    longer = [o for o in TINY_SIZES if not o.startswith("finetune.epochs=")] + [
+        "finetune.epochs=6", "finetune.checkpoint_every_steps=2"]
+    pair = [*tiny_side("m1", tiny_models / "tiny_a", "tiny_a"), *tiny_side("m2", tiny_models / "tiny_b", "tiny_b")]
+    launcher = ["hydra/launcher=slurm", f"hydra.launcher.name=introspection-test-{uuid.uuid4().hex[:8]}",
+                "hydra.launcher.gpus_per_node=0", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2",
+                "hydra.launcher.timeout_min=20"]
+    submitter = subprocess.Popen(
+        [sys.executable, "-m", "introspection.main", "-m", f"hydra.sweep.dir={sweep}", *launcher, *longer,
+         f"store_dir={store}", *pair], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    uninterrupted = subprocess.Popen(
+        [sys.executable, "-m", "introspection.main", f"hydra.run.dir={reference}", *longer,
+         f"store_dir={tmp_path / 'reference_store'}", *pair],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    array_id = None
+    try:
+        deadline = time.monotonic() + 300
+        while not list(store.glob("checkpoints/*/checkpoint-*/complete.json")):  # a finetune is under way
+            assert submitter.poll() is None, f"the sweep ended before any finetune checkpointed:\n{submitter.stdout.read()[-3000:]}"
+            assert time.monotonic() < deadline, "no finetune checkpoint within 300 s"
+            time.sleep(0.1)
+        array_id = job = submitted_array(sweep)  # one job: submitit submits it as a plain job, not an array
+        signalled = subprocess.run(["scancel", "--signal=USR2", job], capture_output=True, text=True, timeout=30)
+        assert signalled.returncode == 0, signalled.stderr
+        release_requeued(job)
+        out, _ = submitter.communicate(timeout=SWEEP_TIMEOUT_S - (time.monotonic() - started))
+        ref_out, _ = uninterrupted.communicate(timeout=max(30.0, SWEEP_TIMEOUT_S - (time.monotonic() - started)))
+    finally:
+        for proc in (submitter, uninterrupted):
+            if proc.poll() is None:
+                proc.kill()
+        if array_id is not None:
+            subprocess.run(["scancel", array_id], capture_output=True, timeout=30)
+    assert submitter.returncode == 0, out[-4000:] + controller_log(array_id)
+    assert uninterrupted.returncode == 0, ref_out[-4000:]
+
+    # the script: requeue on, the store and offline switch passed, no workload key
+    script = (sweep / ".submitit" / array_id / f"{array_id}_submission.sh").read_text()
+    assert re.search(r"^#SBATCH --requeue$", script, flags=re.M) and "--wckey" not in script
+    assert "export INTROSPECTION_CACHE=" in script and "export HF_HUB_OFFLINE=1" in script
+    record = job_record(job)
+    assert record.get("JobState") == "COMPLETED" and record.get("Restarts") == "1", record
+
+    log = "".join(p.read_text() for p in (sweep / ".submitit" / job).glob(f"{job}_0_log.*"))
+    assert log.count("Starting with JobEnvironment") == 2, log[-3000:]
+    assert "checkpoints and stops first" in log, log[-3000:]  # the job waited for the finetune
+    stopped = re.findall(r"the finetune stopped at step (\d+) of (\d+) on SIGUSR2", log)
+    resumed = re.findall(r"resuming the finetune from \S+checkpoint-(\d+) \(step \d+\)", log)
+    assert len(stopped) == 1 and resumed == [stopped[0][0]], log[-3000:]
+    assert 0 < int(stopped[0][0]) < int(stopped[0][1])  # mid-finetune
+    lineages = [json.loads(p.read_text()) for p in store.glob("artifacts/adapters/*/adapter/lineage.json")]
+    resumed_from = [x.get("resumed_from_step") for x in lineages]
+    assert len(resumed_from) == 4 and resumed_from.count(None) == 3 and int(stopped[0][0]) in resumed_from
+    assert not list(store.glob("checkpoints/*/checkpoint-*"))  # sealed adapters keep no checkpoints
+
+    # the resumed adapter equals the uninterrupted run's, as do the other three and the results
+    reference_adapters = sorted((tmp_path / "reference_store").glob("artifacts/adapters/*/adapter/*.safetensors"))
+    assert len(reference_adapters) == 4
+    for path in reference_adapters:
+        assert (store / path.relative_to(tmp_path / "reference_store")).read_bytes() == path.read_bytes()
+    assert json.loads((sweep / "0" / "results.json").read_text())["matrix"] == \
+        json.loads((reference / "results.json").read_text())["matrix"]
+    print(f"time-limit signal mid-finetune: {time.monotonic() - started:.0f} s")

@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import re
-import shlex
 import signal
 import subprocess
 import sys
@@ -32,8 +31,9 @@ from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from omegaconf import OmegaConf
 
 import introspection.config  # noqa: F401  (registers the resolvers the launcher configs use)
+from hydra_plugins.introspection_launcher.job_script import with_job_environment, without_default_wckey
 from introspection.errors import JOB_ERROR_FILE
-from introspection.secrets import is_secret_key
+from introspection.finetune import time_limit
 
 try:  # the `slurm` extra; Hydra imports every plugin module at start, so its absence must not break that
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
@@ -125,34 +125,6 @@ def private_folder(submitit_folder: str) -> Path:
     return base
 
 
-# Passed from the submitting shell into every job's sbatch script: sites that submit with
-# --export=NONE (or SBATCH_EXPORT=NONE) would otherwise start jobs without them. Secrets (WANDB_API_KEY,
-# anything introspection.secrets calls secret) are left to sbatch's own environment export: a key must
-# not be written into a script file on a shared disk.
-PASSED_ENV = ("HF_HOME", "HF_HUB_OFFLINE")
-PASSED_ENV_PREFIXES = ("WANDB_",)
-
-
-def passed_env_lines(environ: dict[str, str], already_set: set[str]) -> list[str]:
-    """`export NAME=value` for the submitting environment's HF_HOME, HF_HUB_OFFLINE and WANDB_* variables."""
-    names = sorted(n for n in environ if (n in PASSED_ENV or n.startswith(PASSED_ENV_PREFIXES))
-                   and not is_secret_key(n) and n not in already_set)
-    return [f"export {n}={shlex.quote(environ[n])}" for n in names]
-
-
-def with_job_environment(params: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
-    """The launcher params with the job script's environment lines added to `setup`.
-
-    SRUN_CPUS_PER_TASK: on Slurm 22.05-23.02, srun does not inherit the job's --cpus-per-task, so the
-    job's one srun step (where the experiment runs) would get a single CPU."""
-    setup = list(params.get("setup") or [])
-    exported = {m.group(1) for line in setup if (m := re.match(r"\s*export\s+(\w+)=", line))}
-    lines = passed_env_lines(environ, exported)
-    if params.get("cpus_per_task"):
-        lines.append(f"export SRUN_CPUS_PER_TASK={int(params['cpus_per_task'])}")
-    return {**params, "setup": lines + setup}
-
-
 class _Termination:
     """Records a SIGTERM to this process (Slurm requeue, preemption, scancel) instead of dying at once, as
     submitit's own handler does; `time` is when it came."""
@@ -222,6 +194,8 @@ class SlurmLauncher(_PerJobResources, _PluginSlurmLauncher):
         """The job itself, on the compute node: the plugin's run, ended without a result if Slurm
         terminated this attempt meanwhile."""
         attempt_started, termination = time.time(), _Termination()
+        # submitit's SIGUSR2 handler (time limit: requeue) waits for a finetune in flight to checkpoint.
+        time_limit.install()
         ret = None
         try:
             ret = super().__call__(sweep_overrides, job_dir_key, job_num, job_id, singleton_state)
@@ -232,6 +206,11 @@ class SlurmLauncher(_PerJobResources, _PluginSlurmLauncher):
 
     def job_params(self, overrides: Sequence[str]) -> dict[str, Any]:
         return with_job_environment(super().job_params(overrides), dict(os.environ))
+
+    def make_executor(self, params: dict[str, Any]):
+        executor = super().make_executor(params)
+        without_default_wckey(executor, params.get("wckey"))
+        return executor
 
     def plan(self, job_overrides: Sequence[Sequence[str]]) -> list[tuple[dict[str, Any], list[int]]]:
         """Jobs grouped by identical launcher params: [(params, [job positions])], in first-seen order."""

@@ -106,7 +106,16 @@ def finetune_on_ranks(payload: dict, folder: Path, n_processes: int) -> dict:
     from introspection.devices import environment
 
     env = {**os.environ, **environment(), "PYTHONUNBUFFERED": "1"}  # environment(): this side's CUDA devices
-    code = subprocess.run(command, env=env).returncode
+    from introspection.finetune.checkpoints import started_with_signal_pending
+
+    with started_with_signal_pending():  # Slurm's time-limit signal: the ranks checkpoint, the launcher lives on
+        launched = subprocess.Popen(command, env=env)
+    try:
+        code = launched.wait()
+    except BaseException:  # interrupted here: the launcher (and with it its ranks) goes too, as with subprocess.run
+        launched.kill()
+        launched.wait()
+        raise
     payload_path.unlink(missing_ok=True)
     result = folder / RESULT_FILE
     if code != 0 or not result.is_file():

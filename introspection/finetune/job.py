@@ -18,10 +18,12 @@ def train_from_payload(payload: dict, folder: Path) -> dict:
     from omegaconf import OmegaConf
 
     from introspection.config import FinetuneConfig, LoraSettings
+    from introspection.finetune import checkpoints
     from introspection.finetune.data import read_rows
     from introspection.finetune.trainer import finetune
     from introspection.models import ResolvedModel, load_tokenizer
 
+    checkpoints.stop_on_signal()  # Slurm's time-limit signal: checkpoint and stop, not die mid-step
     model = payload["model"]
     resolved = ResolvedModel(**model["resolved"])
     cfg_dict = dict(payload["finetune"])
@@ -34,8 +36,10 @@ def train_from_payload(payload: dict, folder: Path) -> dict:
     report_to = "wandb" if os.environ.get("INTROSPECTION_WANDB_TRAINING") == "1" else "none"
     if report_to == "wandb":
         os.environ["WANDB_NAME"] = f"finetune {payload['label']}"
+    # Checkpoints under the store, keyed by the adapter: a requeued job resumes where this one stopped.
+    checkpoint_dir = checkpoints.checkpoint_folder(payload["store_root"], payload["key"])
     result = finetune(resolved.path, tokenizer, rows, cfg, folder / "adapter", report_to=report_to,
-                      revision=resolved.revision)
+                      revision=resolved.revision, checkpoint_dir=checkpoint_dir)
     return {"label": payload["label"], "base": model["label"], "merged": result.merged, "train_loss": result.train_loss,
             "train_token_accuracy": result.train_token_accuracy, "n_examples": result.n_examples,
             "n_steps": result.n_steps, "seconds": result.seconds, "tokens_per_second": result.tokens_per_second,

@@ -422,11 +422,15 @@ def _is_main_process() -> bool:
 
 
 def finetune(base_path: str, tokenizer, rows: list[dict], cfg, out_dir: Path, *, report_to: str = "none",
-             progress: bool = True, revision: str | None = None) -> FinetuneResult:
+             progress: bool = True, revision: str | None = None, checkpoint_dir: Path | None = None) -> FinetuneResult:
     """Train `cfg.method` on `rows` from the model at `base_path`; write adapter/model + lineage.json to out_dir.
 
-    An existing out_dir is replaced only after the new one is complete.
+    An existing out_dir is replaced only after the new one is complete. With checkpoint_dir, training
+    checkpoints there and resumes from its latest checkpoint (finetune/checkpoints.py); stopped by SIGUSR2,
+    it raises FinetuneStopped and writes no out_dir.
     """
+    from introspection.finetune import checkpoints
+
     _check_config(cfg)
     _require_cuda_for_qlora(cfg.method)  # fail before any model loading
     out_dir = Path(out_dir)
@@ -443,9 +447,11 @@ def finetune(base_path: str, tokenizer, rows: list[dict], cfg, out_dir: Path, *,
             trainer, hyperparameters = build_trainer(base_path, tokenizer, rows, cfg, work_dir, report_to=report_to,
                                                      progress=progress, revision=revision)
             n_tokens = sum(len(ids) for ids in trainer.train_dataset["input_ids"])
+            resume = checkpoints.attach(trainer, checkpoint_dir, int(getattr(cfg, "checkpoint_every_steps", 0) or 0))
             train_started = time.time()
-            output = trainer.train()
+            output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
             train_seconds = time.time() - train_started
+            checkpoints.raise_if_stopped(trainer)
             gather_full_weights_for_saving(trainer)
             trainer.save_model(str(work_dir))  # adapter (or full model) + tokenizer with its chat template
             trainer.accelerator.wait_for_everyone()
@@ -478,6 +484,7 @@ def finetune(base_path: str, tokenizer, rows: list[dict], cfg, out_dir: Path, *,
                 "train_loss_mean": float(output.training_loss),
                 "train_token_accuracy": result.train_token_accuracy,
                 "n_steps": result.n_steps,
+                "resumed_from_step": checkpoints.step_of(resume) if resume else None,  # a requeued job's resume
                 "train_seconds": round(train_seconds, 3),
                 "total_seconds": round(time.time() - started, 3),
                 "tokens_per_second": result.tokens_per_second,
