@@ -243,12 +243,11 @@ CHOICES = {
     "finetune.multi_gpu": (*MULTI_GPU_STRATEGIES, "auto"),
     "model.m1.multi_gpu": MULTI_GPU_STRATEGIES,
     "model.m2.multi_gpu": MULTI_GPU_STRATEGIES,
-    "inference.backend": ("vllm", "hf"),
     "inference.aggregation": ("mode", "first"),
     "inference.lora_serving": ("auto", "merge", "adapter"),
-    "model.m1.source": ("hub", "local", "embedded"),
-    "model.m2.source": ("hub", "local", "embedded"),
 }
+# inference.backend and model.mX.source are checked against the backend registry at start
+# (introspection/inference/registry.py: check_backend_choices), which this schema module cannot import.
 
 
 def check_choices(cfg) -> None:

@@ -287,10 +287,12 @@ def _check_release_source(release_path: str | None) -> None:
 def check_config(cfg: DictConfig) -> None:
     """Everything that can be judged from the config and the data folders alone."""
     from introspection.config import check_choices
+    from introspection.inference.registry import check_backend_choices
 
     check_known_keys(cfg)
     check_stop_after(cfg)
     check_choices(cfg)
+    check_backend_choices(cfg)  # inference.backend, model.mX.source, and each backend's own config checks
     check_ranges(cfg)
     check_logprobs(cfg)
     check_property_lists(cfg)
@@ -431,5 +433,8 @@ def run_start_checks(cfg: DictConfig) -> None:
     check_wandb_reachable(cfg)
     if cfg.experiment.stop_after in (None, "none"):
         check_machine(cfg)
+        from introspection.inference.registry import check_backend_services
+
+        check_backend_services(cfg)  # a server model's key, endpoint and model id, within seconds
 
 
