@@ -116,6 +116,9 @@ RANGES = {
     "inference.seed": SEED,
     "inference.gpu_memory_utilization": PROBABILITY_ABOVE_0,
     "inference.cpu_kv_cache_gib": POSITIVE,
+    "inference.server_concurrency": AT_LEAST_1,
+    "inference.server_timeout_s": POSITIVE,
+    "inference.server_max_retries": NON_NEGATIVE,
     "preflight.gpus": OPTIONAL_AT_LEAST_1,
     "preflight.chars_per_token": POSITIVE,
     **{f"model.{slot}.{key}": rule for slot in SLOTS for key, rule in (
