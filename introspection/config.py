@@ -27,8 +27,8 @@ class ModelEntry:
     """One model under study and where its weights come from."""
 
     name: str = MISSING  # short label used in tables, e.g. "smollm2_135m"
-    source: str = "hub"  # hub | local | embedded
-    path: str = MISSING  # hub id, local folder, or embedded key (smollm2_135m_instruct, gemma3_270m)
+    source: str = "hub"  # hub | local | embedded | server (an OpenAI-compatible endpoint: docs/api_models.md)
+    path: str = MISSING  # hub id, local folder, embedded key (smollm2_135m_instruct, gemma3_270m), or server model id
     revision: Optional[str] = None  # hub revision, recorded in the model fingerprint
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16; auto: the model's (GPU), devices.inference_dtype (CPU)
     tensor_parallel_size: int = 1
@@ -42,6 +42,10 @@ class ModelEntry:
     # Memory of each of the job's GPUs in GB (1e9 bytes), for the start's memory check (introspection/memory_fit.py)
     # where no GPU is visible (a login node); with GPUs visible their measured memory is used instead.
     gpu_memory_gb: float = 80.0
+    # source=server: the endpoint up to /v1 (e.g. https://api.openai.com/v1), and the NAME of the environment
+    # variable that holds its key (never the key; null: a server that needs none)
+    base_url: Optional[str] = None
+    api_key_env: Optional[str] = None
 
 
 @dataclass
@@ -134,6 +138,11 @@ class InferenceConfig:
     cpu_kv_cache_gib: float = 1.0  # vLLM on CPU: KV cache in RAM (1 GiB: ~23k tokens of SmolLM2, 29k of Gemma-3)
     enforce_eager: bool = False
     lora_serving: str = "auto"  # auto (merge on CPU, LoRARequest on GPU) | merge | adapter
+    # Server models (model.mX.source=server): requests in flight at once, seconds to wait for one answer, and
+    # retries (with exponential backoff) after a rate limit, a server error, a timeout or a dropped connection
+    server_concurrency: int = 8
+    server_timeout_s: float = 120.0
+    server_max_retries: int = 6
 
 
 @dataclass
@@ -246,12 +255,11 @@ CHOICES = {
     "finetune.multi_gpu": (*MULTI_GPU_STRATEGIES, "auto"),
     "model.m1.multi_gpu": MULTI_GPU_STRATEGIES,
     "model.m2.multi_gpu": MULTI_GPU_STRATEGIES,
-    "inference.backend": ("vllm", "hf"),
     "inference.aggregation": ("mode", "first"),
     "inference.lora_serving": ("auto", "merge", "adapter"),
-    "model.m1.source": ("hub", "local", "embedded"),
-    "model.m2.source": ("hub", "local", "embedded"),
 }
+# inference.backend and model.mX.source are checked against the backend registry at start
+# (introspection/inference/registry.py: check_backend_choices), which this schema module cannot import.
 
 
 def check_choices(cfg) -> None:

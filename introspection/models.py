@@ -63,7 +63,7 @@ CHATML_TEMPLATE = (
 )
 
 NAMED_TEMPLATES = {"gemma": GEMMA_TEMPLATE, "chatml": CHATML_TEMPLATE}
-SOURCES = ("hub", "local", "embedded")
+SOURCES = ("hub", "local", "embedded", "server")  # server: answered by the server backend (inference/server_backend.py)
 
 # Candidates for a pad token that is not EOS, tried in order before a new "<pad>" is added.
 _PAD_CANDIDATES = ("<pad>", "<|pad|>", "<|finetune_right_pad_id|>", "<|endoftext|>", "<unk>")
@@ -327,6 +327,12 @@ def hub_fingerprint(repo_id: str, revision: str | None) -> str:
     return hashlib.sha256(f"hub:{repo_id}@{revision or 'main'}".encode()).hexdigest()
 
 
+def server_fingerprint(base_url: str, model_id: str, revision: str | None) -> str:
+    """A server model is what its endpoint serves under its model id (and the revision the entry pins, if any):
+    no weights are at hand to hash, so the answers' key names the endpoint and the id."""
+    return hashlib.sha256(f"server:{base_url.rstrip('/')}|{model_id}|{revision or ''}".encode()).hexdigest()
+
+
 def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")  # as huggingface_hub reads it
 
@@ -469,6 +475,13 @@ def resolve_model(entry: ModelEntry, cache_dir: Path, where: str = "model.mX") -
     source = entry.source
     commit = None  # hub models: the commit sha their revision resolves to
 
+    if source == "server":  # nothing to load or hash here: the endpoint renders its own template
+        if template is not None or not entry.base_url:
+            raise ModelResolveError(f"server model {entry.name} ({where}) needs {where}.base_url and no "
+                                    f"{where}.chat_template (given: {entry.base_url!r}, {entry.chat_template!r})")
+        return ResolvedModel(name=entry.name, path=entry.path, chat_template=None,
+                             fingerprint=server_fingerprint(entry.base_url, entry.path, entry.revision),
+                             requested_revision=entry.revision)
     if source == "embedded":
         folder = materialize_embedded(entry.path, cache_dir)
         path, fingerprint, has_own = str(folder), folder_fingerprint(folder, cache_dir), True

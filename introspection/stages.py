@@ -219,15 +219,22 @@ def answer_key(model: ModelRef, job: AnswerJob, inference_cfg) -> str:
 
     Left out (tests/test_keys.py lists each with its reason): batch sizes, memory and KV-cache sizes,
     enforce_eager, lora_serving, tensor_parallel_size, max_model_len, gpus: they change how the same
-    computation is scheduled or split, not what is computed."""
+    computation is scheduled or split, not what is computed. A server model (model.mX.source=server) is
+    answered by the server backend whatever inference.backend says; its fingerprint names the endpoint and
+    its model id (models.server_fingerprint)."""
+    from introspection.inference.registry import backend_for
+
+    backend = backend_for((model.entry or {}).get("source"), inference_cfg.backend)
     content = {
         "v": ANSWERS_VERSION,
         "model": model.fingerprint,
         "requests": digest([[r.request_id, r.messages] for r in job.requests]),
         "sampling": asdict(job.sampling),
         "aggregation": inference_cfg.aggregation,
-        "backend": inference_cfg.backend,  # numerics differ between engines
+        "backend": backend.name,  # numerics differ between engines; a server model's: "server", whatever the engine
     }
+    if not backend.on_devices:  # a remote server computes in its own dtype, the same from every machine
+        return digest(content)
     # model.mX.dtype as this machine resolves it (`auto` on a CPU: bfloat16 or float32 by what the CPU has)
     dtype = devices.inference_dtype((model.entry or {}).get("dtype", UNHASHED_INFERENCE_DTYPE),
                                     inference_cfg.backend, on_gpu=bool(devices.visible_devices()))

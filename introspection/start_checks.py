@@ -116,6 +116,9 @@ RANGES = {
     "inference.seed": SEED,
     "inference.gpu_memory_utilization": PROBABILITY_ABOVE_0,
     "inference.cpu_kv_cache_gib": POSITIVE,
+    "inference.server_concurrency": AT_LEAST_1,
+    "inference.server_timeout_s": POSITIVE,
+    "inference.server_max_retries": NON_NEGATIVE,
     "preflight.gpus": OPTIONAL_AT_LEAST_1,
     "preflight.chars_per_token": POSITIVE,
     **{f"model.{slot}.{key}": rule for slot in SLOTS for key, rule in (
@@ -287,10 +290,12 @@ def _check_release_source(release_path: str | None) -> None:
 def check_config(cfg: DictConfig) -> None:
     """Everything that can be judged from the config and the data folders alone."""
     from introspection.config import check_choices
+    from introspection.inference.registry import check_backend_choices
 
     check_known_keys(cfg)
     check_stop_after(cfg)
     check_choices(cfg)
+    check_backend_choices(cfg)  # inference.backend, model.mX.source, and each backend's own config checks
     check_ranges(cfg)
     check_logprobs(cfg)
     check_property_lists(cfg)
@@ -431,5 +436,8 @@ def run_start_checks(cfg: DictConfig) -> None:
     check_wandb_reachable(cfg)
     if cfg.experiment.stop_after in (None, "none"):
         check_machine(cfg)
+        from introspection.inference.registry import check_backend_services
+
+        check_backend_services(cfg)  # a server model's key, endpoint and model id, within seconds
 
 

@@ -47,9 +47,15 @@ class Answer:
     finish_reason: str | None = None
     prompt_tokens: int | None = None  # the prompt's tokens (None: answers stored before tokens were counted)
     generated_tokens: int | None = None  # tokens the engine generated, all samples (greedy copies count once)
+    # What a remote server said about the model that answered (its model name, system_fingerprint); None for the
+    # engines in this job, and then left out of the stored row, so their rows are as before.
+    served: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        row = asdict(self)
+        if row["served"] is None:
+            del row["served"]
+        return row
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> Answer:

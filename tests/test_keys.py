@@ -67,6 +67,10 @@ MODEL_FIELDS = {
     "params_b": ({"params_b": 70.0}, NOTHING, "read only by gradient_checkpointing=auto, keyed as its resolved value"),
     "multi_gpu": ({"multi_gpu": "fsdp"}, NOTHING, "read only by finetune.multi_gpu=auto, keyed as its resolved value"),
     "gpu_memory_gb": ({"gpu_memory_gb": 40.0}, NOTHING, "read only by the start's memory check (memory_fit.py)"),
+    "base_url": ({"base_url": "http://127.0.0.1:9/v1"}, NOTHING,
+                 "read only for source=server, whose fingerprint names it (tests/test_server_backend.py)"),
+    "api_key_env": ({"api_key_env": "OTHER_KEY"}, NOTHING, "which variable holds a server's key: a key authenticates, "
+                                                           "it changes no answer"),
 }
 
 INFERENCE_FIELDS = {
@@ -89,6 +93,9 @@ INFERENCE_FIELDS = {
     "enforce_eager": ({"enforce_eager": True}, NOTHING, f"CUDA graphs replay the same kernels: {SAME_COMPUTATION}"),
     "lora_serving": ({"lora_serving": "merge"}, NOTHING,
                      "W+BA merged or applied beside W: the same function, rounded differently (auto picks by device)"),
+    "server_concurrency": ({"server_concurrency": 2}, NOTHING, f"requests in flight to a server: {SAME_COMPUTATION}"),
+    "server_timeout_s": ({"server_timeout_s": 5.0}, NOTHING, "how long a server's answer is waited for, not what it is"),
+    "server_max_retries": ({"server_max_retries": 0}, NOTHING, "how often a failed request is sent again"),
 }
 
 FINETUNE_FIELDS = {

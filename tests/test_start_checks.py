@@ -174,6 +174,7 @@ BAD_VALUES = {  # key -> a value outside its range; every key of start_checks.RA
     "inference.max_tokens_hypothetical": 0, "inference.n_samples": 0, "inference.top_logprobs": -1,
     "inference.seed": -1, "inference.gpu_memory_utilization": 1.5, "inference.cpu_kv_cache_gib": 0,
     "preflight.gpus": 0, "preflight.chars_per_token": 0,
+    "inference.server_concurrency": 0, "inference.server_timeout_s": 0, "inference.server_max_retries": -1,
     **{f"model.{s}.{k}": 0 for s in ("m1", "m2") for k in ("tensor_parallel_size", "max_model_len", "gpus", "params_b",
                                                                    "gpu_memory_gb")},
 }

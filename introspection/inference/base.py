@@ -1,13 +1,15 @@
-"""The inference backend protocol, its valid settings, and mode-of-n answer aggregation (the factory: factory.py)."""
+"""The inference backend protocol, a backend's registry entry (BackendSpec), its valid settings, and mode-of-n
+answer aggregation (the registry: registry.py; the factory: factory.py)."""
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from introspection.types import Answer, ChatRequest, Sampling
 
-BACKENDS = ("vllm", "hf")
 AGGREGATIONS = ("mode", "first")
 SERVING_MODES = ("auto", "merge", "adapter")
 MODE_PREFIX_CHARS = 40  # docs/method.md §1.4: samples are compared on their first 40 characters
@@ -21,6 +23,35 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """A backend as the registry (registry.py) knows it: a module of this package named `<name>_backend.py`
+    defines `BACKEND = BackendSpec(...)`, and the factory, the config's validation and the start checks read it.
+
+    `load(model, cfg, entry, adapter_path, work_dir, samplings)` returns a started Backend (the factory's
+    arguments, see factory.make_backend). `source`: the model source (model.mX.source) whose models this
+    backend answers for, whatever inference.backend says (the `server` backend answers `source: server`);
+    None for an engine that loads weights here and is chosen with inference.backend (vllm, hf).
+    """
+
+    name: str
+    summary: str  # one line, for listings and error messages
+    load: Callable[..., Backend]
+    source: str | None = None
+    # Computes on this machine's devices: its inference dtype enters the answers' key and inference.gpu_batch_size
+    # applies on a GPU. False for a remote server: its answers do not depend on this machine.
+    on_devices: bool = True
+    # The profile reads the memory in use on every visible GPU (the engine runs in a child it cannot see).
+    device_wide: bool = False
+    # Whether this framework can finetune its models (a server model cannot be, yet).
+    finetunable: bool = True
+    # check_config(cfg, slot): one-line ValueError for an entry it cannot run, judged from the config alone
+    # (every start, dry runs included). check_service(cfg, slot): the same once models will run (it may ask a
+    # server, within seconds). Both run only for the slots this backend answers.
+    check_config: Callable[[Any, str], None] | None = None
+    check_service: Callable[[Any, str], None] | None = None
 
 
 def choose_answer(samples: list[str], aggregation: str) -> tuple[str | None, float]:

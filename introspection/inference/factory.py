@@ -1,7 +1,8 @@
-"""The backend factory: `make_backend` loads a model into the backend that inference.backend names.
+"""The backend factory: `make_backend` starts the backend that answers a model: the one serving its source
+(a `server` model), else the engine inference.backend names; both looked up in the registry (registry.py).
 
-Apart from base.py because the backends import base (make_answer): base imports no backend, so the
-backends and base form no import circle.
+Apart from base.py because the backends import base (make_answer, BackendSpec): base imports no backend, so
+the backends and base form no import circle.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from introspection.config import InferenceConfig, ModelEntry
-from introspection.inference.base import BACKENDS, SERVING_MODES, Backend
+from introspection.inference.base import SERVING_MODES, Backend
+from introspection.inference.registry import backend_for
 from introspection.models import ResolvedModel
 from introspection.types import Sampling
 
@@ -23,7 +25,8 @@ def make_backend(
     work_dir: Path | None = None,
     samplings: list[Sampling] | None = None,
 ) -> Backend:
-    """Load `model` (plus an optional LoRA adapter) into the backend named `kind`.
+    """Load `model` (plus an optional LoRA adapter) into its backend: the one serving entry.source, else the
+    engine named `kind` (inference.backend).
 
     `work_dir` holds merged adapters and compiler caches; default: the artifact store. `samplings`: every
     Sampling the backend will be asked with (None: any); an engine that only decodes greedily may keep
@@ -31,13 +34,5 @@ def make_backend(
     """
     if cfg.lora_serving not in SERVING_MODES:
         raise ValueError(f"unknown inference.lora_serving {cfg.lora_serving!r}; valid: {', '.join(SERVING_MODES)}")
-    if kind == "vllm":
-        from introspection.inference.vllm_backend import VLLMBackend
-
-        seeded = samplings is None or any(s.temperature > 0 for s in samplings)
-        return VLLMBackend(model, cfg, entry, adapter_path=adapter_path, work_dir=work_dir, seeded_sampling=seeded)
-    if kind == "hf":
-        from introspection.inference.hf_backend import HFBackend
-
-        return HFBackend(model, cfg, entry, adapter_path=adapter_path, work_dir=work_dir)
-    raise ValueError(f"unknown inference backend {kind!r} (inference.backend); valid: {', '.join(BACKENDS)}")
+    spec = backend_for(entry.source if entry is not None else None, kind)
+    return spec.load(model, cfg, entry, adapter_path=adapter_path, work_dir=work_dir, samplings=samplings)

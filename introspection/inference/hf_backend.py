@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from introspection.config import InferenceConfig, ModelEntry
-from introspection.inference.base import make_answer
+from introspection.inference.base import BackendSpec, make_answer
 from introspection.models import ResolvedModel, load_tokenizer
 from introspection.types import Answer, ChatRequest, Sampling
 
@@ -207,3 +207,11 @@ class HFBackend:
 
         self.model = None
         gc.collect()
+
+
+def _load(model: ResolvedModel, cfg: InferenceConfig, entry: ModelEntry, adapter_path: str | None = None,
+          work_dir: Path | None = None, samplings: list[Sampling] | None = None) -> HFBackend:
+    return HFBackend(model, cfg, entry, adapter_path=adapter_path, work_dir=work_dir)
+
+
+BACKEND = BackendSpec(name="hf", summary="transformers generate in this job (the reference path)", load=_load)

@@ -17,7 +17,7 @@ from typing import Any
 
 from introspection.config import InferenceConfig, ModelEntry
 from introspection.devices import inference_dtype
-from introspection.inference.base import make_answer
+from introspection.inference.base import BackendSpec, make_answer
 from introspection.inference.lora import (
     AdapterError,
     adapter_digest,
@@ -253,3 +253,14 @@ def end_of_turn_ids(model_path: str) -> list[int]:
         return []
     eos = json.loads(path.read_text()).get("eos_token_id")
     return [int(i) for i in (eos if isinstance(eos, list) else [eos]) if i is not None]
+
+
+def _load(model: ResolvedModel, cfg: InferenceConfig, entry: ModelEntry, adapter_path: str | None = None,
+          work_dir: Path | None = None, samplings: list[Sampling] | None = None) -> VLLMBackend:
+    """The registry's loader: an engine that only decodes greedily may keep vLLM's chunked prefill on a CPU."""
+    seeded = samplings is None or any(s.temperature > 0 for s in samplings)
+    return VLLMBackend(model, cfg, entry, adapter_path=adapter_path, work_dir=work_dir, seeded_sampling=seeded)
+
+
+BACKEND = BackendSpec(name="vllm", summary="vLLM's offline engine in this job (CPU or GPUs)", load=_load,
+                      device_wide=True)

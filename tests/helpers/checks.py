@@ -12,6 +12,7 @@ SECRETS = {
     "WANDB_API_KEY": "fakewandbkey0introspection0tests012345678",  # 40 characters, as a real key
     "HF_TOKEN": "hf_fakeTokenIntrospectionTests0123456789",
     "HUGGING_FACE_HUB_TOKEN": "hf_fakeLegacyTokenIntrospectionTests0123",
+    "OPENAI_API_KEY": "sk-fakeOpenaiKeyIntrospectionTests0123456789",  # server models (api_key_env)
 }
 
 

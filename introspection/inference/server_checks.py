@@ -1,0 +1,86 @@
+"""Start checks of a server model (model.mX.source=server), each a one-line ValueError within seconds, so a run
+that cannot reach its endpoint fails before any other model loads (the registry runs them, start_checks.py
+calls the registry):
+
+- from the config, at every start: a base URL, no chat template (the server renders its own), a variable name
+  in api_key_env;
+- once models will run: no finetune of the server model (not possible yet), its key variable set, the endpoint
+  reachable (GET <base_url>/models within a few seconds) and listing the model id.
+A dry run (experiment.stop_after=build|plan) asks no server and needs no key: a plan is made offline.
+"""
+
+from __future__ import annotations
+
+import re
+
+from omegaconf import DictConfig
+
+REACH_TIMEOUT_S = 5.0  # to connect to the endpoint and to hear its model list
+IDS_SHOWN = 8  # model ids named in the error for an id the endpoint does not list
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# Which model slots each experiment finetunes (its own code: train_self, train_cross, finetune_model). An
+# experiment not named here finetunes both.
+FINETUNED_SLOTS = {
+    "untrained_self": lambda options: (),
+    "behavior_shift": lambda options: (options.get("target", "m1"),),  # the source side only answers
+}
+
+
+def check_server_entry(cfg: DictConfig, slot: str) -> None:
+    entry, where = cfg.model[slot], f"model.{slot}"
+    url = entry.base_url
+    if not url or not str(url).startswith(("http://", "https://")):
+        raise ValueError(f"{where}.base_url={url!r} is not valid for a server model ({entry.name}); valid: the "
+                         "endpoint's URL up to /v1, e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1")
+    if entry.chat_template:
+        raise ValueError(f"{where}.chat_template={entry.chat_template!r} is set but {entry.name} is a server model: "
+                         f"the server renders its own template; set {where}.chat_template=null")
+    name = entry.api_key_env
+    if name is not None and not _ENV_NAME.match(str(name)):
+        raise ValueError(f"{where}.api_key_env={'<redacted>' if len(str(name)) > 40 else repr(name)} is not a "
+                         "variable name; give the NAME of the variable that holds the key (e.g. OPENAI_API_KEY), "
+                         "never the key, or null for a server that needs none")
+
+
+def finetuned_slots(cfg: DictConfig) -> tuple[str, ...]:
+    rule = FINETUNED_SLOTS.get(cfg.experiment.name)
+    return ("m1", "m2") if rule is None else tuple(rule(cfg.experiment.options or {}))
+
+
+def check_not_finetuned(cfg: DictConfig, slot: str) -> None:
+    if slot not in finetuned_slots(cfg):
+        return
+    entry = cfg.model[slot]
+    other = "m2" if slot == "m1" else "m1"
+    raise ValueError(f"model.{slot} ({entry.name}) is a server model, and server models cannot be finetuned by this "
+                     f"framework yet (finetune=openai is planned), but experiment={cfg.experiment.name} finetunes "
+                     f"model.{slot}; use it where it only answers: experiment=untrained_self, or "
+                     f"experiment=behavior_shift experiment.options.target={other} "
+                     f"experiment.options.source={slot}")
+
+
+def check_server_service(cfg: DictConfig, slot: str) -> None:
+    """Finetune, key, reachability and model id, in that order (the cheapest first)."""
+    from introspection.inference.server_client import ServerClient, ServerError, api_key
+
+    check_not_finetuned(cfg, slot)
+    entry, where = cfg.model[slot], f"model.{slot}"
+    key = api_key(entry, where)
+    client = ServerClient(str(entry.base_url), key, timeout_s=REACH_TIMEOUT_S, max_retries=0,
+                          connect_timeout_s=REACH_TIMEOUT_S)
+    try:
+        listing = client.get("models")
+    except ServerError as exc:
+        refused = any(f"HTTP {code}" in str(exc) for code in (401, 403))
+        fix = (f"check the key in {entry.api_key_env}" if refused and entry.api_key_env else
+               f"start the server or correct {where}.base_url")
+        raise ValueError(f"{where}.base_url={entry.base_url} ({entry.name}) cannot be used within "
+                         f"{REACH_TIMEOUT_S:.0f} s: {exc}; {fix}") from None
+    finally:
+        client.close()
+    ids = sorted(str(m.get("id")) for m in (listing.get("data") or []) if isinstance(m, dict))
+    if str(entry.path) not in ids:
+        shown = ", ".join(ids[:IDS_SHOWN]) + (f" and {len(ids) - IDS_SHOWN} more" if len(ids) > IDS_SHOWN else "")
+        raise ValueError(f"{where}.path={entry.path!r} is not a model {entry.base_url} lists; it lists "
+                         f"{shown or 'none'}; set {where}.path to one of them")
