@@ -34,8 +34,10 @@ def train_from_payload(payload: dict, folder: Path) -> dict:
     report_to = "wandb" if os.environ.get("INTROSPECTION_WANDB_TRAINING") == "1" else "none"
     if report_to == "wandb":
         os.environ["WANDB_NAME"] = f"finetune {payload['label']}"
+    # ranks: the launch's process count (finetune/distributed.py), 1 in a single-process worker; the trainer
+    # refuses to train with another batch than the configured one (finetune/batch.py).
     result = finetune(resolved.path, tokenizer, rows, cfg, folder / "adapter", report_to=report_to,
-                      revision=resolved.revision)
+                      revision=resolved.revision, ranks=int(payload.get("ranks", 1)))
     return {"label": payload["label"], "base": model["label"], "merged": result.merged, "train_loss": result.train_loss,
             "train_token_accuracy": result.train_token_accuracy, "n_examples": result.n_examples,
             "n_steps": result.n_steps, "seconds": result.seconds, "tokens_per_second": result.tokens_per_second,
