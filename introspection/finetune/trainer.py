@@ -375,6 +375,7 @@ def build_trainer(base_path: str, tokenizer, rows: list[dict], cfg, output_dir: 
             "effective_batch_size": batch["effective_batch_size"],
             "per_device_train_batch_size": batch["per_device_train_batch_size"],
             "n_gpu": batch["n_gpu"],
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),  # this process's own (introspection/devices.py)
             "world_size": args.world_size,
             # How the ranks really trained (NO, MULTI_CPU, MULTI_GPU, FSDP, DEEPSPEED): accelerate picks it at launch.
             "distributed_type": trainer.accelerator.distributed_type.value,
