@@ -52,6 +52,17 @@ def grace_s() -> float:
     return _seconds(GRACE_VARIABLE, DEFAULT_GRACE_S)
 
 
+GROUPS_VARIABLE = "INTROSPECTION_RUN_GROUPS"  # read by faults.py: the test hook kills the whole run
+
+
+def run_groups_environment() -> dict[str, str]:
+    """For a child's environment: the process groups of the run so far (this process's own added), so the
+    fault-injection hook (introspection/faults.py) can kill the whole run from inside a child."""
+    groups = [g for g in os.environ.get(GROUPS_VARIABLE, "").split(",") if g]
+    own = str(os.getpgid(0))
+    return {GROUPS_VARIABLE: ",".join(groups + ([own] if own not in groups else []))}
+
+
 def run_in_own_group(target, payload: dict) -> None:
     """The spawned child's entry: a process group of its own (its pid is the group id), then `target`."""
     os.setsid()

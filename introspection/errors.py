@@ -300,11 +300,11 @@ def spawn_and_wait(store_root: str | Path, target, payload: dict, what: str, gpu
     when given, is the file that says its work is done)."""
     import multiprocessing as mp
 
-    from introspection.child_process import run_in_own_group, wait_bounded
+    from introspection.child_process import run_groups_environment, run_in_own_group, wait_bounded
     from introspection.devices import child_environment
 
     proc = mp.get_context("spawn").Process(target=run_in_own_group, args=(target, payload), name=what)
-    with _environment_for_child(child_environment(gpus, what)):
+    with _environment_for_child({**child_environment(gpus, what), **run_groups_environment()}):
         proc.start()
 
     def wait(seconds: float) -> int | None:

@@ -103,7 +103,7 @@ def finetune_on_ranks(payload: dict, folder: Path, n_processes: int) -> dict:
     The ranks see exactly n_processes CUDA devices of this side (none for CPU ranks), run in a process
     group of their own and are stopped, with a one-line error, when they outlive their time limits
     (introspection/child_process.py: the whole run, or a short grace after rank 0 wrote its result)."""
-    from introspection.child_process import wait_bounded
+    from introspection.child_process import run_groups_environment, wait_bounded
     from introspection.devices import child_environment
 
     config_path = accelerate_config_path(payload["finetune"])
@@ -112,7 +112,7 @@ def finetune_on_ranks(payload: dict, folder: Path, n_processes: int) -> dict:
     command = launch_command(config_path, n_processes, payload_path)
     what = f"finetuning {payload['label']} on {n_processes} processes"
     devices = child_environment(0 if _uses_cpu(config_path) else n_processes, what)
-    env = {**os.environ, **devices, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **devices, **run_groups_environment(), "PYTHONUNBUFFERED": "1"}
     result = folder / RESULT_FILE
     proc = subprocess.Popen(command, env=env, start_new_session=True)  # its own group: stopped as one
 
