@@ -44,12 +44,10 @@ def _seconds(variable: str, default: float) -> float:
     return value
 
 
-def timeout_s() -> float:
-    return _seconds(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT_S)
-
-
-def grace_s() -> float:
-    return _seconds(GRACE_VARIABLE, DEFAULT_GRACE_S)
+def limits() -> tuple[float, float]:
+    """(whole-run timeout, exit grace) in seconds, from the environment; read before a child starts, so a
+    bad value fails in one line with nothing left running."""
+    return _seconds(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT_S), _seconds(GRACE_VARIABLE, DEFAULT_GRACE_S)
 
 
 GROUPS_VARIABLE = "INTROSPECTION_RUN_GROUPS"  # read by faults.py: the test hook kills the whole run
@@ -87,14 +85,13 @@ def stop_group(pgid: int, exited: Callable[[], bool]) -> None:
         pass
 
 
-def wait_bounded(wait: Callable[[float], int | None], pgid: int, what: str, result_file: Path | None = None,
-                 *, timeout: float | None = None, grace: float | None = None) -> int:
+def wait_bounded(wait: Callable[[float], int | None], pgid: int, what: str, result_file: Path | None,
+                 limits: tuple[float, float]) -> int:
     """Wait for a child and return its exit code. `wait(s)` waits up to s seconds and returns the exit code,
     or None while the child runs. Stops the child's process group and raises a one-line TimeoutError when
-    it runs past `timeout` seconds, or past `grace` seconds after `result_file` appeared (the child's work
-    is done; what remains is its exit)."""
-    timeout = timeout_s() if timeout is None else timeout
-    grace = grace_s() if grace is None else grace
+    it runs past `limits`' timeout, or past its grace after `result_file` appeared (the child's work is
+    done; what remains is its exit)."""
+    timeout, grace = limits
     started = time.monotonic()
     finished_at = None
 

@@ -300,11 +300,13 @@ def spawn_and_wait(store_root: str | Path, target, payload: dict, what: str, gpu
     when given, is the file that says its work is done)."""
     import multiprocessing as mp
 
-    from introspection.child_process import run_groups_environment, run_in_own_group, wait_bounded
+    from introspection.child_process import limits, run_groups_environment, run_in_own_group, wait_bounded
     from introspection.devices import child_environment
 
+    bounds = limits()  # before the start: a bad setting leaves nothing running
+    variables = {**child_environment(gpus, what), **run_groups_environment()}
     proc = mp.get_context("spawn").Process(target=run_in_own_group, args=(target, payload), name=what)
-    with _environment_for_child({**child_environment(gpus, what), **run_groups_environment()}):
+    with _environment_for_child(variables):
         proc.start()
 
     def wait(seconds: float) -> int | None:
@@ -312,7 +314,7 @@ def spawn_and_wait(store_root: str | Path, target, payload: dict, what: str, gpu
         return proc.exitcode
 
     result = payload.get("result_path")
-    code = wait_bounded(wait, proc.pid, what, Path(result) if result else None)
+    code = wait_bounded(wait, proc.pid, what, Path(result) if result else None, bounds)
     if code != 0:
         raise worker_failure(store_root, proc.pid, what, code)
 

@@ -169,6 +169,9 @@ def test_a_worker_past_the_whole_run_limit_is_stopped(monkeypatch, tmp_path):
     monkeypatch.setenv("INTROSPECTION_CHILD_TIMEOUT_S", "soon")
     with pytest.raises(ValueError, match=r"INTROSPECTION_CHILD_TIMEOUT_S='soon' \(environment\) is not valid"):
         spawn_and_wait(tmp_path, sleep_long, {}, "merging tiny")
+    import multiprocessing
+
+    assert multiprocessing.active_children() == []  # refused before the start: nothing left running
 
 
 # A stand-in for `accelerate launch`: rank 0 writes its result, then the launch hangs in teardown, with a
@@ -228,5 +231,5 @@ def test_the_process_group_is_stopped_when_the_wait_is_interrupted(tmp_path):
         return proc.poll()
 
     with pytest.raises(KeyboardInterrupt):
-        wait_bounded(interrupted, proc.pid, "finetuning x")
+        wait_bounded(interrupted, proc.pid, "finetuning x", None, (600.0, 300.0))
     assert proc.wait(timeout=30) == -signal.SIGTERM

@@ -103,10 +103,11 @@ def finetune_on_ranks(payload: dict, folder: Path, n_processes: int) -> dict:
     The ranks see exactly n_processes CUDA devices of this side (none for CPU ranks), run in a process
     group of their own and are stopped, with a one-line error, when they outlive their time limits
     (introspection/child_process.py: the whole run, or a short grace after rank 0 wrote its result)."""
-    from introspection.child_process import run_groups_environment, wait_bounded
+    from introspection.child_process import limits, run_groups_environment, wait_bounded
     from introspection.devices import child_environment
 
     config_path = accelerate_config_path(payload["finetune"])
+    bounds = limits()  # before the launch: a bad setting leaves nothing running
     payload_path = folder / PAYLOAD_FILE
     payload_path.write_text(json.dumps({**payload, "out_dir": str(folder), "ranks": n_processes}))
     command = launch_command(config_path, n_processes, payload_path)
@@ -123,7 +124,7 @@ def finetune_on_ranks(payload: dict, folder: Path, n_processes: int) -> dict:
             return None
 
     try:
-        code = wait_bounded(wait, proc.pid, what, result)
+        code = wait_bounded(wait, proc.pid, what, result, bounds)
     finally:
         payload_path.unlink(missing_ok=True)
     if code != 0 or not result.is_file():
