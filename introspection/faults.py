@@ -7,7 +7,7 @@ Points (each counted separately in every process, from 1):
     finetune-step   a finetuning worker has just finished one optimizer step
     score           the orchestrator is about to score one target (every answer exists; results.json does not)
 
-The whole process group dies (orchestrator and worker alike, no cleanup handlers run), so a test starts
+The whole run dies (orchestrator and worker alike, each process group of the run; no cleanup handlers run), so a test starts
 the run in its own session (`subprocess.Popen(..., start_new_session=True)`). Unset, the hook does nothing.
 tests/test_faults.py uses it to show that a rerun resumes and reproduces an uninterrupted run.
 """
@@ -46,7 +46,14 @@ def reached(point: str) -> None:
         return
     _reached[point] = _reached.get(point, 0) + 1
     if _reached[point] == spec[1]:
-        os.killpg(os.getpgid(0), signal.SIGKILL)
+        # A worker runs in a process group of its own (child_process.py), which names the run's other groups
+        # (the orchestrator's first) in INTROSPECTION_RUN_GROUPS: all of them die, then this one.
+        run = [int(g) for g in os.environ.get("INTROSPECTION_RUN_GROUPS", "").split(",") if g]
+        for group in [*run, os.getpgid(0)]:
+            try:
+                os.killpg(group, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def trainer_callback():

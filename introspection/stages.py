@@ -263,7 +263,9 @@ def run_answer_jobs(store: Store, model: ModelRef, jobs: list[AnswerJob], infere
         }
         from introspection.worker import answer_worker
 
-        run_in_subprocess(store, answer_worker, payload, f"inference for {model.label}")
+        backend = payload["inference"]["backend"]
+        run_in_subprocess(store, answer_worker, payload, f"inference for {model.label}",
+                          gpus=devices.inference_devices(model.entry or {}, backend))
     for job in jobs:
         # A job the worker did not run is a stage of its own in the profile: its wall is the lookup.
         with timed_stage(store if job.key not in missing_keys else None, f"answers {model.label} {job.name}",
@@ -297,8 +299,9 @@ def wait_for_live_builders(store: Store, kind: str, keys: list[str]) -> bool:
     return waited
 
 
-def run_in_subprocess(store: Store, target, payload: dict, what: str) -> None:
-    """Run one model-bound stage in a fresh spawned process so its memory is returned when it ends.
+def run_in_subprocess(store: Store, target, payload: dict, what: str, gpus: int = 1) -> None:
+    """Run one model-bound stage in a fresh spawned process so its memory is returned when it ends; it sees
+    `gpus` CUDA devices of its side (errors.spawn_and_wait).
 
     A worker that builds store artifacts writes what it computed and what it found sealed by another job
     into payload["result_path"] (worker.write_result); those counts are added to this store's, and the
@@ -307,7 +310,7 @@ def run_in_subprocess(store: Store, target, payload: dict, what: str) -> None:
     with tempfile.TemporaryDirectory(prefix="introspection-worker-") as scratch:
         result_path = Path(scratch) / "result.json"
         started = time.time()
-        spawn_and_wait(store.root, target, {**payload, "result_path": str(result_path)}, what)
+        spawn_and_wait(store.root, target, {**payload, "result_path": str(result_path)}, what, gpus=gpus)
         ended = time.time()
         if result_path.is_file():
             result = json.loads(result_path.read_text(encoding="utf-8"))
@@ -489,7 +492,8 @@ def finetune_model(store: Store, base: ModelRef, rows_path: Path, rows_key: str,
 
                 # The worker builds under the key's lock and reports computed, or reused when another job
                 # sealed the adapter while it waited for the lock.
-                run_in_subprocess(store, finetune_worker, payload, f"finetuning {label}")
+                run_in_subprocess(store, finetune_worker, payload, f"finetuning {label}",
+                                  gpus=devices.finetune_devices(cfg, base.entry))  # one: no DataParallel
             else:  # every rank trains together under `accelerate launch`; this process holds the store's lock
                 from introspection.finetune.distributed import finetune_on_ranks
 

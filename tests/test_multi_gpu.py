@@ -207,3 +207,113 @@ def test_a_shipped_config_trains_on_two_cpu_ranks_an_adapter_peft_loads(config_n
     assert not torch.allclose(tuned_logits, base_logits)
     merged_logits = _logits(tuned_model.merge_and_unload(), input_ids)
     torch.testing.assert_close(merged_logits, tuned_logits, rtol=1e-4, atol=1e-4)
+
+
+# --------------------------------------------------------------------------------------------------
+# The FSDP adapter save on two CPU ranks (FSDP1 on gloo, wrapped as transformers wraps a PeftModel: PEFT's
+# fsdp_auto_wrap_policy). accelerate refuses FSDP on CPU ranks (CPU_BLOCKERS), so the ranks wrap the model
+# themselves and call the save the trainer calls (finetune/fsdp_adapter.py). Every flat parameter FSDP
+# all-gathers is recorded: during the save only LoRA units may be; the full state dict Trainer.save_model
+# would take (the reference) gathers the frozen base too, which shows the recording sees such gathers.
+
+FSDP_RANKS = r'''
+import json, sys
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from peft import LoraConfig, get_peft_model
+from peft.utils.other import fsdp_auto_wrap_policy
+from safetensors.torch import save_file
+from torch.distributed.fsdp import FullStateDictConfig, FullyShardedDataParallel as FSDP, StateDictType
+from torch.distributed.fsdp._flat_param import FlatParamHandle
+from transformers import AutoModelForCausalLM
+
+from introspection.finetune.fsdp_adapter import clean_name, save_fsdp_adapter
+
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+model_dir, outputs = sys.argv[1], Path(sys.argv[2])
+gathered = []
+all_gather = FlatParamHandle._all_gather_flat_param
+
+
+def recorded(self, *args, **kwargs):
+    flat = self.flat_param
+    originals = flat._params if flat._params is not None else None
+    gathered.append({"trainable": bool(flat.requires_grad) and (originals is None or all(p.requires_grad for p in originals)),
+                     "numel": int(flat._unpadded_unsharded_size.numel()), "fqns": list(flat._fqns)})
+    return all_gather(self, *args, **kwargs)
+
+
+FlatParamHandle._all_gather_flat_param = recorded
+for use_orig_params in (False, True):  # the shipped config's false, and true (FSDP then flattens originals' views)
+    out = outputs / f"use_orig_params_{use_orig_params}"
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
+    wrapped = FSDP(peft_model, auto_wrap_policy=fsdp_auto_wrap_policy(peft_model), device_id=torch.device("cpu"),
+                   use_orig_params=use_orig_params)
+    optimizer = torch.optim.SGD([p for p in wrapped.parameters() if p.requires_grad], lr=0.5)
+    ids = torch.tensor([[5, 40, 41, 42, 43, 2]]) + rank
+    for _ in range(2):
+        wrapped(input_ids=ids, labels=ids).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    gathered.clear()
+    save_fsdp_adapter(wrapped, peft_model, out / "adapter", None, is_main=rank == 0)
+    during_save = list(gathered)
+    gathered.clear()
+    with FSDP.state_dict_type(wrapped, StateDictType.FULL_STATE_DICT, FullStateDictConfig()):
+        full = wrapped.state_dict()
+    if rank == 0:
+        save_file({clean_name(k): v.contiguous() for k, v in full.items() if "lora_" in k},
+                  str(out / "reference.safetensors"))
+        (out / "gathers.json").write_text(json.dumps({"save": during_save, "full_state_dict": list(gathered)}))
+    dist.barrier()
+dist.destroy_process_group()
+'''
+
+
+@pytest.fixture(scope="module")
+def fsdp_saves(tmp_path_factory, tiny_model_dir) -> Path:
+    """Two CPU ranks train a LoRA under FSDP (use_orig_params false, then true) and save it: the outputs."""
+    import subprocess
+    import sys
+
+    folder = tmp_path_factory.mktemp("fsdp_saves")
+    script = folder / "ranks.py"
+    script.write_text(FSDP_RANKS)
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(script), str(tiny_model_dir), str(folder)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return folder
+
+
+@pytest.mark.parametrize("use_orig_params", [False, True])
+def test_the_fsdp_adapter_save_gathers_no_frozen_weight_and_loads_as_trained(use_orig_params, fsdp_saves,
+                                                                             tiny_model_dir):
+    import torch
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from introspection.finetune.adapter_check import check_saved_model
+
+    out = fsdp_saves / f"use_orig_params_{use_orig_params}"
+    gathers = json.loads((out / "gathers.json").read_text())
+
+    saved = gathers["save"]
+    assert saved and all(g["trainable"] for g in saved), [g["fqns"] for g in saved if not g["trainable"]]
+    frozen = [g for g in gathers["full_state_dict"] if not g["trainable"]]
+    assert frozen and max(g["numel"] for g in saved) < max(g["numel"] for g in frozen)
+
+    check_saved_model(out / "adapter", str(tiny_model_dir), merged=False)  # what the store checks before sealing
+    reference = load_file(str(out / "reference.safetensors"))  # the trained LoRA tensors, as the full state dict has them
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    loaded = PeftModel.from_pretrained(base, out / "adapter")
+    lora = {name: p for name, p in loaded.named_parameters() if "lora_" in name}
+    assert len(lora) == len(reference) == len(saved) > 0  # one gather per LoRA matrix, and nothing else
+    for name, tensor in reference.items():
+        torch.testing.assert_close(lora[name], tensor, rtol=0, atol=0)
+    assert any(t.abs().max() > 0 for name, t in reference.items() if "lora_B" in name)  # trained: B starts at zero

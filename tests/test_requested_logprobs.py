@@ -35,7 +35,7 @@ import introspection.errors as errors
 real_spawn = errors.spawn_and_wait
 
 
-def in_process(store_root, target, payload, what):
+def in_process(store_root, target, payload, what, **_):
     target(payload)
 
 

@@ -98,29 +98,41 @@ def launch_command(config_path: Path, n_processes: int, payload_path: Path) -> l
 
 
 def finetune_on_ranks(payload: dict, folder: Path, n_processes: int) -> dict:
-    """Train on n_processes ranks into `folder` (the store's temporary artifact folder); return its info."""
-    config_path = accelerate_config_path(payload["finetune"])
-    payload_path = folder / PAYLOAD_FILE
-    payload_path.write_text(json.dumps({**payload, "out_dir": str(folder)}))
-    command = launch_command(config_path, n_processes, payload_path)
-    from introspection.devices import environment
+    """Train on n_processes ranks into `folder` (the store's temporary artifact folder); return its info.
 
-    env = {**os.environ, **environment(), "PYTHONUNBUFFERED": "1"}  # environment(): this side's CUDA devices
+    The ranks see exactly n_processes CUDA devices of this side (none for CPU ranks), run in a process
+    group of their own and are stopped, with a one-line error, when they outlive their time limits
+    (introspection/child_process.py: the whole run, or a short grace after rank 0 wrote its result)."""
+    from introspection.child_process import limits, run_groups_environment, wait_bounded
+    from introspection.devices import child_environment
+
+    config_path = accelerate_config_path(payload["finetune"])
+    bounds = limits()  # before the launch: a bad setting leaves nothing running
+    payload_path = folder / PAYLOAD_FILE
+    payload_path.write_text(json.dumps({**payload, "out_dir": str(folder), "ranks": n_processes}))
+    command = launch_command(config_path, n_processes, payload_path)
+    what = f"finetuning {payload['label']} on {n_processes} processes"
+    devices = child_environment(0 if _uses_cpu(config_path) else n_processes, what)
+    env = {**os.environ, **devices, **run_groups_environment(), "PYTHONUNBUFFERED": "1"}
+    result = folder / RESULT_FILE
     from introspection.finetune.checkpoints import started_with_signal_pending
 
     with started_with_signal_pending():  # Slurm's time-limit signal: the ranks checkpoint, the launcher lives on
-        launched = subprocess.Popen(command, env=env)
+        proc = subprocess.Popen(command, env=env, start_new_session=True)  # its own group: stopped as one
+
+    def wait(seconds: float) -> int | None:
+        try:
+            return proc.wait(seconds)
+        except subprocess.TimeoutExpired:
+            return None
+
     try:
-        code = launched.wait()
-    except BaseException:  # interrupted here: the launcher (and with it its ranks) goes too, as with subprocess.run
-        launched.kill()
-        launched.wait()
-        raise
-    payload_path.unlink(missing_ok=True)
-    result = folder / RESULT_FILE
+        code = wait_bounded(wait, proc.pid, what, result, bounds)
+    finally:
+        payload_path.unlink(missing_ok=True)
     if code != 0 or not result.is_file():
-        raise RuntimeError(f"finetuning {payload['label']} on {n_processes} processes (accelerate launch "
-                           f"--config_file {config_path}) failed with exit code {code}; its log is above")
+        raise RuntimeError(f"{what} (accelerate launch --config_file {config_path}) failed with exit code {code}; "
+                           "its log is above")
     info = json.loads(result.read_text())
     result.unlink()
     strategy = payload["finetune"]["multi_gpu"]
@@ -132,14 +144,27 @@ def finetune_on_ranks(payload: dict, folder: Path, n_processes: int) -> dict:
     return {**info, "processes": n_processes, "multi_gpu": strategy}
 
 
+def end_ranks() -> None:
+    """Tear down this rank's process group, as Accelerator.end_training does (the Trainer's accelerator
+    has no trackers to finish), so no rank leaves NCCL communicators behind at exit."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def main(argv: list[str]) -> None:
-    """One rank: every rank trains; rank 0 also writes the result the caller stores as the artifact's info."""
+    """One rank: every rank trains; rank 0 also writes the result the caller stores as the artifact's info
+    (whole, via a temporary name: the caller starts its exit grace when it appears); then every rank tears
+    down its process group."""
     payload = json.loads(Path(argv[0]).read_text())
     out_dir = Path(payload["out_dir"])
     info = train_from_payload(payload, out_dir)
     if os.environ.get("RANK", "0") == "0":
-        (out_dir / RESULT_FILE).write_text(json.dumps({**info, "world_size": int(os.environ.get("WORLD_SIZE", "1"))},
-                                                      default=str))
+        partial = out_dir / f".{RESULT_FILE}.partial"
+        partial.write_text(json.dumps({**info, "world_size": int(os.environ.get("WORLD_SIZE", "1"))}, default=str))
+        os.replace(partial, out_dir / RESULT_FILE)
+    end_ranks()
 
 
 if __name__ == "__main__":

@@ -38,8 +38,10 @@ def train_from_payload(payload: dict, folder: Path) -> dict:
         os.environ["WANDB_NAME"] = f"finetune {payload['label']}"
     # Checkpoints under the store, keyed by the adapter: a requeued job resumes where this one stopped.
     checkpoint_dir = checkpoints.checkpoint_folder(payload["store_root"], payload["key"])
+    # ranks: the launch's process count (finetune/distributed.py), 1 in a single-process worker; the trainer
+    # refuses to train with another batch than the configured one (finetune/batch.py).
     result = finetune(resolved.path, tokenizer, rows, cfg, folder / "adapter", report_to=report_to,
-                      revision=resolved.revision, checkpoint_dir=checkpoint_dir)
+                      revision=resolved.revision, checkpoint_dir=checkpoint_dir, ranks=int(payload.get("ranks", 1)))
     return {"label": payload["label"], "base": model["label"], "merged": result.merged, "train_loss": result.train_loss,
             "train_token_accuracy": result.train_token_accuracy, "n_examples": result.n_examples,
             "n_steps": result.n_steps, "seconds": result.seconds, "tokens_per_second": result.tokens_per_second,

@@ -27,6 +27,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from introspection.finetune.batch import check_batch, trained_batch
 from introspection.finetune.data import rows_hash
 
 log = logging.getLogger(__name__)
@@ -250,7 +251,8 @@ def _load_model(base_path: str, method: str, torch_dtype, revision: str | None =
 
 
 def gather_full_weights_for_saving(trainer) -> None:
-    """Make trainer.save_model write the whole adapter (or model) from rank 0 under FSDP.
+    """Make trainer.save_model write the whole model (finetune=full) from rank 0 under FSDP (a LoRA adapter
+    is gathered alone instead: save_trained).
 
     Trainer.save_model saves nothing under FSDP unless the state dict type is FULL_STATE_DICT (it then
     gathers the shards onto rank 0). A sharded type suits mid-training checkpoints, which this trainer
@@ -265,6 +267,21 @@ def gather_full_weights_for_saving(trainer) -> None:
     plugin.state_dict_config = None
     plugin.optim_state_dict_config = None
     plugin.set_state_dict_type("FULL_STATE_DICT")
+
+
+def save_trained(trainer, out_dir: Path) -> None:
+    """Save the trained adapter (or full model) and the tokenizer into out_dir, from rank 0.
+
+    A LoRA adapter under FSDP is gathered alone (finetune/fsdp_adapter.py): Trainer.save_model would
+    gather the whole model, frozen base included (~145 GB for a 70B), onto rank 0 to keep ~1.7 GB."""
+    from introspection.finetune.fsdp_adapter import is_fsdp_adapter, save_fsdp_adapter
+
+    if is_fsdp_adapter(trainer):
+        save_fsdp_adapter(trainer.model_wrapped, trainer.accelerator.unwrap_model(trainer.model), out_dir,
+                          trainer.processing_class, is_main=trainer.is_world_process_zero())
+        return
+    gather_full_weights_for_saving(trainer)
+    trainer.save_model(str(out_dir))
 
 
 def score_labelled_positions_only_on_cpu() -> bool:
@@ -291,8 +308,12 @@ def score_labelled_positions_only_on_cpu() -> bool:
 
 
 def build_trainer(base_path: str, tokenizer, rows: list[dict], cfg, output_dir: Path, *,
-                  report_to: str = "none", progress: bool = True, revision: str | None = None):
-    """The SFTTrainer `finetune` runs, plus its resolved hyperparameters (no training happens here)."""
+                  report_to: str = "none", progress: bool = True, revision: str | None = None, ranks: int = 1):
+    """The SFTTrainer `finetune` runs, plus its resolved hyperparameters (no training happens here).
+
+    `ranks`: the processes training together (1, or the launch's process count); a trainer that would take
+    another number of rows per optimizer step than cfg's batch x accumulation x ranks is refused
+    (finetune/batch.py)."""
     import torch
     from trl import SFTTrainer
 
@@ -335,6 +356,8 @@ def build_trainer(base_path: str, tokenizer, rows: list[dict], cfg, output_dir: 
         # TRL drops rows whose answer was cut off entirely by truncation; say so rather than train on fewer silently.
         log.warning("finetune.max_length=%d drops %d of %d rows (prompt too long)", cfg.max_length, len(rows) - kept,
                     len(rows))
+    batch = trained_batch(trainer)
+    check_batch(batch, cfg, ranks)  # before any training: never record a batch that was not trained with
     if not progress:
         from transformers.trainer_callback import PrinterCallback
 
@@ -348,7 +371,11 @@ def build_trainer(base_path: str, tokenizer, rows: list[dict], cfg, output_dir: 
             "fp16": args.fp16,
             "lr_scheduler_type": str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)),
             "warmup_steps": args.warmup_steps,
-            "effective_batch_size": cfg.batch_size * cfg.gradient_accumulation_steps * args.world_size,
+            # Rows per optimizer step as the trainer takes them (per device x n_gpu x accumulation x ranks).
+            "effective_batch_size": batch["effective_batch_size"],
+            "per_device_train_batch_size": batch["per_device_train_batch_size"],
+            "n_gpu": batch["n_gpu"],
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),  # this process's own (introspection/devices.py)
             "world_size": args.world_size,
             # How the ranks really trained (NO, MULTI_CPU, MULTI_GPU, FSDP, DEEPSPEED): accelerate picks it at launch.
             "distributed_type": trainer.accelerator.distributed_type.value,
@@ -422,8 +449,10 @@ def _is_main_process() -> bool:
 
 
 def finetune(base_path: str, tokenizer, rows: list[dict], cfg, out_dir: Path, *, report_to: str = "none",
-             progress: bool = True, revision: str | None = None, checkpoint_dir: Path | None = None) -> FinetuneResult:
+             progress: bool = True, revision: str | None = None, checkpoint_dir: Path | None = None,
+             ranks: int = 1) -> FinetuneResult:
     """Train `cfg.method` on `rows` from the model at `base_path`; write adapter/model + lineage.json to out_dir.
+    `ranks`: the processes of a multi-rank launch training together (1: this process alone).
 
     An existing out_dir is replaced only after the new one is complete. With checkpoint_dir, training
     checkpoints there and resumes from its latest checkpoint (finetune/checkpoints.py); stopped by SIGUSR2,
@@ -445,15 +474,14 @@ def finetune(base_path: str, tokenizer, rows: list[dict], cfg, out_dir: Path, *,
     try:
         with _progress_bars(progress):
             trainer, hyperparameters = build_trainer(base_path, tokenizer, rows, cfg, work_dir, report_to=report_to,
-                                                     progress=progress, revision=revision)
+                                                     progress=progress, revision=revision, ranks=ranks)
             n_tokens = sum(len(ids) for ids in trainer.train_dataset["input_ids"])
             resume = checkpoints.attach(trainer, checkpoint_dir, int(getattr(cfg, "checkpoint_every_steps", 0) or 0))
             train_started = time.time()
             output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
             train_seconds = time.time() - train_started
             checkpoints.raise_if_stopped(trainer)
-            gather_full_weights_for_saving(trainer)
-            trainer.save_model(str(work_dir))  # adapter (or full model) + tokenizer with its chat template
+            save_trained(trainer, work_dir)  # adapter (or full model) + tokenizer with its chat template
             trainer.accelerator.wait_for_everyone()
 
         log_history = list(trainer.state.log_history)
