@@ -84,6 +84,19 @@ class LoraSettings:
 
 
 @dataclass
+class OpenAIFinetuneSettings:
+    """finetune.api=openai: the hyperparameters of a job of the OpenAI fine-tuning API (each an int/float or
+    "auto", the service's choice) and how it is watched (introspection/finetune/openai_finetune.py)."""
+
+    n_epochs: Any = "auto"
+    batch_size: Any = "auto"
+    learning_rate_multiplier: Any = "auto"
+    suffix: Optional[str] = None  # up to 64 characters in the finetuned model's id (ft:<base>:<org>:<suffix>:<id>)
+    poll_interval_s: float = 30.0  # seconds between two looks at the job's status
+    timeout_h: float = 48.0  # give up waiting (the job goes on at the server; a rerun resumes it by its id)
+
+
+@dataclass
 class FinetuneConfig:
     name: str = MISSING
     method: str = "lora"  # lora | qlora | full
@@ -114,6 +127,11 @@ class FinetuneConfig:
     # A resumable checkpoint every this many optimizer steps (0: only when Slurm's time-limit signal comes), in
     # STORE/checkpoints/<adapter key>/ until the adapter is sealed: a killed job loses at most this much.
     checkpoint_every_steps: int = 50
+    # How server models (model.mX.source=server) finetune: null (they cannot: the start refuses a run that would
+    # finetune one) | openai (the OpenAI fine-tuning API at the model's base_url, with the settings below). Open
+    # models always train with the TRL settings above (docs/api_models.md, "Finetuning API models").
+    api: Optional[str] = None
+    openai: OpenAIFinetuneSettings = field(default_factory=OpenAIFinetuneSettings)
 
 
 @dataclass
@@ -184,6 +202,8 @@ class PreflightConfig:
     size_classes: dict[str, float] = field(default_factory=dict)  # class -> upper bound (billions)
     throughput: dict[str, Any] = field(default_factory=dict)  # gpu -> class -> rates and start seconds
     answer_tokens: dict[str, float] = field(default_factory=dict)  # expected answer tokens: hypothetical, object, <task>
+    # Server models: model id -> $ per 1M input/output/training tokens (null: not found), as_of and source
+    api_prices: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -253,6 +273,7 @@ CHOICES = {
     "logger.mode": ("auto", "online", "offline", "disabled"),
     "finetune.method": ("lora", "qlora", "full"),
     "finetune.multi_gpu": (*MULTI_GPU_STRATEGIES, "auto"),
+    "finetune.api": (None, "openai"),
     "model.m1.multi_gpu": MULTI_GPU_STRATEGIES,
     "model.m2.multi_gpu": MULTI_GPU_STRATEGIES,
     "inference.aggregation": ("mode", "first"),
@@ -269,7 +290,7 @@ def check_choices(cfg) -> None:
     for key, valid in CHOICES.items():
         value = OmegaConf.select(cfg, key)
         if value not in valid:
-            raise ValueError(f"{key}={value!r} is not valid; valid: {', '.join(valid)}")
+            raise ValueError(f"{key}={value!r} is not valid; valid: {', '.join('null' if v is None else v for v in valid)}")
     rates = {"finetune.learning_rate": cfg.finetune.learning_rate}
     rates |= {f"finetune.learning_rate_by_model.{name}": rate for name, rate in cfg.finetune.learning_rate_by_model.items()}
     for key, rate in rates.items():

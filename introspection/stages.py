@@ -443,7 +443,9 @@ def adapter_key(base: ModelRef, rows_key: str, cfg: dict) -> str:
     """The adapter's key: base weights, rows and the resolved training settings."""
     # The rate used is in learning_rate; the per-model table itself is not hashed, nor the config's name.
     # checkpoint_every_steps: a resumed finetune trains the same adapter (tests/test_resume.py)
-    unhashed = {"name", "multi_gpu", "accelerate_config", "learning_rate_by_model", "checkpoint_every_steps"}
+    # api, openai: how a SERVER model finetunes (finetune/openai_finetune.py keys its own jobs); no TRL adapter reads them
+    unhashed = {"name", "multi_gpu", "accelerate_config", "learning_rate_by_model", "checkpoint_every_steps", "api",
+                "openai"}
     # Settings added later enter the key only when set, so older keys (the demo's) stay valid.
     if cfg.get("effective_batch_size") is None:
         unhashed.add("effective_batch_size")
