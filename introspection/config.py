@@ -291,6 +291,11 @@ def check_choices(cfg) -> None:
         value = OmegaConf.select(cfg, key)
         if value not in valid:
             raise ValueError(f"{key}={value!r} is not valid; valid: {', '.join('null' if v is None else v for v in valid)}")
+    api = cfg.finetune.get("api")
+    if api and not any(cfg.model[slot].source == "server" for slot in ("m1", "m2")):
+        raise ValueError(f"finetune.api={api} trains server models (model.mX.source=server), but both models are "
+                         f"open-weight ({cfg.model.m1.name}, {cfg.model.m2.name}) and train with TRL; use finetune=lora "
+                         f"(or another TRL preset), or finetune.api=null")
     rates = {"finetune.learning_rate": cfg.finetune.learning_rate}
     rates |= {f"finetune.learning_rate_by_model.{name}": rate for name, rate in cfg.finetune.learning_rate_by_model.items()}
     for key, rate in rates.items():

@@ -473,6 +473,10 @@ def _accelerate_config_digest(cfg: dict) -> str:
 
 def finetune_model(store: Store, base: ModelRef, rows_path: Path, rows_key: str, finetune_cfg, label: str) -> ModelRef:
     """Finetune `base` on the rows; returns the finetuned model (base + adapter)."""
+    if base.entry.get("source") == "server":  # trained by its service (finetune.api=openai), not by TRL
+        from introspection.finetune.openai_finetune import finetune_server_model
+
+        return finetune_server_model(store, base, rows_path, rows_key, finetune_cfg, label)
     started = time.time()  # for the profile's record of a finetune that is not the worker's (reused, multi-GPU)
     cfg = settings_for_model(finetune_cfg, base)
     key = adapter_key(base, rows_key, cfg)
