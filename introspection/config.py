@@ -283,6 +283,25 @@ CHOICES = {
 # (introspection/inference/registry.py: check_backend_choices), which this schema module cannot import.
 
 
+OPENAI_HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier")  # finetune.openai's
+
+
+def openai_hyperparameters(settings) -> dict[str, Any]:
+    """finetune.openai's n_epochs, batch_size and learning_rate_multiplier as a fine-tuning job takes them: "auto"
+    (the service chooses) or a positive number (a whole one for epochs and batch); a one-line ValueError otherwise."""
+    chosen = {}
+    for name in OPENAI_HYPERPARAMETERS:
+        value = settings[name]
+        whole = name != "learning_rate_multiplier"
+        valid = value == "auto" or (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+                                    and (not whole or float(value).is_integer()))
+        if not valid:
+            raise ValueError(f"finetune.openai.{name}={value!r} is not valid; valid: auto or a "
+                             f"{'whole ' if whole else ''}number > 0")
+        chosen[name] = value if value == "auto" or not whole else int(value)
+    return chosen
+
+
 def check_choices(cfg) -> None:
     """Raise a one-line ValueError for the first setting outside its valid values."""
     from omegaconf import OmegaConf
@@ -296,6 +315,8 @@ def check_choices(cfg) -> None:
         raise ValueError(f"finetune.api={api} trains server models (model.mX.source=server), but both models are "
                          f"open-weight ({cfg.model.m1.name}, {cfg.model.m2.name}) and train with TRL; use finetune=lora "
                          f"(or another TRL preset), or finetune.api=null")
+    if api == "openai":
+        openai_hyperparameters(cfg.finetune.openai)
     rates = {"finetune.learning_rate": cfg.finetune.learning_rate}
     rates |= {f"finetune.learning_rate_by_model.{name}": rate for name, rate in cfg.finetune.learning_rate_by_model.items()}
     for key, rate in rates.items():

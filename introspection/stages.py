@@ -476,7 +476,8 @@ def finetune_model(store: Store, base: ModelRef, rows_path: Path, rows_key: str,
     if base.entry.get("source") == "server":  # trained by its service (finetune.api=openai), not by TRL
         from introspection.finetune.openai_finetune import finetune_server_model
 
-        return finetune_server_model(store, base, rows_path, rows_key, finetune_cfg, label)
+        entry, resolved = finetune_server_model(store, base, rows_path, rows_key, finetune_cfg, label)
+        return ModelRef(label, entry, resolved)
     started = time.time()  # for the profile's record of a finetune that is not the worker's (reused, multi-GPU)
     cfg = settings_for_model(finetune_cfg, base)
     key = adapter_key(base, rows_key, cfg)

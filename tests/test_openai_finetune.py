@@ -14,7 +14,14 @@ import pytest
 from omegaconf import OmegaConf
 
 from introspection.cli import rewrite_model_sides
-from introspection.config import FinetuneConfig, ModelEntry, OpenAIFinetuneSettings, TaskSetConfig, check_choices
+from introspection.config import (
+    FinetuneConfig,
+    ModelEntry,
+    OpenAIFinetuneSettings,
+    TaskSetConfig,
+    check_choices,
+    openai_hyperparameters,
+)
 from introspection.finetune import openai_finetune
 from introspection.finetune.checkpoints import checkpoint_folder
 from introspection.finetune.data import read_rows
@@ -74,7 +81,8 @@ def setting(tmp_path, api):
 
 def finetune(setting, sleep=no_sleep, label="gpt[self]"):
     store, base, rows_path, rows_key, finetune_cfg = setting
-    return openai_finetune.finetune_server_model(store, base, rows_path, rows_key, finetune_cfg, label, sleep=sleep)
+    return ModelRef(label, *openai_finetune.finetune_server_model(store, base, rows_path, rows_key, finetune_cfg, label,
+                                                                  sleep=sleep))
 
 
 def test_the_upload_is_the_trl_rows_in_chat_format_and_the_job_has_the_settings(setting, api, caplog):
@@ -148,11 +156,11 @@ def test_a_model_the_api_cannot_finetune_is_one_line(setting, api):
 
 
 def test_hyperparameters_and_the_job_key():
-    assert openai_finetune.hyperparameters(asdict(OpenAIFinetuneSettings())) == {
+    assert openai_hyperparameters(asdict(OpenAIFinetuneSettings())) == {
         "n_epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto"}
     for name, bad in (("n_epochs", 0), ("batch_size", 2.5), ("learning_rate_multiplier", "fast")):
         with pytest.raises(ValueError, match=rf"finetune.openai.{name}=.* is not valid; valid: auto"):
-            openai_finetune.hyperparameters(asdict(OpenAIFinetuneSettings()) | {name: bad})
+            openai_hyperparameters(asdict(OpenAIFinetuneSettings()) | {name: bad})
     base = ModelRef("gpt", {}, {"fingerprint": "x"})
     cfg = OmegaConf.structured(FINETUNE)
     key = openai_finetune.job_key(base, "rows", cfg)
@@ -196,6 +204,6 @@ def test_a_server_model_finetuned_without_finetune_openai_is_one_line(api):
 def test_finetune_openai_for_two_open_models_or_bad_settings_is_one_line(api):
     message = str(pytest.raises(ValueError, check_choices, compose_cfg(["finetune=openai"])).value)
     assert_one_line(message, "finetune.api=openai trains server models", "smollm2_135m", "finetune=lora")
-    message = str(pytest.raises(ValueError, check_server_entry,
-                                start_cfg(api.base_url, "finetune=openai", "finetune.openai.batch_size=-1"), "m1").value)
+    message = str(pytest.raises(ValueError, check_choices,
+                                start_cfg(api.base_url, "finetune=openai", "finetune.openai.batch_size=-1")).value)
     assert_one_line(message, "finetune.openai.batch_size=-1 is not valid")

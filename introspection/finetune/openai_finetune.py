@@ -26,6 +26,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from introspection.config import openai_hyperparameters
 from introspection.finetune.checkpoints import checkpoint_folder, discard
 from introspection.finetune.data import read_rows
 from introspection.store import Store, digest, write_json_atomic
@@ -37,7 +38,6 @@ JOB_FILE = "openai_job.json"  # the uploaded file's id and the job's id, in the 
 RESULT_FILE = "openai_model.json"  # in the sealed artifact: the finetuned model's id and its job
 ACTIVE = ("validating_files", "queued", "running")
 ENDED = ("failed", "cancelled")
-HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier")
 HTTP_TIMEOUT_S = 120.0  # one request (an upload of 30k rows included)
 HTTP_RETRIES = 6  # retries of a request that a retry can fix (server_client.py's backoff)
 JOBS_LISTED = 100  # recent jobs searched for one made from our file (a create whose answer was lost)
@@ -53,51 +53,36 @@ def chat_rows(rows: list[dict]) -> list[dict]:
     return [{"messages": [dict(m) for m in row["prompt"]] + [dict(m) for m in row["completion"]]} for row in rows]
 
 
-def hyperparameters(settings) -> dict[str, Any]:
-    """finetune.openai's n_epochs, batch_size and learning_rate_multiplier: "auto" (the service chooses) or a
-    positive number (a whole one for epochs and batch); a one-line ValueError otherwise."""
-    chosen = {}
-    for name in HYPERPARAMETERS:
-        value = settings[name]
-        whole = name != "learning_rate_multiplier"
-        valid = value == "auto" or (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-                                    and (not whole or float(value).is_integer()))
-        if not valid:
-            raise ValueError(f"finetune.openai.{name}={value!r} is not valid; valid: auto or a "
-                             f"{'whole ' if whole else ''}number > 0")
-        chosen[name] = value if value == "auto" or not whole else int(value)
-    return chosen
-
-
 def job_key(base, rows_key: str, finetune_cfg) -> str:
     """The finetuned model's key: the base server model, the rows, the hyperparameters and the seed."""
     return digest({"v": JOB_VERSION, "api": "openai", "base": base.fingerprint, "rows": rows_key,
-                   "hyperparameters": hyperparameters(finetune_cfg.openai), "seed": int(finetune_cfg.seed)})
+                   "hyperparameters": openai_hyperparameters(finetune_cfg.openai), "seed": int(finetune_cfg.seed)})
 
 
 def job_body(model_id: str, file_id: str, finetune_cfg) -> dict[str, Any]:
     body = {"model": model_id, "training_file": file_id, "seed": int(finetune_cfg.seed),
-            "hyperparameters": hyperparameters(finetune_cfg.openai)}
+            "hyperparameters": openai_hyperparameters(finetune_cfg.openai)}
     if finetune_cfg.openai.suffix:
         body["suffix"] = str(finetune_cfg.openai.suffix)
     return body
 
 
-def finetuned_ref(base, label: str, model_id: str):
-    """The finetuned model: the base's server entry with the finetuned model's id as its path."""
+def finetuned_entry(base, model_id: str) -> tuple[dict, dict]:
+    """The finetuned model's entry and resolution: the base's server entry with the finetuned model's id as its
+    path (stages.finetune_model makes them a ModelRef)."""
     from introspection.models import server_fingerprint
-    from introspection.stages import ModelRef
 
     entry = {**base.entry, "path": model_id}
     resolved = {**base.resolved, "path": model_id,
                 "fingerprint": server_fingerprint(entry["base_url"], model_id, entry.get("revision"))}
-    return ModelRef(label, entry, resolved)
+    return entry, resolved
 
 
 def finetune_server_model(store: Store, base, rows_path: Path, rows_key: str, finetune_cfg, label: str,
                           client=None, sleep: Callable[[float], None] = time.sleep):
     """Finetune the server model `base` on the rows through the fine-tuning API at its base_url, or reuse the
-    finetuned model sealed for the same key; returns the finetuned model (a server model)."""
+    finetuned model sealed for the same key; returns the finetuned model's entry and resolution (a server model:
+    finetuned_entry). `base` is a stages.ModelRef (label, entry, resolved, fingerprint)."""
     finetune_cfg = OmegaConf.create(finetune_cfg if isinstance(finetune_cfg, dict) else
                                     OmegaConf.to_container(finetune_cfg, resolve=True))
     if finetune_cfg.get("api") != "openai":
@@ -123,7 +108,7 @@ def finetune_server_model(store: Store, base, rows_path: Path, rows_key: str, fi
     discard(store.root, key)  # sealed: no job left to resume
     model_id = json.loads((folder / RESULT_FILE).read_text(encoding="utf-8"))["model_id"]
     log.info("%s is %s", label, model_id)
-    return finetuned_ref(base, label, model_id)
+    return finetuned_entry(base, model_id)
 
 
 def _client(entry: dict):

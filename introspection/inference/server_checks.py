@@ -3,7 +3,7 @@ that cannot reach its endpoint fails before any other model loads (the registry 
 calls the registry):
 
 - from the config, at every start: a base URL, no chat template (the server renders its own), a variable name
-  in api_key_env, and under finetune.api=openai valid finetune.openai hyperparameters;
+  in api_key_env (finetune.openai's hyperparameters: config.check_choices);
 - once models will run: a server model that the experiment finetunes needs finetune.api=openai (open models
   train with TRL either way: the start logs one line saying which side trains how), its key variable set, the
   endpoint reachable (GET <base_url>/models within a few seconds) and listing the model id, and for a finetune
@@ -46,10 +46,6 @@ def check_server_entry(cfg: DictConfig, slot: str) -> None:
         raise ValueError(f"{where}.api_key_env={'<redacted>' if len(str(name)) > 40 else repr(name)} is not a "
                          "variable name; give the NAME of the variable that holds the key (e.g. OPENAI_API_KEY), "
                          "never the key, or null for a server that needs none")
-    if cfg.finetune.get("api") == "openai":
-        from introspection.finetune.openai_finetune import hyperparameters
-
-        hyperparameters(cfg.finetune.openai)
 
 
 def finetuned_slots(cfg: DictConfig) -> tuple[str, ...]:
