@@ -62,7 +62,7 @@ def check_finetune_route(cfg: DictConfig, slot: str) -> bool:
     other = "m2" if slot == "m1" else "m1"
     if cfg.finetune.get("api") != "openai":
         raise ValueError(f"model.{slot} ({entry.name}) is a server model and experiment={cfg.experiment.name} "
-                         f"finetunes it, but finetune.api={cfg.finetune.get('api')!r}: set finetune=openai to "
+                         f"finetunes it, but finetune.api={cfg.finetune.get('api') or 'null'}: set finetune=openai to "
                          f"finetune it through the OpenAI fine-tuning API at {entry.base_url} (an open model keeps "
                          f"training with TRL), or use it where it only answers: experiment=untrained_self, or "
                          f"experiment=behavior_shift experiment.options.target={other} experiment.options.source={slot}")
