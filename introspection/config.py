@@ -84,6 +84,19 @@ class LoraSettings:
 
 
 @dataclass
+class OpenAIFinetuneSettings:
+    """finetune.api=openai: the hyperparameters of a job of the OpenAI fine-tuning API (each an int/float or
+    "auto", the service's choice) and how it is watched (introspection/finetune/openai_finetune.py)."""
+
+    n_epochs: Any = "auto"
+    batch_size: Any = "auto"
+    learning_rate_multiplier: Any = "auto"
+    suffix: Optional[str] = None  # up to 64 characters in the finetuned model's id (ft:<base>:<org>:<suffix>:<id>)
+    poll_interval_s: float = 30.0  # seconds between two looks at the job's status
+    timeout_h: float = 48.0  # give up waiting (the job goes on at the server; a rerun resumes it by its id)
+
+
+@dataclass
 class FinetuneConfig:
     name: str = MISSING
     method: str = "lora"  # lora | qlora | full
@@ -114,6 +127,11 @@ class FinetuneConfig:
     # A resumable checkpoint every this many optimizer steps (0: only when Slurm's time-limit signal comes), in
     # STORE/checkpoints/<adapter key>/ until the adapter is sealed: a killed job loses at most this much.
     checkpoint_every_steps: int = 50
+    # How server models (model.mX.source=server) finetune: null (they cannot: the start refuses a run that would
+    # finetune one) | openai (the OpenAI fine-tuning API at the model's base_url, with the settings below). Open
+    # models always train with the TRL settings above (docs/api_models.md, "Finetuning API models").
+    api: Optional[str] = None
+    openai: OpenAIFinetuneSettings = field(default_factory=OpenAIFinetuneSettings)
 
 
 @dataclass
@@ -184,6 +202,8 @@ class PreflightConfig:
     size_classes: dict[str, float] = field(default_factory=dict)  # class -> upper bound (billions)
     throughput: dict[str, Any] = field(default_factory=dict)  # gpu -> class -> rates and start seconds
     answer_tokens: dict[str, float] = field(default_factory=dict)  # expected answer tokens: hypothetical, object, <task>
+    # Server models: model id -> $ per 1M input/output/training tokens (null: not found), as_of and source
+    api_prices: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -253,6 +273,7 @@ CHOICES = {
     "logger.mode": ("auto", "online", "offline", "disabled"),
     "finetune.method": ("lora", "qlora", "full"),
     "finetune.multi_gpu": (*MULTI_GPU_STRATEGIES, "auto"),
+    "finetune.api": (None, "openai"),
     "model.m1.multi_gpu": MULTI_GPU_STRATEGIES,
     "model.m2.multi_gpu": MULTI_GPU_STRATEGIES,
     "inference.aggregation": ("mode", "first"),
@@ -262,6 +283,25 @@ CHOICES = {
 # (introspection/inference/registry.py: check_backend_choices), which this schema module cannot import.
 
 
+OPENAI_HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier")  # finetune.openai's
+
+
+def openai_hyperparameters(settings) -> dict[str, Any]:
+    """finetune.openai's n_epochs, batch_size and learning_rate_multiplier as a fine-tuning job takes them: "auto"
+    (the service chooses) or a positive number (a whole one for epochs and batch); a one-line ValueError otherwise."""
+    chosen = {}
+    for name in OPENAI_HYPERPARAMETERS:
+        value = settings[name]
+        whole = name != "learning_rate_multiplier"
+        valid = value == "auto" or (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+                                    and (not whole or float(value).is_integer()))
+        if not valid:
+            raise ValueError(f"finetune.openai.{name}={value!r} is not valid; valid: auto or a "
+                             f"{'whole ' if whole else ''}number > 0")
+        chosen[name] = value if value == "auto" or not whole else int(value)
+    return chosen
+
+
 def check_choices(cfg) -> None:
     """Raise a one-line ValueError for the first setting outside its valid values."""
     from omegaconf import OmegaConf
@@ -269,7 +309,14 @@ def check_choices(cfg) -> None:
     for key, valid in CHOICES.items():
         value = OmegaConf.select(cfg, key)
         if value not in valid:
-            raise ValueError(f"{key}={value!r} is not valid; valid: {', '.join(valid)}")
+            raise ValueError(f"{key}={value!r} is not valid; valid: {', '.join('null' if v is None else v for v in valid)}")
+    api = cfg.finetune.get("api")
+    if api and not any(cfg.model[slot].source == "server" for slot in ("m1", "m2")):
+        raise ValueError(f"finetune.api={api} trains server models (model.mX.source=server), but both models are "
+                         f"open-weight ({cfg.model.m1.name}, {cfg.model.m2.name}) and train with TRL; use finetune=lora "
+                         f"(or another TRL preset), or finetune.api=null")
+    if api == "openai":
+        openai_hyperparameters(cfg.finetune.openai)
     rates = {"finetune.learning_rate": cfg.finetune.learning_rate}
     rates |= {f"finetune.learning_rate_by_model.{name}": rate for name, rate in cfg.finetune.learning_rate_by_model.items()}
     for key, rate in rates.items():

@@ -121,3 +121,64 @@ class AnswerLengths:
     def generated(self, task: str, hypothetical: bool, cap: int) -> float:
         """Expected tokens one answer generates: its text and the end-of-turn token, at most the cap."""
         return min(float(cap), self.answer(task, hypothetical) + END_OF_TURN)
+
+
+# --- API prices -----------------------------------------------------------------------------------
+PRICE_KEYS = ("input", "output", "training", "finetuned_input", "finetuned_output")  # $ per 1M tokens, or null
+PRICE_INFO_KEYS = ("as_of", "source")
+TOKENS_PER_PRICE = 1e6
+# OpenAI's n_epochs="auto", as its cookbook's data-preparation notebook estimates it ("Data preparation and
+# analysis for chat model fine-tuning"): 3 epochs, more for under 100 rows x epochs, fewer above 25,000.
+AUTO_EPOCHS, AUTO_MIN_ROWS, AUTO_MAX_ROWS, AUTO_EPOCHS_MAX = 3, 100, 25_000, 25
+
+
+def base_model_id(model_id: str) -> tuple[str, bool]:
+    """The model a server model id was finetuned from, and whether it is finetuned: OpenAI names a finetuned
+    model ft:<base>:<org>:<suffix>:<id>, priced at the base's finetuned rates."""
+    if model_id.startswith("ft:") and model_id.count(":") >= 2:
+        return model_id.split(":")[1], True
+    return model_id, False
+
+
+def api_prices(table, model_id: str) -> dict | None:
+    """The prices of preflight.api_prices for a server model id (its base's, for an ft: id); None when the table
+    has no entry. A one-line ValueError for an entry with other keys or a price that is not a number >= 0."""
+    base, _ = base_model_id(model_id)
+    entry = (table or {}).get(base)
+    if entry is None:
+        return None
+    entry = dict(entry)
+    extra = set(entry) - set(PRICE_KEYS) - set(PRICE_INFO_KEYS)
+    if extra or not set(PRICE_KEYS) <= set(entry):
+        raise ValueError(f"preflight.api_prices.{base} has keys {sorted(entry)}; valid: {', '.join(PRICE_KEYS)} "
+                         f"($ per 1M tokens, null where unknown) and {', '.join(PRICE_INFO_KEYS)}")
+    for key in PRICE_KEYS:
+        value = entry[key]
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0):
+            raise ValueError(f"preflight.api_prices.{base}.{key}={value!r} is not valid; valid: a number >= 0 "
+                             "($ per 1M tokens) or null (unknown)")
+    return entry
+
+
+def dollars(tokens_by_price: dict[str, float], prices: dict) -> float | None:
+    """$ for {price key: tokens}; None when a price needed (tokens > 0) is unknown."""
+    total = 0.0
+    for key, tokens in tokens_by_price.items():
+        if tokens:
+            if prices.get(key) is None:
+                return None
+            total += tokens * float(prices[key]) / TOKENS_PER_PRICE
+    return total
+
+
+def openai_epochs(n_epochs, rows: int) -> tuple[float, str]:
+    """The epochs an OpenAI job trains: finetune.openai.n_epochs, or for "auto" the cookbook's estimate of the
+    service's choice from the row count."""
+    if n_epochs != "auto":
+        return float(n_epochs), f"finetune.openai.n_epochs={n_epochs}"
+    epochs = AUTO_EPOCHS
+    if rows and rows * AUTO_EPOCHS < AUTO_MIN_ROWS:
+        epochs = min(AUTO_EPOCHS_MAX, AUTO_MIN_ROWS // rows)
+    elif rows * AUTO_EPOCHS > AUTO_MAX_ROWS:
+        epochs = max(1, AUTO_MAX_ROWS // rows)
+    return float(epochs), f"n_epochs=auto: {epochs} for {rows} rows (OpenAI cookbook's estimate of the service's choice)"

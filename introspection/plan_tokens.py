@@ -33,6 +33,8 @@ def local_tokenizer(entry: dict, store_root: Path) -> tuple[Any | None, str]:
         if not (folder / "tokenizer_config.json").is_file():
             return None, f"embedded model {path} not converted yet (its first run converts it)"
         where = str(folder)
+    elif source == "server":  # an API model: its tokenizer is the server's (tiktoken's encodings need a download)
+        return None, "a server model, whose tokenizer is the server's"
     elif source == "hub":
         from huggingface_hub import try_to_load_from_cache
 

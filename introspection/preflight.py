@@ -13,7 +13,9 @@ What cannot be known before the models answer is estimated, with a bound beside 
     every answer at its cap (inference.max_tokens / max_tokens_hypothetical) for the upper bound;
   * training rows: every object-level answer is compliant (a non-compliant answer gives no row).
 Hours come from the rate model of introspection/plan_rates.py with the rates of conf/preflight/default.yaml
-(per GPU type and model size class, each with its public source; overridable on the command line). The
+(per GPU type and model size class, each with its public source; overridable on the command line). A server
+model's steps (model.mX.source=server: an API model) take no GPU: they are priced in tokens and dollars from
+preflight.api_prices (each price with its date and source), its training at the epochs its job will run. The
 plan counts a run from an empty store: artifacts already in the store would be reused by the real run.
 """
 
@@ -26,7 +28,17 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from introspection.plan_rates import AnswerLengths, inference_seconds, model_params_b, rates_for, training_seconds
+from introspection.plan_rates import (
+    AnswerLengths,
+    api_prices,
+    base_model_id,
+    dollars,
+    inference_seconds,
+    model_params_b,
+    openai_epochs,
+    rates_for,
+    training_seconds,
+)
 from introspection.plan_tokens import TokenCounter
 from introspection.stages import Plan, build_plan, finetune_settings
 from introspection.store import Store, write_json_atomic
@@ -71,6 +83,9 @@ class Step:
     hours: float = 0.0  # at the expected lengths
     hours_max: float = 0.0  # at the bounds
     gpu_hours: float = 0.0
+    dollars: float | None = None  # a server model's step: at the expected lengths (None: a price is unknown)
+    dollars_max: float | None = None  # at the bounds
+    priced_as: str = ""  # which prices and epochs a server model's step is priced at
 
 
 def planned_rows(plan: Plan, tasks_cfg, finetune_cfg) -> tuple[list[dict], list[ChatRequest]]:
@@ -110,8 +125,19 @@ class Planner:
             raise ValueError(f"preflight.chars_per_token={pf.chars_per_token} is not valid; valid: a number > 0")
         self.entries = {slot: OmegaConf.to_container(cfg.model[slot], resolve=True) for slot in ("m1", "m2")}
         self.counters = {slot: TokenCounter(e, store.root, pf.chars_per_token) for slot, e in self.entries.items()}
-        self.sizes = {}
+        self.sizes, self.prices, self.notes = {}, {}, []
+        self.server = {slot: e["source"] == "server" for slot, e in self.entries.items()}
         for slot, entry in self.entries.items():
+            if self.server[slot]:  # an API model: no size, no GPU; priced in dollars
+                self.sizes[slot] = {"params_b": None, "params_from": "a server model: priced in tokens and dollars",
+                                    "size_class": "api", "rates": None}
+                self.prices[slot] = api_prices(pf.get("api_prices"), str(entry["path"]))
+                if self.prices[slot] is None:
+                    base = base_model_id(str(entry["path"]))[0]
+                    self.notes.append(f"no price for model id {base} ({entry['name']}, model.{slot}) in "
+                                      f"preflight.api_prices (conf/preflight/default.yaml): its steps show tokens, "
+                                      f"no dollars; add preflight.api_prices.{base} to price them")
+                continue
             params, how = model_params_b(entry, slot)
             size, rates = rates_for(params, pf)
             self.sizes[slot] = {"params_b": params, "params_from": how, "size_class": size, "rates": rates}
@@ -127,9 +153,13 @@ class Planner:
 
     # GPUs a step uses: what the run gives it, unless preflight.gpus plans every step on that many.
     def inference_gpus(self, slot: str) -> int:
+        if self.server[slot]:
+            return 0
         return int(self.cfg.preflight.gpus or self.entries[slot].get("tensor_parallel_size") or 1)
 
     def training_gpus(self, slot: str) -> int:
+        if self.server[slot]:
+            return 0
         if self.cfg.preflight.gpus:
             return int(self.cfg.preflight.gpus)
         strategy = finetune_settings(self.cfg.finetune, self.entries[slot])["multi_gpu"]  # auto: the entry's
@@ -142,7 +172,8 @@ class Planner:
 
     def answer_step(self, stage: str, slot: str, label: str, jobs: dict[str, tuple[list[ChatRequest], bool]],
                     depends_on: list[str]) -> Step:
-        step = Step(f"{stage}:{label}", stage, label, slot, depends_on, self.inference_gpus(slot), engine_starts=1)
+        step = Step(f"{stage}:{label}", stage, label, slot, depends_on, self.inference_gpus(slot),
+                    engine_starts=0 if self.server[slot] else 1)
         cap_of = self.caps
         for name, (requests, hypothetical) in jobs.items():
             prompt = sum(self.counters[slot].prompt_tokens(requests))
@@ -155,6 +186,10 @@ class Planner:
             step.prompt_tokens += prompt
             step.generated_tokens += expected
             step.generated_tokens_max += generated
+        if self.server[slot]:  # the self- and cross-trained models answer at the base's finetuned rates
+            return self._priced(step, {"input": step.prompt_tokens, "output": step.generated_tokens},
+                                {"input": step.prompt_tokens, "output": step.generated_tokens_max},
+                                finetuned=stage != "base_answers")
         rates = self.sizes[slot]["rates"]
         seconds = inference_seconds(step.prompt_tokens, step.generated_tokens, 1, step.gpus, rates)
         bound = inference_seconds(step.prompt_tokens, step.generated_tokens_max, 1, step.gpus, rates)
@@ -174,9 +209,30 @@ class Planner:
         step.training_rows = len(rows)
         step.training_tokens = round(sum(min(max_length, n + answer + END_OF_TURN_TOKENS) for n, _, answer in rows))
         step.training_tokens_max = sum(min(max_length, n + cap + END_OF_TURN_TOKENS) for n, cap, _ in rows)
+        if self.server[slot]:  # the fine-tuning API bills every epoch's tokens
+            epochs, how = openai_epochs(ft.openai.n_epochs, step.training_rows)
+            step.priced_as = how
+            return self._priced(step, {"training": step.training_tokens * epochs},
+                                {"training": step.training_tokens_max * epochs})
         rates, epochs = self.sizes[slot]["rates"], float(ft.epochs)
         seconds = training_seconds(step.training_tokens, epochs, 1, step.gpus, rates)
         return self._timed(step, seconds, training_seconds(step.training_tokens_max, epochs, 1, step.gpus, rates))
+
+    def _priced(self, step: Step, tokens: dict[str, float], bound: dict[str, float], finetuned: bool = False) -> Step:
+        """A server model's step: dollars at its model's prices (None where a price is unknown), no GPU time."""
+        prices = self.prices[step.slot]
+        base, already = base_model_id(str(self.entries[step.slot]["path"]))
+        if finetuned or already:
+            tokens, bound = ({f"finetuned_{k}": v for k, v in t.items()} for t in (tokens, bound))
+        kind = "finetuned " if finetuned or already else ""
+        step.priced_as = "; ".join(x for x in (f"{kind}prices of {base}", step.priced_as) if x)
+        if prices is not None:
+            step.dollars, step.dollars_max = dollars(tokens, prices), dollars(bound, prices)
+            if step.dollars is None:
+                missing = ", ".join(k for k, v in tokens.items() if v and prices.get(k) is None)
+                self.notes.append(f"{step.id}: no {missing} price for {base} in preflight.api_prices (null there: "
+                                  f"not found as of {prices.get('as_of')}); tokens only")
+        return self._timed(step, 0.0)
 
     @staticmethod
     def _timed(step: Step, seconds: float, bound_seconds: float | None = None) -> Step:
@@ -271,6 +327,9 @@ def make_plan(cfg, store: Store) -> dict:
         counter = planner.counters[slot]
         models[slot] = {"name": entry["name"], "source": entry["source"], "path": entry["path"],
                         "tokens": counter.method, "tokenizer_counted": counter.counted, **planner.sizes[slot]}
+        if planner.server[slot]:
+            models[slot]["prices"] = planner.prices[slot]
+    api_steps = [s for s in steps if planner.server[s.slot]]
     return {
         "config": {"model": cfg.model.name, "tasks": cfg.tasks.name, "experiment": cfg.experiment.name,
                    "finetune": cfg.finetune.name, "inference_backend": cfg.inference.backend},
@@ -294,6 +353,7 @@ def make_plan(cfg, store: Store) -> dict:
                                 f"{cfg.finetune.max_length}; x finetune.epochs={cfg.finetune.epochs:g} in the hours"),
             "store": "a run from an empty store (artifacts already there are reused by the real run)",
         },
+        "notes": planner.notes,  # what the plan could not price, one line each
         "steps": [asdict(s) for s in steps],
         "stages": stages,
         "schedule": {"order": [s.id for s in steps], "depends_on": {s.id: s.depends_on for s in steps},
@@ -308,63 +368,21 @@ def make_plan(cfg, store: Store) -> dict:
             "critical_path_hours": critical_path_hours(steps),
             "assumptions": {"gpu": pf.gpu, "gpus": pf.gpus, "linear_scaling_with_gpus": True,
                             "rates_per_gpu": {planner.sizes[s]["size_class"]: planner.sizes[s]["rates"]
-                                              for s in planner.sizes},
+                                              for s in planner.sizes if not planner.server[s]},
                             "answer_tokens": planner.lengths.table,
                             "source": "conf/preflight/default.yaml, each figure's public source there and in "
                                       "docs/measurements.md §7 (override: preflight.throughput.<gpu>.<class>.<key>=...)"},
         },
+        # Server models: tokens and dollars (their steps take no GPU); dollars of priced steps only
+        "api": {"steps": len(api_steps),
+                "prompt_tokens": sum(s.prompt_tokens for s in api_steps),
+                "generated_tokens": sum(s.generated_tokens for s in api_steps),
+                "generated_tokens_max": sum(s.generated_tokens_max for s in api_steps),
+                "training_tokens": sum(s.training_tokens for s in api_steps),
+                "dollars": sum(s.dollars or 0.0 for s in api_steps),
+                "dollars_max": sum(s.dollars_max or 0.0 for s in api_steps),
+                "unpriced_steps": [s.id for s in api_steps if s.dollars is None]},
     }
-
-
-def _n(value: float) -> str:
-    """Counts with thousands separators; large ones in k/M/G."""
-    for unit, size in (("G", 1e9), ("M", 1e6)):
-        if value >= 10 * size:
-            return f"{value / size:,.1f}{unit}"
-    return f"{value:,.0f}"
-
-
-def format_plan(result: dict) -> str:
-    est, conf = result["estimate"], result["config"]
-    names = ", ".join(f"{m['name']} ({m['params_b']:g}B, {m['size_class']})" for m in result["models"].values())
-    lines = [f"pre-flight plan: model={conf['model']} tasks={conf['tasks']} finetune={conf['finetune']}: {names}",
-             f"items: {result['items']['train']} train, {result['items']['test']} held-out, "
-             f"{len(result['items']['tasks'])} tasks, <= {result['items']['rows_per_property']} training rows per "
-             f"(task, property)"]
-    lines.append("items per task (docs/method.md §2.1 has the paper's): " + ", ".join(
-        f"{task} {n}" for task, n in result["items"]["tasks"].items()))
-    lines += [f"fewer items than the paper: {line}" for line in result["items"].get("short_of_paper", [])]
-    lines += [f"tokens of {m['name']}: {m['tokens']}" for m in result["models"].values()]
-    lines += [f"{key.replace('_', ' ')}: {text}" for key, text in result["bounds"].items()]
-    header = (f"{'#':>2}  {'step':<40} {'after':>5} {'requests':>9} {'prompt tok':>10} {'gen tok':>9} {'<=':>8} "
-              f"{'rows<=':>7} {'train tok':>9} {'engine':>6} {'GPUs':>4} {'hours':>6} {'<=':>6} {'GPU-h':>7}")
-    lines += ["", header]
-    index = {s["id"]: i for i, s in enumerate(result["steps"], start=1)}
-    for i, s in enumerate(result["steps"], start=1):
-        after = ",".join(str(index[d]) for d in s["depends_on"]) or "-"
-        lines.append(f"{i:>2}  {s['id'][:40]:<40} {after:>5} {_n(s['requests']):>9} {_n(s['prompt_tokens']):>10} "
-                     f"{_n(s['generated_tokens']):>9} {_n(s['generated_tokens_max']):>8} {_n(s['training_rows']):>7} "
-                     f"{_n(s['training_tokens']):>9} {s['engine_starts']:>6} {s['gpus']:>4} "
-                     f"{s['hours']:>6.2f} {s['hours_max']:>6.2f} {s['gpu_hours']:>7.2f}")
-    lines.append("")
-    for stage, t in result["stages"].items():
-        lines.append(f"    {stage:<15} {t['steps']} step(s): {_n(t['requests'])} requests, {_n(t['prompt_tokens'])} "
-                     f"prompt + {_n(t['generated_tokens'])} (<= {_n(t['generated_tokens_max'])}) generated tokens, "
-                     f"{t['engine_starts']} engine start(s), {t['finetunes']} finetune(s) on <= {_n(t['training_rows'])} "
-                     f"rows / {_n(t['training_tokens'])} tokens; {t['hours']:.2f} h (<= {t['hours_max']:.2f}), "
-                     f"{t['gpu_hours']:.2f} GPU-h")
-    rates = "; ".join(f"{size}: " + ", ".join(f"{k} {v:g}" for k, v in r.items())
-                      for size, r in est["assumptions"]["rates_per_gpu"].items())
-    order = (f"both sides at once ({result['schedule']['sides']})" if result["schedule"].get("concurrent_sides")
-             else "steps one after another")
-    lines += ["",
-              f"makespan, {order} in one job: {est['makespan_hours']:.1f} h on {est['job_gpus']} x "
-              f"{est['gpu']} = {est['job_gpu_hours']:.1f} GPU-hours held ({est['step_gpu_hours']:.1f} GPU-hours used "
-              f"by the steps); critical path if independent steps ran at once: {est['critical_path_hours']:.1f} h",
-              f"upper bound, every answer at its cap: {est['makespan_hours_max']:.1f} h = "
-              f"{est['job_gpu_hours_max']:.1f} GPU-hours held",
-              f"assumed per {est['gpu']} GPU (conf/preflight/default.yaml, sources there; linear in GPUs): {rates}"]
-    return "\n".join(lines)
 
 
 def run_plan(cfg, run_dir: Path) -> None:
@@ -373,5 +391,7 @@ def run_plan(cfg, run_dir: Path) -> None:
     result = make_plan(cfg, store)
     path = Path(run_dir) / PLAN_FILE
     write_json_atomic(path, result)
+    from introspection.plan_report import format_plan
+
     print(format_plan(result))
     print(f"\nplan written to {path}")

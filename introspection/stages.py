@@ -446,7 +446,9 @@ def adapter_key(base: ModelRef, rows_key: str, cfg: dict) -> str:
     """The adapter's key: base weights, rows and the resolved training settings."""
     # The rate used is in learning_rate; the per-model table itself is not hashed, nor the config's name.
     # checkpoint_every_steps: a resumed finetune trains the same adapter (tests/test_resume.py)
-    unhashed = {"name", "multi_gpu", "accelerate_config", "learning_rate_by_model", "checkpoint_every_steps"}
+    # api, openai: how a SERVER model finetunes (finetune/openai_finetune.py keys its own jobs); no TRL adapter reads them
+    unhashed = {"name", "multi_gpu", "accelerate_config", "learning_rate_by_model", "checkpoint_every_steps", "api",
+                "openai"}
     # Settings added later enter the key only when set, so older keys (the demo's) stay valid.
     if cfg.get("effective_batch_size") is None:
         unhashed.add("effective_batch_size")
@@ -474,6 +476,11 @@ def _accelerate_config_digest(cfg: dict) -> str:
 
 def finetune_model(store: Store, base: ModelRef, rows_path: Path, rows_key: str, finetune_cfg, label: str) -> ModelRef:
     """Finetune `base` on the rows; returns the finetuned model (base + adapter)."""
+    if base.entry.get("source") == "server":  # trained by its service (finetune.api=openai), not by TRL
+        from introspection.finetune.openai_finetune import finetune_server_model
+
+        entry, resolved = finetune_server_model(store, base, rows_path, rows_key, finetune_cfg, label)
+        return ModelRef(label, entry, resolved)
     started = time.time()  # for the profile's record of a finetune that is not the worker's (reused, multi-GPU)
     cfg = settings_for_model(finetune_cfg, base)
     key = adapter_key(base, rows_key, cfg)

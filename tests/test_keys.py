@@ -128,6 +128,16 @@ FINETUNE_FIELDS = {
                           "read only under a multi-GPU strategy, where its content is keyed (test below)"),
     "checkpoint_every_steps": ({"checkpoint_every_steps": 7}, NOTHING,
                                "a resumed finetune trains the same adapter (tests/test_resume.py)"),
+    # How a SERVER model finetunes: no TRL adapter reads them; a server model's job is keyed by them
+    # (finetune/openai_finetune.py job_key, tests/test_openai_finetune.py)
+    "api": ({"api": "openai"}, NOTHING, "which service trains a server model; an open model trains with TRL"),
+    "openai.n_epochs": ({"openai.n_epochs": 2}, NOTHING, "an OpenAI job's setting (keyed in its job key)"),
+    "openai.batch_size": ({"openai.batch_size": 16}, NOTHING, "an OpenAI job's setting (keyed in its job key)"),
+    "openai.learning_rate_multiplier": ({"openai.learning_rate_multiplier": 2.0}, NOTHING,
+                                        "an OpenAI job's setting (keyed in its job key)"),
+    "openai.suffix": ({"openai.suffix": "mine"}, NOTHING, "a label in the finetuned model's id"),
+    "openai.poll_interval_s": ({"openai.poll_interval_s": 1.0}, NOTHING, "how often the job is looked at"),
+    "openai.timeout_h": ({"openai.timeout_h": 1.0}, NOTHING, "how long the job is waited for, not what it trains"),
 }
 
 
@@ -152,9 +162,10 @@ def test_every_field_has_a_decision():
 def changed(obj, change: dict, model_dir):
     """The dataclass with the change applied ("lora.r" reaches into the nested LoraSettings)."""
     flat = {k: (str(model_dir) if v == "MODEL_DIR" else v) for k, v in change.items() if "." not in k}
-    nested = {k.split(".", 1)[1]: v for k, v in change.items() if k.startswith("lora.")}
-    if nested:
-        flat["lora"] = replace(obj.lora, **nested)
+    for group in ("lora", "openai"):
+        nested = {k.split(".", 1)[1]: v for k, v in change.items() if k.startswith(f"{group}.")}
+        if nested:
+            flat[group] = replace(getattr(obj, group), **nested)
     return replace(obj, **flat)
 
 

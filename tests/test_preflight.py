@@ -276,3 +276,65 @@ def test_a_hub_model_whose_tokenizer_is_cached_is_counted_with_it(tmp_path):
     assert counted and "tiny-org/tiny-chat" in method
     # "<|im_start|>user\nabc<|im_end|>\n<|im_start|>assistant\n": 3 specials + 10 single-byte tokens
     assert tokens == [3 + len("user\nabc") + 1 + len("assistant\n")]
+
+
+def api_pair(store: Path, *extra: str) -> list[str]:
+    """GPT-3.5 (a server model) beside Llama-3.1-70B, tasks=smoke: planned offline, no key, no network."""
+    return ["model=llama3_70b", "model/llm@model.m1=gpt35", "tasks=smoke", "logger=none", f"store_dir={store}", *extra]
+
+
+def test_a_server_model_is_priced_in_tokens_and_dollars_beside_gpu_hours(tmp_path):
+    store = Store(tmp_path / "store")
+    result = preflight.make_plan(composed(api_pair(store.root)), store)
+    prices = result["models"]["m1"]["prices"]
+    assert result["models"]["m1"]["params_b"] is None and prices["training"] == 8.0 and prices["as_of"]
+    api = [s for s in result["steps"] if s["slot"] == "m1"]
+    open_side = [s for s in result["steps"] if s["slot"] == "m2"]
+    assert {(s["gpus"], s["hours"], s["gpu_hours"], s["engine_starts"]) for s in api} == {(0, 0.0, 0.0, 0)}
+    assert all(s["dollars"] is None and s["gpu_hours"] > 0 for s in open_side)
+    by_stage = {s["stage"]: s for s in api}
+    base, trained = by_stage["base_answers"], by_stage["self_answers"]
+    assert math.isclose(base["dollars"], (base["prompt_tokens"] * 0.50 + base["generated_tokens"] * 1.50) / 1e6)
+    assert math.isclose(base["dollars_max"], (base["prompt_tokens"] * 0.50 + base["generated_tokens_max"] * 1.50) / 1e6)
+    # the self-trained model answers at the finetuned rates; training bills every epoch (auto: 3 under 8,334 rows)
+    assert math.isclose(trained["dollars"], (trained["prompt_tokens"] * 3.00 + trained["generated_tokens"] * 6.00) / 1e6)
+    ft = by_stage["self_finetune"]
+    assert ft["training_rows"] > 0 and "n_epochs=auto: 3" in ft["priced_as"]
+    assert math.isclose(ft["dollars"], ft["training_tokens"] * 3 * 8.00 / 1e6)
+    assert math.isclose(result["api"]["dollars"], sum(s["dollars"] for s in api))
+    assert result["api"]["unpriced_steps"] == [] and result["notes"] == []
+    assert "a server model" in result["models"]["m1"]["tokens"]  # the estimate path, stated
+    from introspection.plan_report import format_plan
+
+    text = format_plan(result)
+    assert f"${result['api']['dollars']:,.2f}" in text and "GPU-hours" in text
+    # A fixed epoch count is priced as given.
+    two = preflight.make_plan(composed(api_pair(store.root, "finetune.openai.n_epochs=2")), store)
+    ft2 = next(s for s in two["steps"] if s["id"] == ft["id"])
+    assert math.isclose(ft2["dollars"], ft["dollars"] * 2 / 3)
+
+
+def test_a_server_model_without_a_price_gets_a_note_not_a_crash(tmp_path):
+    store = Store(tmp_path / "store")
+    result = preflight.make_plan(composed(api_pair(store.root, "model.m1.path=gpt-5-unpriced")), store)
+    assert len(result["notes"]) == 1 and "gpt-5-unpriced" in result["notes"][0]
+    api = [s for s in result["steps"] if s["slot"] == "m1"]
+    assert all(s["dollars"] is None for s in api) and api[0]["prompt_tokens"] > 0
+    assert result["api"]["dollars"] == 0 and len(result["api"]["unpriced_steps"]) == len(api)
+    # GPT-4o 05-13 has inference prices but no published fine-tuning price: its training steps are noted.
+    gpt4o = preflight.make_plan(composed(api_pair(store.root, "model/llm@model.m1=gpt4o")), store)
+    assert any("no training price for gpt-4o-2024-05-13" in n for n in gpt4o["notes"])
+    assert next(s for s in gpt4o["steps"] if s["id"] == "base_answers:gpt4o")["dollars"] > 0
+    cfg = composed(api_pair(store.root))
+    cfg.preflight.api_prices["gpt-3.5-turbo-0125"].input = -1  # (an id with dots is set in a config file)
+    with pytest.raises(ValueError, match=r"preflight.api_prices.gpt-3.5-turbo-0125.input=-1 is not valid"):
+        preflight.make_plan(cfg, store)
+
+
+def test_openai_auto_epochs_and_finetuned_ids_by_hand():
+    assert plan_rates.openai_epochs("auto", 20)[0] == 5  # 100 // 20
+    assert plan_rates.openai_epochs("auto", 1000)[0] == 3
+    assert plan_rates.openai_epochs("auto", 29_988)[0] == 1  # the paper's 30k rows
+    assert plan_rates.openai_epochs(2, 29_988)[0] == 2
+    assert plan_rates.base_model_id("ft:gpt-4o-2024-05-13:dcevals-kokotajlo::9oUVKrCU") == ("gpt-4o-2024-05-13", True)
+    assert plan_rates.base_model_id("gpt-4-0613") == ("gpt-4-0613", False)

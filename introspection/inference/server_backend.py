@@ -73,7 +73,8 @@ class ServerBackend:
                  adapter_path: str | None = None) -> None:
         if adapter_path is not None:
             raise ValueError(f"model {entry.name} is a server model ({entry.base_url}); it cannot serve the LoRA "
-                             f"adapter {adapter_path}: server models cannot be finetuned by this framework yet")
+                             f"adapter {adapter_path}: a server model takes no adapter (finetune=openai makes a "
+                             "finetuned server model: the same entry with the finetuned model's id)")
         self.model_id = model.path  # the endpoint's model id (models.resolve_model: path of a server entry)
         self.cfg = cfg
         self.concurrency = max(1, int(cfg.server_concurrency))

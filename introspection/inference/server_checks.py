@@ -3,17 +3,22 @@ that cannot reach its endpoint fails before any other model loads (the registry 
 calls the registry):
 
 - from the config, at every start: a base URL, no chat template (the server renders its own), a variable name
-  in api_key_env;
-- once models will run: no finetune of the server model (not possible yet), its key variable set, the endpoint
-  reachable (GET <base_url>/models within a few seconds) and listing the model id.
+  in api_key_env (finetune.openai's hyperparameters: config.check_choices);
+- once models will run: a server model that the experiment finetunes needs finetune.api=openai (open models
+  train with TRL either way: the start logs one line saying which side trains how), its key variable set, the
+  endpoint reachable (GET <base_url>/models within a few seconds) and listing the model id, and for a finetune
+  the endpoint offering the fine-tuning API (GET <base_url>/fine_tuning/jobs?limit=1 answers).
 A dry run (experiment.stop_after=build|plan) asks no server and needs no key: a plan is made offline.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 
 from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
 
 REACH_TIMEOUT_S = 5.0  # to connect to the endpoint and to hear its model list
 IDS_SHOWN = 8  # model ids named in the error for an id the endpoint does not list
@@ -48,29 +53,39 @@ def finetuned_slots(cfg: DictConfig) -> tuple[str, ...]:
     return ("m1", "m2") if rule is None else tuple(rule(cfg.experiment.options or {}))
 
 
-def check_not_finetuned(cfg: DictConfig, slot: str) -> None:
+def check_finetune_route(cfg: DictConfig, slot: str) -> bool:
+    """Whether the experiment finetunes this server model; a one-line ValueError when it does without
+    finetune.api=openai. The one line of how each side trains is logged."""
     if slot not in finetuned_slots(cfg):
-        return
+        return False
     entry = cfg.model[slot]
     other = "m2" if slot == "m1" else "m1"
-    raise ValueError(f"model.{slot} ({entry.name}) is a server model, and server models cannot be finetuned by this "
-                     f"framework yet (finetune=openai is planned), but experiment={cfg.experiment.name} finetunes "
-                     f"model.{slot}; use it where it only answers: experiment=untrained_self, or "
-                     f"experiment=behavior_shift experiment.options.target={other} "
-                     f"experiment.options.source={slot}")
+    if cfg.finetune.get("api") != "openai":
+        raise ValueError(f"model.{slot} ({entry.name}) is a server model and experiment={cfg.experiment.name} "
+                         f"finetunes it, but finetune.api={cfg.finetune.get('api') or 'null'}: set finetune=openai to "
+                         f"finetune it through the OpenAI fine-tuning API at {entry.base_url} (an open model keeps "
+                         f"training with TRL), or use it where it only answers: experiment=untrained_self, or "
+                         f"experiment=behavior_shift experiment.options.target={other} experiment.options.source={slot}")
+    sides = [f"model.{s} ({cfg.model[s].name}) " + (
+        f"through the OpenAI fine-tuning API at {cfg.model[s].base_url}" if cfg.model[s].source == "server" else
+        f"with TRL (finetune={cfg.finetune.name}: method {cfg.finetune.method})") for s in ("m1", "m2")]
+    log.info("finetunes: %s", "; ".join(sides))
+    return True
 
 
 def check_server_service(cfg: DictConfig, slot: str) -> None:
     """Finetune, key, reachability and model id, in that order (the cheapest first)."""
     from introspection.inference.server_client import ServerClient, ServerError, api_key
 
-    check_not_finetuned(cfg, slot)
+    finetuned = check_finetune_route(cfg, slot)
     entry, where = cfg.model[slot], f"model.{slot}"
     key = api_key(entry, where)
     client = ServerClient(str(entry.base_url), key, timeout_s=REACH_TIMEOUT_S, max_retries=0,
                           connect_timeout_s=REACH_TIMEOUT_S)
     try:
         listing = client.get("models")
+        if finetuned:
+            check_finetuning_offered(client, entry, where)
     except ServerError as exc:
         refused = any(f"HTTP {code}" in str(exc) for code in (401, 403))
         fix = (f"check the key in {entry.api_key_env}" if refused and entry.api_key_env else
@@ -84,3 +99,16 @@ def check_server_service(cfg: DictConfig, slot: str) -> None:
         shown = ", ".join(ids[:IDS_SHOWN]) + (f" and {len(ids) - IDS_SHOWN} more" if len(ids) > IDS_SHOWN else "")
         raise ValueError(f"{where}.path={entry.path!r} is not a model {entry.base_url} lists; it lists "
                          f"{shown or 'none'}; set {where}.path to one of them")
+
+
+def check_finetuning_offered(client, entry, where: str) -> None:
+    """finetune.api=openai needs an endpoint with the fine-tuning API (the OpenAI API has it; a vllm serve
+    does not): GET fine_tuning/jobs?limit=1 must answer within the reach timeout."""
+    from introspection.inference.server_client import ServerError
+
+    try:
+        client.get("fine_tuning/jobs", params={"limit": 1})
+    except ServerError as exc:
+        raise ValueError(f"{where}.base_url={entry.base_url} ({entry.name}) does not offer the fine-tuning API that "
+                         f"finetune=openai needs: {exc}; finetune it at an endpoint that does (the OpenAI API), or use "
+                         "it where it only answers (experiment=untrained_self)") from None

@@ -26,7 +26,12 @@ MESSAGE_CHARS = 300  # of a server's error message, in our one-line error
 
 
 class ServerError(RuntimeError):
-    """A request the server refused, or that failed after every retry (message: one line, no key)."""
+    """A request the server refused, or that failed after every retry (message: one line, no key). retryable:
+    whether a later try could succeed (a rate limit, a server error, a timeout), not a refusal."""
+
+    def __init__(self, message: str, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 def retried(status: int) -> bool:
@@ -100,22 +105,28 @@ class ServerClient:
                                  limits=httpx.Limits(max_connections=max_connections))
         self.attempts = 0  # requests sent, retries included (a test reads it)
 
-    def post(self, path: str, body: dict) -> dict:
-        """POST JSON, retrying what a retry can fix; the parsed JSON answer or a one-line ServerError."""
-        return self._send("POST", path, body)
+    def post(self, path: str, body: dict, retries: int | None = None) -> dict:
+        """POST JSON, retrying what a retry can fix (`retries` times; None: max_retries); the parsed JSON answer
+        or a one-line ServerError."""
+        return self._send("POST", path, body, retries=retries)
 
-    def get(self, path: str) -> dict:
-        return self._send("GET", path, None)
+    def get(self, path: str, params: dict | None = None) -> dict:
+        return self._send("GET", path, None, params=params)
 
-    def _send(self, method: str, path: str, body: dict | None) -> dict:
+    def upload(self, path: str, fields: dict[str, str], file_name: str, content: bytes) -> dict:
+        """POST a multipart form with one file (the fine-tuning API's POST /files), retried as post is."""
+        return self._send("POST", path, None, data=fields, files={"file": (file_name, content, "application/jsonl")})
+
+    def _send(self, method: str, path: str, body: dict | None, retries: int | None = None, **request: Any) -> dict:
         import httpx
 
         where = f"{method} {self.base_url}/{path}"
-        for attempt in range(self.max_retries + 1):
+        retries = self.max_retries if retries is None else retries
+        for attempt in range(retries + 1):
             self.attempts += 1
             retry_after = None
             try:
-                response = self.http.request(method, path, json=body)
+                response = self.http.request(method, path, json=body, **request)
             except httpx.TransportError as exc:  # refused, reset, DNS, connect or read timeout
                 problem = f"{type(exc).__name__}: {' '.join(str(exc).split()) or 'no detail'}"
             else:
@@ -129,12 +140,12 @@ class ServerClient:
                 if not retried(response.status_code):
                     raise ServerError(f"{where} refused the request ({problem})")
                 retry_after = _retry_after(response.headers)
-            if attempt == self.max_retries:
+            if attempt == retries:
                 advice = ("; raise inference.server_max_retries or inference.server_timeout_s, or lower "
-                          "inference.server_concurrency under a rate limit") if self.max_retries else ""
-                raise ServerError(f"{where} failed after {attempt + 1} attempt(s) ({problem}){advice}")
+                          "inference.server_concurrency under a rate limit") if retries else ""
+                raise ServerError(f"{where} failed after {attempt + 1} attempt(s) ({problem}){advice}", retryable=True)
             wait = backoff_seconds(attempt, retry_after, self.backoff_start_s, self.backoff_max_s)
-            log.warning("%s: %s; retry %d of %d in %.1f s", where, problem, attempt + 1, self.max_retries, wait)
+            log.warning("%s: %s; retry %d of %d in %.1f s", where, problem, attempt + 1, retries, wait)
             self.sleep(wait)
         raise AssertionError("unreachable")
 
