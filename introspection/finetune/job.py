@@ -17,7 +17,7 @@ def train_from_payload(payload: dict, folder: Path) -> dict:
     Also what every rank of a multi-GPU launch runs (finetune/distributed.py)."""
     from omegaconf import OmegaConf
 
-    from introspection.config import FinetuneConfig, LoraSettings
+    from introspection.config import FinetuneConfig
     from introspection.finetune import checkpoints
     from introspection.finetune.data import read_rows
     from introspection.finetune.trainer import finetune
@@ -26,9 +26,8 @@ def train_from_payload(payload: dict, folder: Path) -> dict:
     checkpoints.stop_on_signal()  # Slurm's time-limit signal: checkpoint and stop, not die mid-step
     model = payload["model"]
     resolved = ResolvedModel(**model["resolved"])
-    cfg_dict = dict(payload["finetune"])
-    cfg_dict["lora"] = LoraSettings(**cfg_dict["lora"])
-    cfg = OmegaConf.structured(FinetuneConfig(**cfg_dict))
+    # The schema's nested settings (lora, openai) rebuilt from the payload's plain dict by the schema itself.
+    cfg = OmegaConf.merge(OmegaConf.structured(FinetuneConfig), payload["finetune"])
     rows = read_rows(Path(payload["rows_path"]))
     tokenizer = load_tokenizer(resolved)
     # logger.log_training: the orchestrator set this switch and the W&B project, group, mode and folder
