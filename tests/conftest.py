@@ -14,13 +14,17 @@ end (tests/helpers/session.py). The integration tests therefore convert the embe
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import run_main, tiny_overrides
 from tests.helpers.session import (
     REPO_OUTPUT_FOLDERS,
     TEST_CACHE_VARIABLE,
@@ -68,11 +72,58 @@ def session_folders(pytestconfig) -> SessionFolders:
     return pytestconfig.stash[SESSION_FOLDERS]
 
 
-@pytest.fixture(scope="module")
-def tiny_pair(tmp_path_factory) -> tuple[Path, Path]:
-    """Two tiny random models of one architecture (seeds 0 and 1), built once per test module."""
-    base = tmp_path_factory.mktemp("tiny_pair")
-    return build_tiny_model(base / "a", seed=0), build_tiny_model(base / "b", seed=1)
+@pytest.fixture(scope="session")
+def tiny_pair(tiny_model_dir, tmp_path_factory) -> tuple[Path, Path]:
+    """Two tiny random models of one architecture (seeds 0 and 1: tiny_model_dir and one more), once per session.
+
+    Every artifact key starts from a model's fingerprint, the sha256 of its folder's files
+    (introspection/models.py folder_fingerprint), so runs in any module share tiny_run's artifacts."""
+    return tiny_model_dir, build_tiny_model(tmp_path_factory.mktemp("tiny_b"), seed=1)
+
+
+@dataclass(frozen=True)
+class TinyRun:
+    """The whole experiment on tiny_pair at tests/helpers TINY_SIZES, from an empty store."""
+
+    store: Path  # never written after the run: copy it first (the warm_store fixture)
+    run_dir: Path
+    results: dict  # run_dir/results.json
+    stdout: str  # what the entry point printed (its logging included)
+    workers: list[dict]  # each model worker: what it did, its CUDA_VISIBLE_DEVICES, start and end (monotonic s)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_pair, tmp_path_factory) -> TinyRun:
+    """The tiny pipeline, run once per session; tests read its run folder and results.json.
+
+    Its workers run on one thread each (OMP_NUM_THREADS=1), so that a run of the same config elsewhere on one
+    thread (tests/test_concurrent_sides.py) computes the same bytes."""
+    from introspection import devices, stages
+
+    base = tmp_path_factory.mktemp("tiny_run")
+    workers: list[dict] = []
+    spawn_and_wait = stages.spawn_and_wait
+
+    def recorded(store_root, target, payload, what, *args, **kwargs):
+        record = {"what": what, "devices": devices.environment().get("CUDA_VISIBLE_DEVICES"), "start": time.monotonic()}
+        try:
+            spawn_and_wait(store_root, target, payload, what, *args, **kwargs)
+        finally:
+            workers.append(record | {"end": time.monotonic()})
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(stages, "spawn_and_wait", recorded)
+        patch.setenv("OMP_NUM_THREADS", "1")
+        patch.delenv("CUDA_VISIBLE_DEVICES", raising=False)  # no devices: the two sides in turn
+        proc = run_main([f"hydra.run.dir={base / 'run'}", *tiny_overrides(tiny_pair, base / "store")])
+    results = json.loads((base / "run" / "results.json").read_text())
+    return TinyRun(base / "store", base / "run", results, proc.stdout, workers)
+
+
+@pytest.fixture
+def warm_store(tiny_run, tmp_path) -> Path:
+    """A private copy of tiny_run's store: a test's runs reuse its artifacts and may add their own."""
+    return Path(shutil.copytree(tiny_run.store, tmp_path / "warm_store", symlinks=True))
 
 
 @pytest.fixture(scope="session")

@@ -21,11 +21,9 @@ from introspection.cli import CONF_DIR
 from introspection.experiments import NoOptions
 from introspection.pipeline import SideSchedule, plan_sides, run_per_side
 from introspection.store import Store
-from tests.helpers import tiny_overrides
+from tests.helpers import run_main, tiny_overrides
 
 SPAWN_AND_WAIT = stages.spawn_and_wait
-# Smaller than tests/helpers.TINY_SIZES: two runs of ten workers each.
-SMALLER = ["tasks.n_train_items=6", "tasks.n_test_items=4", "tasks.n_finetune_per_property=6"]
 
 
 def compose_cfg(overrides: list[str]):
@@ -97,7 +95,7 @@ def run_recorded(monkeypatch, tiny_pair, store_dir: Path, run_dir: Path, extra: 
             records.append(record)
 
     monkeypatch.setattr(stages, "spawn_and_wait", recorded)
-    cfg = compose_cfg([*tiny_overrides(tiny_pair, store_dir), *SMALLER, *extra])
+    cfg = compose_cfg([*tiny_overrides(tiny_pair, store_dir), *extra])
     store = Store(cfg.store_dir)
     result = run_cross_prediction(cfg, NoOptions(), store, run_dir)
     answers = {p.parent.name: p.read_bytes() for p in (store.root / "artifacts" / "answers").glob("*/answers.jsonl")}
@@ -105,8 +103,8 @@ def run_recorded(monkeypatch, tiny_pair, store_dir: Path, run_dir: Path, extra: 
     return result, records, answers, adapters
 
 
-def test_both_sides_at_once_start_together_and_equal_the_sequential_order(monkeypatch, tiny_pair, tmp_path):
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # two workers share the two cores
+def test_both_sides_at_once_start_together_and_equal_the_sequential_order(monkeypatch, tiny_pair, tiny_run, tmp_path):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # two workers share the two cores (and tiny_run's workers had one)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")  # two pretend devices, one per model (gpus: 1 each)
     at_once, records, answers, adapters = run_recorded(monkeypatch, tiny_pair, tmp_path / "a", tmp_path / "run_a", [])
 
@@ -119,35 +117,30 @@ def test_both_sides_at_once_start_together_and_equal_the_sequential_order(monkey
         label = r["what"].split(" ", 2)[-1]
         assert r["devices"] == ("0" if label.startswith("tiny_a") else "1"), r
 
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
-    in_turn, seq_records, seq_answers, seq_adapters = run_recorded(monkeypatch, tiny_pair, tmp_path / "b",
-                                                                   tmp_path / "run_b", ["experiment.concurrent_sides=off"])
+    # The sequential order: tiny_run (tests/conftest.py), the same config on no devices, its workers recorded.
+    seq_records = tiny_run.workers
     assert all(r["devices"] is None for r in seq_records)
     spans = sorted((r["start"], r["end"]) for r in seq_records)
     assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:], strict=False))  # one at a time
 
     # The same results: cells, paired tests and scored items (compared as JSON: an empty cell's accuracy is NaN,
     # which equals nothing, itself included); the same answers, byte for byte; the same adapters.
+    in_turn = tiny_run.results | {"pairs": [json.loads(line) for line in
+                                            (tiny_run.run_dir / "items.jsonl").read_text().splitlines()]}
     for part in ("cells", "paired_tests", "pairs", "alternative_treatment"):
-        assert as_json(getattr(at_once, part)) == as_json(getattr(in_turn, part)), part
+        assert as_json(getattr(at_once, part)) == as_json(in_turn[part]), part
+    store = tiny_run.store / "artifacts"
+    seq_answers = {p.parent.name: p.read_bytes() for p in (store / "answers").glob("*/answers.jsonl")}
     assert answers == seq_answers and len(answers) >= 10
-    assert adapters == seq_adapters and len(adapters) == 4
+    assert adapters == sorted(p.name for p in (store / "adapters").iterdir()) and len(adapters) == 4
     assert sorted(r["what"] for r in records) == sorted(r["what"] for r in seq_records)
 
 
 def test_the_preflight_plan_shows_the_schedule_and_its_makespan(tmp_path, tiny_pair):
-    import subprocess
-    import sys
-
-    from introspection.cli import CONF_DIR as conf
-
     def plan(job_gpus: int) -> dict:
         run_dir = tmp_path / f"plan{job_gpus}"
-        proc = subprocess.run([sys.executable, "-m", "introspection.main", f"hydra.run.dir={run_dir}",
-                               "experiment.stop_after=plan", f"preflight.job_gpus={job_gpus}",
-                               *tiny_overrides(tiny_pair, tmp_path / "store")],
-                              cwd=conf.parent, capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        proc = run_main([f"hydra.run.dir={run_dir}", "experiment.stop_after=plan", f"preflight.job_gpus={job_gpus}",
+                         *tiny_overrides(tiny_pair, tmp_path / "store")])
         return json.loads((run_dir / "plan.json").read_text()) | {"stdout": proc.stdout}
 
     one, two = plan(1), plan(2)  # a job of one GPU; of two, one per model (gpus: 1 each)

@@ -6,15 +6,13 @@ line of the entry point, the writers or the report naming it."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
 from introspection.experiments import ExperimentResult, parse_options, registry
-from tests.helpers import tiny_overrides
+from tests.helpers import run_main, tiny_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,12 +66,9 @@ def test_the_example_experiment_is_named_only_in_its_own_files():
         assert "untrained_self" not in (ROOT / path).read_text(), path
 
 
-def test_the_example_experiment_runs_and_renders_its_section(tmp_path, tiny_pair):
-    run_dir = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "introspection.main", f"hydra.run.dir={run_dir}",
-                           *tiny_overrides(tiny_pair, tmp_path / "store"), "experiment=untrained_self"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+def test_the_example_experiment_runs_and_renders_its_section(tmp_path, tiny_pair, warm_store):
+    run_dir = tmp_path / "run"  # its base answers are tiny_run's untrained-baseline answers (tests/conftest.py)
+    run_main([f"hydra.run.dir={run_dir}", *tiny_overrides(tiny_pair, warm_store), "experiment=untrained_self"])
     results = json.loads((run_dir / "results.json").read_text())
     assert results["experiment"] == "untrained_self"
 

@@ -4,23 +4,12 @@ TRL/PEFT -> scoring -> files). Answers are random; the test checks mechanics and
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
-import pytest
 
 from tests.helpers import run_main, tiny_overrides
 
 
-@pytest.fixture(scope="module")
-def shared_store(tmp_path_factory) -> Path:
-    """One store for the module: the experiments below reuse the main run's base answers and adapters."""
-    return tmp_path_factory.mktemp("store")
-
-
-def test_pipeline_writes_the_matrix_and_reruns_without_model_calls(tmp_path, tiny_pair, shared_store):
-    store, run_dir = shared_store, tmp_path / "run"
-    run_main([f"hydra.run.dir={run_dir}", *tiny_overrides(tiny_pair, store)])
-    results = json.loads((run_dir / "results.json").read_text())
+def test_pipeline_writes_the_matrix_and_reruns_without_model_calls(tmp_path, tiny_pair, tiny_run, warm_store):
+    run_dir, results = tiny_run.run_dir, tiny_run.results  # the run from an empty store (tests/conftest.py)
 
     # The 2 x 2 matrix (self on the diagonal) plus each model's untrained cell.
     matrix = results["matrix"]
@@ -48,14 +37,14 @@ def test_pipeline_writes_the_matrix_and_reruns_without_model_calls(tmp_path, tin
     assert results["store"]["worker_runs"] > 0
 
     # A second run of the same config finds every artifact: no model is loaded.
-    run_main([f"hydra.run.dir={tmp_path / 'run2'}", *tiny_overrides(tiny_pair, store)])
+    run_main([f"hydra.run.dir={tmp_path / 'run2'}", *tiny_overrides(tiny_pair, warm_store)])
     again = json.loads((tmp_path / "run2" / "results.json").read_text())
     assert again["store"]["worker_runs"] == 0
     assert again["matrix"] == matrix
 
 
-def test_calibration_experiment(tmp_path, tiny_pair, shared_store):
-    run_main([f"hydra.run.dir={tmp_path}", *tiny_overrides(tiny_pair, shared_store), "experiment=calibration",
+def test_calibration_experiment(tmp_path, tiny_pair, warm_store):
+    run_main([f"hydra.run.dir={tmp_path}", *tiny_overrides(tiny_pair, warm_store), "experiment=calibration",
               "experiment.options.n_strings=5", "experiment.options.n_samples=4", "experiment.options.n_bootstrap=20"])
     results = json.loads((tmp_path / "results.json").read_text())
     curves = {c["setup"]: c for c in results["calibration"]}
@@ -68,8 +57,8 @@ def test_calibration_experiment(tmp_path, tiny_pair, shared_store):
     assert (tmp_path / "plots" / "calibration.png").is_file()
 
 
-def test_behavior_shift_experiment(tmp_path, tiny_pair, shared_store):
-    run_main([f"hydra.run.dir={tmp_path}", *tiny_overrides(tiny_pair, shared_store), "experiment=behavior_shift",
+def test_behavior_shift_experiment(tmp_path, tiny_pair, warm_store):
+    run_main([f"hydra.run.dir={tmp_path}", *tiny_overrides(tiny_pair, warm_store), "experiment=behavior_shift",
               "experiment.options.n_shift_items=6", "experiment.adjusted=true"])
     results = json.loads((tmp_path / "results.json").read_text())
     old = next(c for c in results["cells"] if c["kind"] == "old_behavior" and c["task"] == "all")
@@ -92,8 +81,8 @@ def test_input_words_shift_source_is_seeded_and_draws_from_the_string():
     assert len({input_words_answer(f"{string} x{i}") for i in range(10)}) > 1  # differs between strings
 
 
-def test_scaling_experiment(tmp_path, tiny_pair, shared_store):
-    run_main([f"hydra.run.dir={tmp_path}", *tiny_overrides(tiny_pair, shared_store), "experiment=scaling",
+def test_scaling_experiment(tmp_path, tiny_pair, warm_store):
+    run_main([f"hydra.run.dir={tmp_path}", *tiny_overrides(tiny_pair, warm_store), "experiment=scaling",
               "experiment.options.sizes=[4,8]"])
     results = json.loads((tmp_path / "results.json").read_text())
     assert [p["n_examples"] for p in results["scaling"]] == [4, 8]
@@ -101,17 +90,21 @@ def test_scaling_experiment(tmp_path, tiny_pair, shared_store):
     assert (tmp_path / "plots" / "scaling.png").is_file()
 
 
-def test_multirun_sweep_shares_base_answers_and_writes_the_sweep_table(tmp_path, tiny_pair):
-    store, sweep = tmp_path / "store", tmp_path / "sweep"
-    run_main(["-m", "hydra/launcher=local", f"hydra.sweep.dir={sweep}", *tiny_overrides(tiny_pair, store),
+def test_multirun_sweep_shares_base_answers_and_writes_the_sweep_table(tmp_path, tiny_pair, warm_store):
+    # Job 0 (finetune.lora.r=4, the TINY_SIZES rank) is tiny_run's config: it reuses every artifact.
+    sweep = tmp_path / "sweep"
+    run_main(["-m", "hydra/launcher=local", f"hydra.sweep.dir={sweep}", *tiny_overrides(tiny_pair, warm_store),
               "finetune.lora.r=4,8"])
     jobs = sorted(d.name for d in sweep.iterdir() if (d / "results.json").is_file())
     assert jobs == ["0", "1"]
-    ranks = {json.loads((sweep / j / "results.json").read_text())["config"]["finetune"]["lora"]["r"] for j in jobs}
-    assert ranks == {4, 8}
-    # The base models' answers do not depend on the LoRA rank: computed by the first job, reused by the second.
-    labels = [json.loads(m.read_text())["info"]["model"] for m in (store / "artifacts" / "answers").glob("*/_manifest.json")]
-    assert labels.count("tiny_a") == labels.count("tiny_b") == 3  # object/train, object/test, hypothetical/test
+    results = [json.loads((sweep / j / "results.json").read_text()) for j in jobs]
+    assert [r["config"]["finetune"]["lora"]["r"] for r in results] == [4, 8]
+    # The base models' answers do not depend on the LoRA rank: the r=8 job reuses them and answers again only
+    # with its own adapters (self and cross, of both models).
+    assert results[0]["store"]["worker_runs"] == 0
+    computed = [json.loads(m.read_text())["info"]["model"]
+                for m in (warm_store / "artifacts" / "answers").glob("*/_manifest.json")]
+    assert computed.count("tiny_a") == computed.count("tiny_b") == 3  # object/train, object/test, hypothetical/test
     table = json.loads((sweep / "sweep_results.json").read_text())
     assert [j["status"] for j in table["jobs"]] == ["ok", "ok"]
     assert (sweep / "sweep_results.csv").is_file()

@@ -140,12 +140,10 @@ def prompts_by_request(results: dict, store: Path) -> dict[str, list[dict]]:
     return {r.request_id: r.messages for r in requests}
 
 
-def test_a_tiny_run_profiles_every_stage_and_a_rerun_flags_them_reused(tmp_path, tiny_pair):
+def test_a_tiny_run_profiles_every_stage_and_a_rerun_flags_them_reused(tmp_path, tiny_pair, tiny_run, warm_store):
     from transformers import AutoTokenizer
 
-    store = tmp_path / "store"
-    first = run_main([f"hydra.run.dir={tmp_path / 'run'}", *tiny_overrides(tiny_pair, store)])
-    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    store, results = tiny_run.store, tiny_run.results  # the run from an empty store (tests/conftest.py)
     profile = results["profile"]
     stages = {s["stage"]: s for s in profile["stages"]}
     assert sorted(s["stage"] for s in profile["stages"]) == expected_stages()  # one record per stage that ran
@@ -180,14 +178,14 @@ def test_a_tiny_run_profiles_every_stage_and_a_rerun_flags_them_reused(tmp_path,
     assert stages["answers tiny_a object/train"]["engine_start_s"] > 0
     assert stages["answers tiny_a object/test"]["engine_start_s"] is None
 
-    report = (tmp_path / "run" / "report.md").read_text()
+    report = (tiny_run.run_dir / "report.md").read_text()
     table = report.split("## Where the time went")[1]
     rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| stage")]
     assert [r.split(" | ")[0].removeprefix("| ") for r in rows] == [s["stage"] for s in profile["stages"]]
-    assert f"biggest: {profile['biggest_stage']}" in first.stdout
+    assert f"biggest: {profile['biggest_stage']}" in tiny_run.stdout
 
     # A rerun finds every artifact: each stage is there again, flagged reused, with no engine work.
-    run_main([f"hydra.run.dir={tmp_path / 'run2'}", *tiny_overrides(tiny_pair, store)])
+    run_main([f"hydra.run.dir={tmp_path / 'run2'}", *tiny_overrides(tiny_pair, warm_store)])
     again = json.loads((tmp_path / "run2" / "results.json").read_text())["profile"]
     assert sorted(s["stage"] for s in again["stages"]) == expected_stages()
     assert all(s["reused"] for s in again["stages"]) and again["n_reused"] == again["n_stages"]

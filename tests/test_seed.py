@@ -87,15 +87,17 @@ def test_seed_0_keeps_every_key_and_seed_1_changes_every_seeded_one(tmp_path, ba
     assert all(one[k] != zero[k] for k in zero), {k: one[k] == zero[k] for k in zero}
 
 
-def test_a_seed_sweep_gives_distinct_adapters_and_one_result_row_per_seed(tmp_path, tiny_pair):
-    store, sweep = tmp_path / "store", tmp_path / "sweep"
+def test_a_seed_sweep_gives_distinct_adapters_and_one_result_row_per_seed(tmp_path, tiny_pair, warm_store):
+    # seed=0 is tiny_run's config (tests/conftest.py): that job reuses its artifacts, seed=1 computes its own.
+    store, sweep = warm_store, tmp_path / "sweep"
     run_main(["-m", "hydra/launcher=local", f"hydra.sweep.dir={sweep}", *tiny_overrides(tiny_pair, store),
-              "tasks.n_train_items=6", "tasks.n_test_items=4", "tasks.n_finetune_per_property=4",
               "experiment.untrained_baseline=false", "seed=0,1"])
     jobs = sorted(d.name for d in sweep.iterdir() if (d / "results.json").is_file())
     assert jobs == ["0", "1"]
-    used = [json.loads((sweep / j / "results.json").read_text())["config"] for j in jobs]
+    results = [json.loads((sweep / j / "results.json").read_text()) for j in jobs]
+    used = [r["config"] for r in results]
     assert [(c["seed"], c["tasks"]["seed"], c["finetune"]["seed"]) for c in used] == [(0, 0, 42), (1, 1, 43)]
+    assert results[0]["store"]["worker_runs"] == 0 < results[1]["store"]["worker_runs"]
 
     # Every adapter twice (once per seed), each pair with different weights.
     adapters: dict[str, list[bytes]] = {}
