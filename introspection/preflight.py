@@ -54,11 +54,6 @@ PLACEHOLDER = "?"  # the completion of a planned row: unknown until the target m
 
 
 # --- the steps ------------------------------------------------------------------------------------
-def task_of(request_id: str) -> str:
-    """The task of a request: ids are "obj|<task>:<split>:<i>" and "hyp|<task>:<split>:<i>|<property>"."""
-    return request_id.split("|")[1].split(":")[0]
-
-
 @dataclass
 class Step:
     """One step of the run, in the order run_cross_prediction takes them."""
@@ -108,9 +103,10 @@ def planned_rows(plan: Plan, tasks_cfg, finetune_cfg) -> tuple[list[dict], list[
                                  "request_id": request_id})
     rows = sft_rows(examples, max_examples=finetune_cfg.max_examples, seed=finetune_cfg.seed)
     # Anchors (finetune.object_anchor_ratio): one per distinct object-level prompt at most.
+    object_requests = {r.request_id: r for r in plan.object_requests(plan.train_items)}
     anchors = sft_rows([{"prompt": r.messages, "completion": PLACEHOLDER, "request_id": r.request_id}
-                        for r in plan.object_requests(plan.train_items)], max_examples=None, seed=finetune_cfg.seed)
-    return rows, [ChatRequest(a["request_id"], a["prompt"]) for a in anchors]
+                        for r in object_requests.values()], max_examples=None, seed=finetune_cfg.seed)
+    return rows, [object_requests[a["request_id"]] for a in anchors]
 
 
 class Planner:
@@ -177,7 +173,7 @@ class Planner:
         cap_of = self.caps
         for name, (requests, hypothetical) in jobs.items():
             prompt = sum(self.counters[slot].prompt_tokens(requests))
-            expected = round(self.samples * sum(self.lengths.generated(task_of(r.request_id), hypothetical,
+            expected = round(self.samples * sum(self.lengths.generated(r.task, hypothetical,
                                                                        cap_of[hypothetical]) for r in requests))
             generated = len(requests) * cap_of[hypothetical] * self.samples
             step.jobs.append({"name": name, "requests": len(requests), "prompt_tokens": prompt,
@@ -204,7 +200,7 @@ class Planner:
         if ratio > 0:  # prepare_rows mixes max(1, round(ratio x rows)) of the predictor's own answers
             anchors = self.anchors[: max(1, round(ratio * len(hyp)))]
             step.anchor_rows = len(anchors)
-            rows += [(n, self.caps[False], min(self.caps[False], self.lengths.answer(task_of(a.request_id), False)))
+            rows += [(n, self.caps[False], min(self.caps[False], self.lengths.answer(a.task, False)))
                      for n, a in zip(counter.prompt_tokens(anchors), anchors, strict=True)]
         step.training_rows = len(rows)
         step.training_tokens = round(sum(min(max_length, n + answer + END_OF_TURN_TOKENS) for n, _, answer in rows))

@@ -8,12 +8,12 @@ cell is (predictor, target, kind, task, property) with accuracy, CI, n, mode bas
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
 from pathlib import Path
 
+from introspection.results import Cell, PairedTest, load_results
 from introspection.store import write_text_atomic
 
 KIND_ORDER = {"self": 0, "cross": 1, "untrained": 2, "old_behavior": 3, "new_behavior": 4}
@@ -43,26 +43,26 @@ def _pyplot():
     return plt
 
 
-def headline(cells: list[dict]) -> list[dict]:
-    return [c for c in cells if c["task"] == "all" and c["property"] == "all"]
+def headline(cells: list[Cell]) -> list[Cell]:
+    return [c for c in cells if c.is_headline]
 
 
 # --- figures ------------------------------------------------------------------------------------
-def plot_matrix(cells: list[dict], path: Path) -> bool:
+def plot_matrix(cells: list[Cell], path: Path) -> bool:
     """Predictor x target heatmap of held-out accuracy, each cell annotated with its CI and n."""
-    trained = [c for c in headline(cells) if c["kind"] in ("self", "cross")]
+    trained = [c for c in headline(cells) if c.kind in ("self", "cross")]
     if not trained:
         return False
     plt = _pyplot()
-    predictors = sorted({c["predictor"] for c in trained})
-    targets = sorted({c["target"] for c in trained})
+    predictors = sorted({c.predictor for c in trained})
+    targets = sorted({c.target for c in trained})
     grid = [[math.nan] * len(targets) for _ in predictors]
     fig, ax = plt.subplots(figsize=(2.6 + 2.4 * len(targets), 1.8 + 1.4 * len(predictors)))
     for c in trained:
-        i, j = predictors.index(c["predictor"]), targets.index(c["target"])
-        grid[i][j] = c["accuracy"]
-        ax.text(j, i, f"{_pct(c['accuracy'])}\n[{_pct(c['ci_low'])}, {_pct(c['ci_high'])}]\n"
-                      f"n={c['n']}, baseline {_pct(c['mode_baseline'])}", ha="center", va="center", fontsize=8)
+        i, j = predictors.index(c.predictor), targets.index(c.target)
+        grid[i][j] = c.accuracy
+        ax.text(j, i, f"{_pct(c.accuracy)}\n[{_pct(c.ci_low)}, {_pct(c.ci_high)}]\n"
+                      f"n={c.n}, baseline {_pct(c.mode_baseline)}", ha="center", va="center", fontsize=8)
     image = ax.imshow(grid, cmap="Greens", vmin=0, vmax=1)
     ax.set_xticks(range(len(targets)), [f"{t}\n(self-trained)" for t in targets])
     ax.set_yticks(range(len(predictors)), predictors)
@@ -74,30 +74,35 @@ def plot_matrix(cells: list[dict], path: Path) -> bool:
     return True
 
 
-def plot_property_bars(cells: list[dict], path: Path) -> bool:
+def by_property(cells: list[Cell]) -> list[Cell]:
+    """Cells of one property pooled over every task."""
+    return [c for c in cells if c.pooled_over_tasks and not c.is_headline]
+
+
+def plot_property_bars(cells: list[Cell], path: Path) -> bool:
     """Per target and property: self, cross and untrained accuracy with 95% CIs; baseline as a tick."""
-    rows = [c for c in cells if c["task"] == "all" and c["property"] != "all"]
+    rows = by_property(cells)
     if not rows:
         return False
     plt = _pyplot()
-    targets = sorted({c["target"] for c in rows})
-    props = sorted({c["property"] for c in rows})
-    series = sorted({(c["kind"], c["predictor"]) for c in rows}, key=lambda s: (KIND_ORDER.get(s[0], 9), s[1]))
+    targets = sorted({c.target for c in rows})
+    props = sorted({c.property for c in rows})
+    series = sorted({(c.kind, c.predictor) for c in rows}, key=lambda s: (KIND_ORDER.get(s[0], 9), s[1]))
     fig, axes = plt.subplots(1, len(targets), figsize=(1.5 + 2.2 * len(props) * len(targets), 3.6), squeeze=False)
     width = 0.8 / max(1, len(series))
     for ax, target in zip(axes[0], targets, strict=True):
         for k, (kind, predictor) in enumerate(series):
             xs, ys, lo, hi, base = [], [], [], [], []
             for i, prop in enumerate(props):
-                c = next((c for c in rows if c["target"] == target and c["property"] == prop and c["kind"] == kind
-                          and c["predictor"] == predictor), None)
+                c = next((c for c in rows if c.target == target and c.property == prop and c.kind == kind
+                          and c.predictor == predictor), None)
                 if c is None:
                     continue
                 xs.append(i + (k - (len(series) - 1) / 2) * width)
-                ys.append(c["accuracy"])
-                lo.append(max(0.0, c["accuracy"] - c["ci_low"]) if not math.isnan(c["ci_low"]) else 0.0)
-                hi.append(max(0.0, c["ci_high"] - c["accuracy"]) if not math.isnan(c["ci_high"]) else 0.0)
-                base.append(c["mode_baseline"])
+                ys.append(c.accuracy)
+                lo.append(max(0.0, c.accuracy - c.ci_low) if not math.isnan(c.ci_low) else 0.0)
+                hi.append(max(0.0, c.ci_high - c.accuracy) if not math.isnan(c.ci_high) else 0.0)
+                base.append(c.mode_baseline)
             if xs:
                 ax.bar(xs, ys, width, yerr=[lo, hi], capsize=2, label=f"{kind}: {predictor}")
                 ax.scatter(xs, base, marker="_", s=200, color="black", zorder=3)
@@ -131,19 +136,19 @@ def plot_calibration(curves: list[dict], path: Path) -> bool:
     return True
 
 
-def plot_shift(cells: list[dict], path: Path) -> bool:
+def plot_shift(cells: list[Cell], path: Path) -> bool:
     """Behaviour shift: accuracy against the old vs the new behaviour, on the same shifted items."""
-    rows = [c for c in headline(cells) if c["kind"] in ("old_behavior", "new_behavior")]
+    rows = [c for c in headline(cells) if c.kind in ("old_behavior", "new_behavior")]
     if not rows:
         return False
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4.2, 3.6))
-    rows = sorted(rows, key=lambda c: KIND_ORDER[c["kind"]])
-    ys = [c["accuracy"] for c in rows]
-    err = [[max(0.0, c["accuracy"] - c["ci_low"]) for c in rows], [max(0.0, c["ci_high"] - c["accuracy"]) for c in rows]]
+    rows = sorted(rows, key=lambda c: KIND_ORDER[c.kind])
+    ys = [c.accuracy for c in rows]
+    err = [[max(0.0, c.accuracy - c.ci_low) for c in rows], [max(0.0, c.ci_high - c.accuracy) for c in rows]]
     ax.bar(range(len(rows)), ys, yerr=err, capsize=3, color=["#999999", "#2a9d3a"][: len(rows)])
-    ax.scatter(range(len(rows)), [c["mode_baseline"] for c in rows], marker="_", s=300, color="black", zorder=3)
-    ax.set_xticks(range(len(rows)), [f"{c['kind'].replace('_', ' ')}\nn={c['n']}" for c in rows])
+    ax.scatter(range(len(rows)), [c.mode_baseline for c in rows], marker="_", s=300, color="black", zorder=3)
+    ax.set_xticks(range(len(rows)), [f"{c.kind.replace('_', ' ')}\nn={c.n}" for c in rows])
     ax.set_ylim(0, 1)
     ax.set_ylabel("accuracy (black tick: mode baseline)")
     ax.set_title("Predicting old vs new behaviour")
@@ -152,21 +157,21 @@ def plot_shift(cells: list[dict], path: Path) -> bool:
 
 
 # --- markdown -----------------------------------------------------------------------------------
-def _cell_table(cells: list[dict], by: tuple[str, ...] = ()) -> list[str]:
+def _cell_table(cells: list[Cell], by: tuple[str, ...] = ()) -> list[str]:
     """Markdown rows of cells; `by` adds leading columns (task, property) for tables that break them down."""
     head = [*by, "predictor", "target", "kind", "accuracy", "95% CI", "n", "mode baseline", "compliance", "flag"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for c in sorted(cells, key=lambda c: (*(c[k] for k in by), c["target"], KIND_ORDER.get(c["kind"], 9), c["predictor"])):
-        lead = "".join(f"{c[k]} | " for k in by)
-        out.append(f"| {lead}{c['predictor']} | {c['target']} | {c['kind']} | {_pct(c['accuracy'])} | "
-                   f"[{_pct(c['ci_low'])}, {_pct(c['ci_high'])}] | {c['n']} | {_pct(c['mode_baseline'])} | "
-                   f"{_pct(c['compliance'])} | {_flag(c)} |")
+    for c in sorted(cells, key=lambda c: (*(getattr(c, k) for k in by), c.target, KIND_ORDER.get(c.kind, 9), c.predictor)):
+        lead = "".join(f"{getattr(c, k)} | " for k in by)
+        out.append(f"| {lead}{c.predictor} | {c.target} | {c.kind} | {_pct(c.accuracy)} | "
+                   f"[{_pct(c.ci_low)}, {_pct(c.ci_high)}] | {c.n} | {_pct(c.mode_baseline)} | "
+                   f"{_pct(c.compliance)} | {_flag(c)} |")
     return out
 
 
-def _flag(record: dict) -> str:
+def _flag(record: Cell | PairedTest) -> str:
     """The record's flag in bold, or empty; results saved before flags existed have none."""
-    return f"**{record['flag']}**" if record.get("flag") else ""
+    return f"**{record.flag}**" if record.flag else ""
 
 
 def _signed_interval(low, high) -> str:
@@ -175,15 +180,15 @@ def _signed_interval(low, high) -> str:
     return f"[{low:+.1%}, {high:+.1%}]"
 
 
-def _tests_table(tests: list[dict]) -> list[str]:
+def _tests_table(tests: list[PairedTest]) -> list[str]:
     out = ["| target | task | self | cross-predictor | cross | difference | 95% CI (paired) | bootstrap 95% CI | n | discordant (self only / cross only) | exact McNemar p | flag |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for t in tests:
-        holm = f" (Holm {t['mcnemar_p_holm']:.3g})" if "mcnemar_p_holm" in t else ""
-        out.append(f"| {t['target']} | {t.get('task', 'all')} | {_pct(t['self_accuracy'])} | {t['cross_predictor']} | {_pct(t['cross_accuracy'])} | "
-                   f"{t['delta']:+.1%} | {_signed_interval(t['ci_low'], t['ci_high'])} | "
-                   f"{_signed_interval(t['boot_ci_low'], t['boot_ci_high'])} | {t['n']} | {t['self_only']} / {t['cross_only']} | "
-                   f"{t['mcnemar_p']:.3g}{holm} | {_flag(t)} |")
+        holm = f" (Holm {t.mcnemar_p_holm:.3g})" if t.mcnemar_p_holm is not None else ""
+        out.append(f"| {t.target} | {t.task} | {_pct(t.self_accuracy)} | {t.cross_predictor} | {_pct(t.cross_accuracy)} | "
+                   f"{t.delta:+.1%} | {_signed_interval(t.ci_low, t.ci_high)} | "
+                   f"{_signed_interval(t.boot_ci_low, t.boot_ci_high)} | {t.n} | {t.self_only} / {t.cross_only} | "
+                   f"{t.mcnemar_p:.3g}{holm} | {_flag(t)} |")
     return out
 
 
@@ -234,23 +239,23 @@ def render(run_dir: Path) -> Path:
     results_path = run_dir / "results.json"
     if not results_path.is_file():
         raise ValueError(f"no results.json in {run_dir}; give the folder of a finished run")
-    results = json.loads(results_path.read_text())
-    cells = results.get("cells", [])
+    results = load_results(results_path)
+    cells = results.cells
     plots = run_dir / "plots"
-    md = [f"# Report: {results.get('experiment', 'experiment')}", ""]
-    models = results.get("models") or {}
+    md = [f"# Report: {results.experiment or 'experiment'}", ""]
+    models = results.models or {}
     if models:
         md.append("Models: " + ", ".join(f"{k} = `{v}`" for k, v in models.items()) + ".")
-    n_items = results.get("n_items") or {}
+    n_items = results.n_items or {}
     if n_items:
         md.append(f"Items: {n_items.get('train', '?')} train (held-in tasks), {n_items.get('test', '?')} held-out.")
-    md.append(f"Non-compliant predictions: counted as **{results.get('noncompliant', 'wrong')}**"
-              f" ({'excluded from n' if results.get('noncompliant') == 'exclude' else 'wrong answers'}).")
+    md.append(f"Non-compliant predictions: counted as **{results.noncompliant or 'wrong'}**"
+              f" ({'excluded from n' if results.noncompliant == 'exclude' else 'wrong answers'}).")
     md.append("")
-    if any(r.get("flag") for r in [*cells, *results.get("paired_tests", [])]):
+    if any(r.flag for r in [*cells, *results.paired_tests]):
         md += _flags_note()
 
-    trained = [c for c in headline(cells) if c["kind"] in ("self", "cross")]
+    trained = [c for c in headline(cells) if c.kind in ("self", "cross")]
     if trained:
         md += ["## Self- vs cross-prediction (held-out, micro-average)", "",
                "Ground truth: the object-level behaviour of the target after self-training. Self and cross are "
@@ -261,32 +266,32 @@ def render(run_dir: Path) -> Path:
         md += _cell_table(trained) + [""]
         if plot_matrix(cells, plots / "matrix.png"):
             md += ["![matrix](plots/matrix.png)", ""]
-    if results.get("paired_tests"):
-        md += ["## Paired tests: self minus cross", ""] + _tests_table(results["paired_tests"]) + [""]
-    alternative = results.get("alternative_treatment") or []
+    if results.paired_tests:
+        md += ["## Paired tests: self minus cross", ""] + _tests_table(results.paired_tests) + [""]
+    alternative = results.alternative_treatment
     if alternative:
-        md += [f"## With non-compliant predictions {'excluded' if alternative[0]['noncompliant'] == 'exclude' else 'counted as wrong'}",
+        md += [f"## With non-compliant predictions {'excluded' if alternative[0].get('noncompliant') == 'exclude' else 'counted as wrong'}",
                "", "The same comparison under the other treatment of non-compliant answers (docs/method.md §4.1).", ""]
         md += _cell_table(alternative) + [""]
-    untrained = [c for c in headline(cells) if c["kind"] == "untrained"]
+    untrained = [c for c in headline(cells) if c.kind == "untrained"]
     if untrained:
         md += ["## Before training (untrained baseline)", "",
                "Each base model predicting its own base behaviour, with no finetuning.", ""]
         md += _cell_table(untrained) + [""]
     if plot_property_bars(cells, plots / "properties.png"):
         md += ["## By property", "", "![properties](plots/properties.png)", ""]
-        md += _cell_table([c for c in cells if c["task"] == "all" and c["property"] != "all"], by=("property",)) + [""]
-    adjusted = [c for c in cells if c["task"] == "adjusted"]
+        md += _cell_table(by_property(cells), by=("property",)) + [""]
+    adjusted = [c for c in cells if c.is_adjusted]
     if adjusted:
         md += ["## Distribution-matched (adjusted) accuracy", "",
                "Both sides restricted to equal numbers of items per object-level answer (docs/method.md §4.4), so a "
                "collapsed, low-entropy behaviour earns no advantage. Reported beside the raw numbers above.", ""]
         md += _cell_table(adjusted) + [""]
-    by_task = [c for c in cells if c["task"] not in ("all", "adjusted")]
+    by_task = [c for c in cells if not c.pooled_over_tasks and not c.is_adjusted]
     if by_task:
         md += ["## By task and property", "", "<details><summary>table</summary>", ""]
         md += _cell_table(by_task, by=("task", "property")) + ["", "</details>", ""]
-    calibration = results.get("calibration") or []
+    calibration = results.sections.get("calibration") or []
     if calibration:
         md += ["## Calibration", "", "Mean absolute deviation (MAD, percentage points) between object-level and "
                "hypothetical probabilities over 10 equal-count bins; lower is better calibrated. A setup whose "
@@ -299,13 +304,13 @@ def render(run_dir: Path) -> Path:
                for c in calibration] + [""]
         if plot_calibration(calibration, plots / "calibration.png"):
             md += ["![calibration](plots/calibration.png)", ""]
-    shift = [c for c in headline(cells) if c["kind"] in ("old_behavior", "new_behavior")]
+    shift = [c for c in headline(cells) if c.kind in ("old_behavior", "new_behavior")]
     if shift:
         md += ["## Behaviour shift", "", "On items whose behaviour changed: does the shifted model's self-report "
                "follow its new behaviour or its old one?", ""] + _cell_table(shift) + [""]
         if plot_shift(cells, plots / "shift.png"):
             md += ["![shift](plots/shift.png)", ""]
-    scaling = results.get("scaling") or []
+    scaling = results.sections.get("scaling") or []
     if scaling:
         md += ["## Cross-training size", "", "| cross-training examples | cross accuracy | 95% CI | n | self accuracy |",
                "|---|---|---|---|---|"]
@@ -313,9 +318,9 @@ def render(run_dir: Path) -> Path:
                f"{_pct(s['self_accuracy'])} |" for s in scaling] + [""]
         if (plots / "scaling.png").is_file():
             md += ["![scaling](plots/scaling.png)", ""]
-    md += results.get("report_section") or []  # an experiment's own section, rendered by it (ExperimentResult.report)
-    if results.get("profile"):
-        md += _profile_section(results["profile"])
+    md += results.report_section  # an experiment's own section, rendered by it (ExperimentResult.report)
+    if results.profile:
+        md += _profile_section(results.profile)
     path = run_dir / "report.md"
     write_text_atomic(path, "\n".join(md))
     return path

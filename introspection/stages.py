@@ -56,7 +56,8 @@ class Plan:
 
     def object_requests(self, items: list[Item]) -> list[ChatRequest]:
         return [
-            ChatRequest(f"obj|{it.item_id}", prompts.object_messages(get_task(it.task), it.string, corrected=self.corrected))
+            ChatRequest(f"obj|{it.item_id}", prompts.object_messages(get_task(it.task), it.string, corrected=self.corrected),
+                        kind="object", task=it.task, item_id=it.item_id)
             for it in items
         ]
 
@@ -66,7 +67,8 @@ class Plan:
             task = get_task(it.task)
             for name in self.properties[it.task]:
                 messages = prompts.hypothetical_messages(task, get_property(name), it.string, corrected=self.corrected)
-                out.append(ChatRequest(f"hyp|{it.item_id}|{name}", messages))
+                out.append(ChatRequest(f"hyp|{it.item_id}|{name}", messages, kind="hypothetical", task=it.task,
+                                       item_id=it.item_id, property=name))
         return out
 
 
@@ -259,7 +261,9 @@ def run_answer_jobs(store: Store, model: ModelRef, jobs: list[AnswerJob], infere
             "model": asdict(model),
             "inference": OmegaConf.to_container(inference_cfg, resolve=True) if not isinstance(inference_cfg, dict) else inference_cfg,
             "jobs": [{"name": j.name, "key": j.key, "sampling": asdict(j.sampling),
-                      "requests": [asdict(r) for r in j.requests]} for j in missing],
+                      # what the engine needs; the fields naming item, task and property stay here
+                      "requests": [{"request_id": r.request_id, "messages": r.messages} for r in j.requests]}
+                     for j in missing],
         }
         from introspection.worker import answer_worker
 
@@ -345,7 +349,7 @@ def prepare_rows(store: Store, plan: Plan, predictor: ModelRef, target: ModelRef
     from introspection.finetune.data import sft_rows, write_rows
 
     values = object_values(plan, plan.train_items, target_answers)
-    requests = {r.request_id: r for r in plan.hypothetical_requests(plan.train_items)}
+    requests = {(r.item_id, r.property): r for r in plan.hypothetical_requests(plan.train_items)}
     rng = random.Random(tasks_cfg.seed)  # which train items become rows: item sampling (tasks.seed, 0 by default)
     examples = []
     for task in tasks_cfg.train_tasks:
@@ -356,7 +360,7 @@ def prepare_rows(store: Store, plan: Plan, predictor: ModelRef, target: ModelRef
             rng_block = sorted(block, key=lambda pair: pair[0].item_id)
             rng.shuffle(rng_block)  # docs/method.md §5.1 step 2: sample n rows per (task, property), seeded
             for it, value in rng_block[: tasks_cfg.n_finetune_per_property]:
-                examples.append({"prompt": requests[f"hyp|{it.item_id}|{name}"].messages, "completion": value,
+                examples.append({"prompt": requests[(it.item_id, name)].messages, "completion": value,
                                  "item_id": it.item_id, "task": task, "property": name})
     rows = sft_rows(examples, max_examples=finetune_cfg.max_examples, seed=finetune_cfg.seed)
     if not rows:
@@ -367,8 +371,7 @@ def prepare_rows(store: Store, plan: Plan, predictor: ModelRef, target: ModelRef
         if predictor_answers is None:
             raise ValueError(f"finetune.object_anchor_ratio={ratio} needs {predictor.label}'s own object-level answers")
         anchors = [{"prompt": r.messages, "completion": predictor_answers[r.request_id].text.strip(),
-                    "item_id": r.request_id.removeprefix("obj|"), "task": r.request_id.split("|")[1].split(":")[0],
-                    "property": "object_level"}
+                    "item_id": r.item_id, "task": r.task, "property": "object_level"}
                    for r in plan.object_requests(plan.train_items)
                    if (predictor_answers.get(r.request_id) and (predictor_answers[r.request_id].text or "").strip())]
         anchor_rows = sft_rows(anchors, max_examples=max(1, round(ratio * len(rows))), seed=finetune_cfg.seed) if anchors else []

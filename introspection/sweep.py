@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import math
 import os
@@ -39,6 +38,7 @@ from omegaconf import DictConfig, OmegaConf
 import introspection.config  # noqa: F401  (registers ${sweep_group:}, ${max:}, ${mul:} in jobs too)
 from introspection.errors import JOB_ERROR_FILE as ERROR_FILE  # a failed job's one line (errors.report_job_error)
 from introspection.hydra_job import job_overrides, parse_overrides, sweep_group, sweep_name  # noqa: F401  (this module's API too)
+from introspection.results import NewerSchema, load_results
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +91,16 @@ def read_job(job_dir: Path, rel: str) -> dict[str, Any]:
     job: dict[str, Any] = {"job": rel, "overrides": _read_overrides(job_dir), "status": "ok"}
     error = _read_error(job_dir)
     try:
-        results = json.loads((job_dir / "results.json").read_text())
+        results = load_results(job_dir / "results.json")
     except FileNotFoundError:
         job["status"] = "planned" if (job_dir / PLAN_FILE).is_file() else "missing"
-    except (OSError, json.JSONDecodeError) as e:
+    except NewerSchema:
+        raise  # this code cannot read the job's results: the whole table would be wrong
+    except (OSError, ValueError) as e:  # ValueError: not JSON, or not results
         error = error or f"results.json unreadable: {e}"
     else:
-        job |= {"models": results.get("models") or {}, "matrix": results.get("matrix", []),
-                "paired_tests": results.get("paired_tests", [])}
+        job |= {"models": results.models or {}, "matrix": [c.to_dict() for c in results.matrix],
+                "paired_tests": [t.to_dict() for t in results.paired_tests]}
     if error is not None:  # also when results.json exists: the job failed after writing it (e.g. in W&B)
         job |= {"status": "failed", "error": error}
     return job
@@ -376,13 +378,14 @@ def aggregate(sweep_dir: str | Path, logger_cfg: DictConfig | None = None,
 
 
 def aggregate_sweep(config: DictConfig, failures: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
-    """Aggregate the sweep of a composed multirun config; a failure to gather is logged, never raised."""
+    """Aggregate the sweep of a composed multirun config; a failure to gather is logged (None), never raised."""
     sweep_dir = Path(str(config.hydra.sweep.dir))
     try:
         return aggregate(sweep_dir, config.get("logger"), failures)
+    except NewerSchema as e:  # one line: a job's results.json is newer than this code
+        log.error("gathering the sweep failed: %s", e)
     except Exception:
         log.exception("gathering the sweep failed; retry with: python -m introspection.sweep %s", sweep_dir)
-        return None
 
 
 def end_sweep(config: DictConfig, failures: list[dict[str, Any]] | None = None) -> None:
@@ -430,7 +433,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: sweep folder {sweep_dir} does not exist", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    table = aggregate(sweep_dir)
+    try:
+        table = aggregate(sweep_dir)
+    except NewerSchema as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(f"{len(table['jobs'])} jobs, {len(table['rows'])} rows: " + ", ".join(str(sweep_dir / o) for o in OUTPUTS))
     line = failure_line(table, sweep_dir)
     if line is not None:

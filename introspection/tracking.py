@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from introspection import secrets
 from introspection.hydra_job import job_overrides
 from introspection.report import render as render_report
+from introspection.results import PairedTest, Results
 from introspection.store import write_json_atomic, write_jsonl_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -23,35 +24,21 @@ MATRIX_COLUMNS = ["predictor", "target", "kind", "task", "property", "accuracy",
                   "mode_baseline", "compliance", "flag"]
 
 
-def headline(results: dict) -> list[dict]:
-    """The micro-averaged cells: one per (predictor, target, kind)."""
-    return [c for c in results["cells"] if c["task"] == "all" and c["property"] == "all"]
+def typed(results: dict | Results) -> Results:
+    """The results a run assembles (ExperimentResult.as_dict, plus store counts and profile) as Results."""
+    return results if isinstance(results, Results) else Results.of_run(results)
 
 
 def write_results(results: dict, cfg: DictConfig, run_dir: Path) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    summary = {
-        "experiment": cfg.experiment.name,
-        "noncompliant": cfg.experiment.noncompliant,
-        "compliance": OmegaConf.select(cfg, "tasks.compliance", default="authors"),  # authors | strict
-        "models": results.get("models"),
-        "n_items": results.get("n_items"),
-        "items_per_task": results.get("tasks"),
-        "matrix": headline(results),
-        "cells": results["cells"],
-        "paired_tests": results.get("paired_tests", []),
-        "alternative_treatment": results.get("alternative_treatment", []),
-        **{k: results[k] for k in results.get("sections", ())},  # experiment-specific (ExperimentResult.sections)
-        "report_section": results.get("report_section", []),  # its own report.md lines
-        "store": results.get("store"),
-        "profile": results.get("profile"),  # where the time went, per stage (introspection/profile.py)
-        "config": redact(OmegaConf.to_container(cfg, resolve=True)),
-    }
-    write_json_atomic(run_dir / "results.json", summary)
+    summary = Results.of_run(results, experiment=cfg.experiment.name, noncompliant=cfg.experiment.noncompliant,
+                             compliance=OmegaConf.select(cfg, "tasks.compliance", default="authors"),  # authors | strict
+                             config=redact(OmegaConf.to_container(cfg, resolve=True)))
+    write_json_atomic(run_dir / "results.json", summary.to_dict())
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=MATRIX_COLUMNS, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(results["cells"])
+    writer.writerows(c.to_dict() for c in summary.cells)
     write_text_atomic(run_dir / "matrix.csv", buf.getvalue())
     write_jsonl_atomic(run_dir / "items.jsonl", results.get("pairs", []))
     render_report(run_dir)
@@ -65,48 +52,50 @@ def redact(obj):
     return secrets.redact(obj, secrets.secret_values(obj) | command_line_secrets())
 
 
-def format_table(results: dict) -> str:
+def format_table(results: dict | Results) -> str:
     """The headline cells, one line each (a flagged cell ends with its flag), then the self-vs-cross lines."""
-    cells = sorted(headline(results), key=lambda c: (c["target"], c["kind"] != "self", c["kind"]))
-    pw = max([22] + [len(c["predictor"]) + 2 for c in cells])  # long labels (finetuned models) widen the column
-    tw = max([22] + [len(c["target"]) + 2 for c in cells])
-    kw = max([11] + [len(c["kind"]) + 2 for c in cells])
+    results = typed(results)
+    cells = sorted(results.headline(), key=lambda c: (c.target, c.kind != "self", c.kind))
+    pw = max([22] + [len(c.predictor) + 2 for c in cells])  # long labels (finetuned models) widen the column
+    tw = max([22] + [len(c.target) + 2 for c in cells])
+    kw = max([11] + [len(c.kind) + 2 for c in cells])
     lines = [f"{'predictor':<{pw}}{'target':<{tw}}{'kind':<{kw}}{'accuracy':>9}  {'95% CI':<17}{'n':>6}{'baseline':>10}"
              f"{'compliance':>12}  flag"]
     for c in cells:
-        ci = f"[{c['ci_low']:.1%}, {c['ci_high']:.1%}]"
-        flag = f"  {c['flag']}" if c.get("flag") else ""
-        lines.append(f"{c['predictor']:<{pw}}{c['target']:<{tw}}{c['kind']:<{kw}}{c['accuracy']:>9.1%}  {ci:<17}"
-                     f"{c['n']:>6}{c['mode_baseline']:>10.1%}{c['compliance']:>12.1%}{flag}")
-    lines += [paired_line(t) for t in results.get("paired_tests", []) if t.get("task", "all") == "all"]
+        ci = f"[{c.ci_low:.1%}, {c.ci_high:.1%}]"
+        flag = f"  {c.flag}" if c.flag else ""
+        lines.append(f"{c.predictor:<{pw}}{c.target:<{tw}}{c.kind:<{kw}}{c.accuracy:>9.1%}  {ci:<17}"
+                     f"{c.n:>6}{c.mode_baseline:>10.1%}{c.compliance:>12.1%}{flag}")
+    lines += [paired_line(t) for t in results.pooled_tests()]
     return "\n".join(lines)
 
 
-def paired_line(test: dict) -> str:
+def paired_line(test: PairedTest) -> str:
     """One self-vs-cross line; a flagged comparison says it is not informative before any number."""
-    what = test.get("label") or f"self vs cross for target {test['target']}"
-    numbers = (f"{test['self_accuracy']:.1%} vs {test['cross_accuracy']:.1%} ({test['cross_predictor']}), "
-               f"difference {test['delta']:+.1%} [{test['ci_low']:+.1%}, {test['ci_high']:+.1%}], n={test['n']}, "
-               f"exact McNemar p={test['mcnemar_p']:.3g}")
-    if test.get("flag"):
-        return f"{what}: not informative ({test['flag']}); measured {numbers}"
+    what = test.label or f"self vs cross for target {test.target}"
+    numbers = (f"{test.self_accuracy:.1%} vs {test.cross_accuracy:.1%} ({test.cross_predictor}), "
+               f"difference {test.delta:+.1%} [{test.ci_low:+.1%}, {test.ci_high:+.1%}], n={test.n}, "
+               f"exact McNemar p={test.mcnemar_p:.3g}")
+    if test.flag:
+        return f"{what}: not informative ({test.flag}); measured {numbers}"
     return f"{what}: {numbers}"
 
 
-def print_summary(results: dict, run_dir: Path) -> None:
-    store = results.get("store", {})
-    if results.get("tasks"):
-        print("\nitems per task: " + ", ".join(f"{t} {n}" for t, n in results["tasks"].items()))
+def print_summary(results: dict | Results, run_dir: Path) -> None:
+    results = typed(results)
+    store = results.store or {}
+    if results.items_per_task:
+        print("\nitems per task: " + ", ".join(f"{t} {n}" for t, n in results.items_per_task.items()))
     print("\n" + format_table(results))
-    if any(c.get("flag") for c in headline(results)):
+    if any(c.flag for c in results.headline()):
         from introspection.analysis.scoring import LOW_COMPLIANCE, NO_SIGNAL_BASELINE
 
         print(f"flagged cells say nothing about introspection: no signal = mode baseline >= {NO_SIGNAL_BASELINE:.0%}, "
               f"low compliance = under {LOW_COMPLIANCE:.0%} of answers in the property's format")
     print(f"\nmodel worker processes started: {store.get('worker_runs', 0)}; artifacts computed "
           f"{len(store.get('computed', []))}, reused {len(store.get('reused', []))}")
-    if results.get("profile"):
-        print(profile_line(results["profile"]))
+    if results.profile:
+        print(profile_line(results.profile))
     print(f"results written to {run_dir}/ (report.md, results.json, matrix.csv, items.jsonl, plots/)")
 
 
@@ -160,51 +149,51 @@ SLOTS = ("m1", "m2")  # target slots: every run's summary has the same flat keys
 TRAINING_SWITCH = "INTROSPECTION_WANDB_TRAINING"  # read by the finetune worker (introspection/worker.py)
 
 
-def _main_paired_test(results: dict, slot: str, target: str) -> dict | None:
-    """The pooled (task "all") self-vs-cross test for target; with several, the one against the other slot's model."""
-    tests = [t for t in results.get("paired_tests") or [] if t.get("task", "all") == "all" and t.get("target") == target
-             and not t.get("label")]
-    others = {m for s, m in (results.get("models") or {}).items() if s in SLOTS and s != slot}
-    return next((t for t in tests if t.get("cross_predictor") in others), tests[0] if tests else None)
+def _main_paired_test(results: Results, slot: str, target: str) -> PairedTest | None:
+    """The pooled self-vs-cross test for target; with several, the one against the other slot's model."""
+    tests = [t for t in results.pooled_tests() if t.target == target and not t.label]
+    others = {m for s, m in (results.models or {}).items() if s in SLOTS and s != slot}
+    return next((t for t in tests if t.cross_predictor in others), tests[0] if tests else None)
 
 
-def summary_metrics(results: dict) -> dict:
+def summary_metrics(results: dict | Results) -> dict:
     """Flat W&B summary keys a sweep dashboard plots across pairs without knowing model names, per target
     slot (m1, m2): `<slot>/self_accuracy`, `<slot>/cross_accuracy` (each with _ci_low, _ci_high, _n, _flag),
     `<slot>/self_minus_cross` (with _ci_low, _ci_high, _flag), `<slot>/n` (paired items), `<slot>/p_value` (exact
     McNemar), `<slot>/model` and `<slot>/cross_predictor` (the names), and `<slot>/untrained_accuracy` when
     the untrained baseline ran. A value that was not measured is None, so every run has every key."""
-    models = results.get("models") or {}
-    cells = headline(results) if results.get("cells") else []
+    results = typed(results)
+    models = results.models or {}
+    cells = results.headline()
     out: dict = {}
     for slot in SLOTS:
         target = models.get(slot)
         test = _main_paired_test(results, slot, target) if target else None
-        cross_predictor = test.get("cross_predictor") if test else None
+        cross_predictor = test.cross_predictor if test else None
         picks = {"self": ("self", target), "cross": ("cross", cross_predictor), "untrained": ("untrained", target)}
         for name, (kind, predictor) in picks.items():
-            cell = next((c for c in cells if c["kind"] == kind and c["target"] == target
-                         and c["predictor"] == (predictor or c["predictor"])), None) if target else None
-            out[f"{slot}/{name}_accuracy"] = cell["accuracy"] if cell else None
+            cell = next((c for c in cells if c.kind == kind and c.target == target
+                         and c.predictor == (predictor or c.predictor)), None) if target else None
+            out[f"{slot}/{name}_accuracy"] = cell.accuracy if cell else None
             for key in ("ci_low", "ci_high", "n") + (("flag",) if name != "untrained" else ()):
-                out[f"{slot}/{name}_{key}"] = cell.get(key) if cell else None
-        out[f"{slot}/self_minus_cross"] = test.get("delta") if test else None
-        out[f"{slot}/self_minus_cross_ci_low"] = test.get("ci_low") if test else None
-        out[f"{slot}/self_minus_cross_ci_high"] = test.get("ci_high") if test else None
-        out[f"{slot}/self_minus_cross_flag"] = test.get("flag") if test else None
-        out[f"{slot}/n"] = test.get("n") if test else None
-        out[f"{slot}/p_value"] = test.get("mcnemar_p") if test else None
+                out[f"{slot}/{name}_{key}"] = getattr(cell, key) if cell else None
+        out[f"{slot}/self_minus_cross"] = test.delta if test else None
+        out[f"{slot}/self_minus_cross_ci_low"] = test.ci_low if test else None
+        out[f"{slot}/self_minus_cross_ci_high"] = test.ci_high if test else None
+        out[f"{slot}/self_minus_cross_flag"] = test.flag if test else None
+        out[f"{slot}/n"] = test.n if test else None
+        out[f"{slot}/p_value"] = test.mcnemar_p if test else None
         out[f"{slot}/model"] = target
         out[f"{slot}/cross_predictor"] = cross_predictor
     return out
 
 
-def named_metrics(results: dict) -> dict:
+def named_metrics(results: dict | Results) -> dict:
     """`<kind>/<predictor>-><target>/{accuracy,ci_low,ci_high,n}` for every headline cell."""
     out = {}
-    for c in headline(results) if results.get("cells") else []:
-        prefix = f"{c['kind']}/{c['predictor']}->{c['target']}"
-        out |= {f"{prefix}/{k}": c[k] for k in ("accuracy", "ci_low", "ci_high", "n")}
+    for c in typed(results).headline():
+        prefix = f"{c.kind}/{c.predictor}->{c.target}"
+        out |= {f"{prefix}/{k}": getattr(c, k) for k in ("accuracy", "ci_low", "ci_high", "n")}
     return out
 
 
@@ -213,8 +202,9 @@ def profile_metrics(profile: dict) -> dict:
     return {f"profile/{k}": v for k, v in profile.items() if k != "stages"}
 
 
-def log_results(results: dict, cfg: DictConfig, run_dir: Path) -> None:
+def log_results(results: dict | Results, cfg: DictConfig, run_dir: Path) -> None:
     """One W&B run per Hydra job: resolved config, the matrix as a table, the heatmap, the summary."""
+    results = typed(results)
     if cfg.logger.backend == "none":
         return
     if cfg.logger.backend != "wandb":
@@ -227,21 +217,21 @@ def log_results(results: dict, cfg: DictConfig, run_dir: Path) -> None:
     with start_wandb_run(wandb, run_dir, project=cfg.logger.project, entity=cfg.logger.entity,
                          group=cfg.logger.group, tags=list(cfg.logger.tags), config=config, dir=str(run_dir),
                          mode=mode, job_type="experiment", settings=wandb.Settings(silent=True)) as run:
-        table = wandb.Table(columns=MATRIX_COLUMNS, data=[[c.get(k) for k in MATRIX_COLUMNS] for c in results["cells"]])
+        table = wandb.Table(columns=MATRIX_COLUMNS, data=[[c.get(k) for k in MATRIX_COLUMNS] for c in results.cells])
         payload = {"matrix": table}
         for png in sorted((run_dir / "plots").glob("*.png")):  # the report's figures: matrix, properties, ...
             payload[f"plots/{png.stem}"] = wandb.Image(str(png))
-        for key in (*results.get("sections", ()), "alternative_treatment"):  # sections that are lists of records
-            section = results.get(key)
+        alternative = [c.to_dict() for c in results.alternative_treatment]
+        for key, section in (*results.sections.items(), ("alternative_treatment", alternative)):  # lists of records
             rows = [{k: v for k, v in r.items() if not isinstance(v, list | dict)}
                     for r in (section if isinstance(section, list) else []) if isinstance(r, dict)]
             if rows:
                 cols = sorted({k for r in rows for k in r})
                 payload[key] = wandb.Table(columns=cols, data=[[r.get(k) for k in cols] for r in rows])
-        if results.get("paired_tests"):
-            cols = sorted({k for t in results["paired_tests"] for k in t})
-            payload["paired_tests"] = wandb.Table(columns=cols, data=[[t.get(k) for k in cols] for t in results["paired_tests"]])
-        profile = results.get("profile") or {}
+        if results.paired_tests:
+            cols = sorted({k for t in results.paired_tests for k in t.record})
+            payload["paired_tests"] = wandb.Table(columns=cols, data=[[t.get(k) for k in cols] for t in results.paired_tests])
+        profile = results.profile or {}
         if profile.get("stages"):
             cols = list(profile["stages"][0])
             payload["profile"] = wandb.Table(columns=cols, data=[[s.get(k) for k in cols] for s in profile["stages"]])

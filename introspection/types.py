@@ -20,8 +20,16 @@ class Item:
 
 @dataclass(frozen=True)
 class ChatRequest:
+    """One chat prompt to answer. What it asks about travels as fields, set where the request is built, so no
+    reader parses `request_id` back: the id keeps its historical format (e.g. "obj|<item_id>",
+    "hyp|<item_id>|<property>") because it enters the answers' store keys and every stored answer row."""
+
     request_id: str
     messages: Messages
+    kind: str = ""  # "object" | "hypothetical"; "" for a request built outside the experiment (tests, checks)
+    task: str = ""  # the item's task
+    item_id: str = ""
+    property: str = ""  # a hypothetical request: the property asked about; "" for object-level requests
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,7 @@ def test_plan_counts_equal_the_real_build(tmp_path, tiny_pair):
             lengths = cfg.preflight.answer_tokens
             hyp = job["name"].startswith("hypothetical")
             assert job["generated_tokens"] == round(sum(
-                min(cap, (lengths.hypothetical if hyp else lengths.get(preflight.task_of(r.request_id), lengths.object))
+                min(cap, (lengths.hypothetical if hyp else lengths.get(r.task, lengths.object))
                     + 1) for r in requests))
 
     # Training rows: the rows prepare_rows writes when every object-level answer is compliant.

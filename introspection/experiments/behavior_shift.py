@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -32,6 +32,7 @@ from introspection.pipeline import answer, build_plan, resolve_models, train_sel
 from introspection.stages import ModelRef, finetune_model, object_values, run_in_subprocess
 from introspection.store import Store, digest, read_jsonl
 from introspection.tasks import get_task, load_items
+from introspection.types import ChatRequest
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +56,18 @@ def input_words_answer(string: str, n_words: int = 5) -> str:
     return " ".join(rng.choice(words) for _ in range(n_words))
 
 
-def shift_answers(opts: ShiftOptions, store: Store, cfg: DictConfig, models: dict, requests: list, answer) -> dict[str, str]:
+def shift_answers(opts: ShiftOptions, store: Store, cfg: DictConfig, models: dict, requests: list[ChatRequest],
+                  strings: dict[str, str], answer) -> dict[str, str]:
     """request id -> the shift source's object-level answer: a model slot, a JSONL file of answers, or
     "input_words" (a synthetic source for models whose partner's answers are unusable, e.g. a base model
-    that only echoes the prompt: five words drawn from each item's own sequence)."""
+    that only echoes the prompt: five words drawn from each item's own sequence). `strings`: request id ->
+    its item's string."""
     source = opts.source
     if source in models:
         got = answer(store, cfg, models[source], {"shift/object": (requests, False)})["shift/object"]
         return {rid: a.text for rid, a in got.items() if a.text}
     if source == "input_words":
-        return {r.request_id: input_words_answer(r.request_id.split("|", 2)[2]) for r in requests}
+        return {r.request_id: input_words_answer(strings[r.request_id]) for r in requests}
     path = Path(source)
     if not path.is_file():
         raise ValueError(f"experiment.options.source '{source}' is neither a model slot (m1, m2), input_words, "
@@ -76,7 +79,7 @@ def shift_answers(opts: ShiftOptions, store: Store, cfg: DictConfig, models: dic
         by_string[row["string"]] = row["answer"]
     out = {}
     for r in requests:
-        string = r.request_id.split("|", 2)[2]
+        string = strings[r.request_id]
         if string in by_string:
             out[r.request_id] = by_string[string]
     if not out:
@@ -117,11 +120,13 @@ def run_behavior_shift(cfg: DictConfig, opts: ShiftOptions, store: Store, run_di
 
     # The shift data: object-level prompts of the held-out tasks' TRAIN split, answered by the source.
     shift_items = [it for t in cfg.tasks.test_tasks for it in load_items(get_task(t), "train", opts.n_shift_items, cfg.tasks.seed)]
-    shift_requests = [type(r)(f"{r.request_id}|{it.string}", r.messages)
+    # The string is part of the id (as it always was: the id enters the answers' key and the rows' "item_id").
+    shift_requests = [replace(r, request_id=f"{r.request_id}|{it.string}")
                       for r, it in zip(plan.object_requests(shift_items), shift_items, strict=True)]
-    source_answers = shift_answers(opts, store, cfg, models, shift_requests, answer)
+    strings = {r.request_id: it.string for r, it in zip(shift_requests, shift_items, strict=True)}
+    source_answers = shift_answers(opts, store, cfg, models, shift_requests, strings, answer)
     examples = [{"prompt": r.messages, "completion": source_answers[r.request_id].strip(), "item_id": r.request_id,
-                 "task": r.request_id.split("|")[1].split(":")[0], "property": "object"}
+                 "task": r.task, "property": "object"}
                 for r in shift_requests if source_answers.get(r.request_id, "").strip()]
     rows = sft_rows(examples, max_examples=cfg.finetune.max_examples, seed=cfg.finetune.seed)
     rows_key = digest({"kind": "shift", "normalizer": prompts.NORMALIZER_VERSION, "rows": rows})

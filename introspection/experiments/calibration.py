@@ -102,8 +102,10 @@ def requests(opts: CalibrationOptions, items: list[Item]) -> tuple[list[ChatRequ
     """Object and hypothetical requests without the system message (as the paper's calibration runs)."""
     task, prop = get_task(opts.task), get_property(opts.property)
     strip = lambda msgs: [m for m in msgs if m["role"] != "system"]  # noqa: E731
-    obj = [ChatRequest(f"cal-obj|{it.item_id}", strip(prompts.object_messages(task, it.string))) for it in items]
-    hyp = [ChatRequest(f"cal-hyp|{it.item_id}", strip(prompts.hypothetical_messages(task, prop, it.string))) for it in items]
+    obj = [ChatRequest(f"cal-obj|{it.item_id}", strip(prompts.object_messages(task, it.string)),
+                       kind="object", task=it.task, item_id=it.item_id) for it in items]
+    hyp = [ChatRequest(f"cal-hyp|{it.item_id}", strip(prompts.hypothetical_messages(task, prop, it.string)),
+                       kind="hypothetical", task=it.task, item_id=it.item_id, property=prop.name) for it in items]
     return obj, hyp
 
 
