@@ -132,6 +132,15 @@ def tiny_models(tmp_path_factory) -> Path:
     return base
 
 
+def stop(*procs: subprocess.Popen, job: str | None) -> None:
+    """End whatever a test left running: its processes, and its Slurm job (none once it completed)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+    if job:
+        subprocess.run(["scancel", job], capture_output=True, timeout=30)
+
+
 def test_slurm_sweep_with_a_requeued_job(slurm_cluster, tmp_path, tiny_models):
     started = time.monotonic()
     store, sweep, reference = tmp_path / "store", tmp_path / "sweep", tmp_path / "reference"
@@ -172,11 +181,7 @@ def test_slurm_sweep_with_a_requeued_job(slurm_cluster, tmp_path, tiny_models):
         out, _ = submitter.communicate(timeout=SWEEP_TIMEOUT_S - (time.monotonic() - started))
         ref_out, _ = uninterrupted.communicate(timeout=max(30.0, SWEEP_TIMEOUT_S - (time.monotonic() - started)))
     finally:
-        for proc in (submitter, uninterrupted):
-            if proc.poll() is None:
-                proc.kill()
-        if array_id is not None or submitted_array(sweep, strict=False):
-            subprocess.run(["scancel", array_id or submitted_array(sweep, strict=False)], capture_output=True, timeout=30)
+        stop(submitter, uninterrupted, job=array_id or submitted_array(sweep, strict=False))
     elapsed = time.monotonic() - started
     assert submitter.returncode == 0, out[-4000:] + controller_log(array_id)
     assert uninterrupted.returncode == 0, ref_out[-4000:]
@@ -272,11 +277,7 @@ def test_time_limit_signal_mid_finetune_resumes_from_its_checkpoint(slurm_cluste
         out, _ = submitter.communicate(timeout=SWEEP_TIMEOUT_S - (time.monotonic() - started))
         ref_out, _ = uninterrupted.communicate(timeout=max(30.0, SWEEP_TIMEOUT_S - (time.monotonic() - started)))
     finally:
-        for proc in (submitter, uninterrupted):
-            if proc.poll() is None:
-                proc.kill()
-        if array_id is not None:
-            subprocess.run(["scancel", array_id], capture_output=True, timeout=30)
+        stop(submitter, uninterrupted, job=array_id)
     assert submitter.returncode == 0, out[-4000:] + controller_log(array_id)
     assert uninterrupted.returncode == 0, ref_out[-4000:]
 
