@@ -147,10 +147,14 @@ def _fs_now(folder: Path) -> float:
 def _create(path: Path, text: str) -> bool:
     """Create path holding text, atomically; False when it exists."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.new")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:  # a full disk fails the write, which names no file: name the lock's
+        tmp.unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror, str(path)) from e
     try:
         os.link(tmp, path)
         return True
@@ -169,8 +173,11 @@ def _create(path: Path, text: str) -> bool:
     try:
         os.write(fd, text.encode("utf-8"))
         os.fsync(fd)
-    finally:
+    except OSError as e:
         os.close(fd)
+        path.unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror, str(path)) from e
+    os.close(fd)
     return True
 
 
