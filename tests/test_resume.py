@@ -187,6 +187,7 @@ def test_submitit_requeues_only_once_the_finetune_in_flight_has_stopped(usr2_han
     thread.join(10)
     _wait_for(lambda: calls)
     assert len(calls) == 1
+    assert time_limit._state.timer is None  # the deadline is cancelled: no second signal once handed over
     assert isinstance(outcome["error"], time_limit.TimeLimitStop) and "Slurm time limit" in str(outcome["error"])
     with pytest.raises(time_limit.TimeLimitStop, match="not started"):  # no later finetune starts
         with time_limit.finetune_in_flight("finetuning M2 on M1"):

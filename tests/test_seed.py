@@ -32,6 +32,7 @@ class NoAdapters:
     def __init__(self) -> None:
         self.computed: list = []
         self.reused: list = []
+        self.root = Path("/nonexistent-store")  # no checkpoints to discard there
 
     def get(self, kind, key):
         return Path("/adapters") / key

@@ -39,6 +39,7 @@ class _State:
         self.previous: Callable | None = None  # submitit's handler
         self.requested = False
         self.deadline_passed = False
+        self.timer: threading.Timer | None = None  # the deadline after the signal; cancelled once handed over
 
 
 _state = _State()
@@ -80,8 +81,10 @@ def _on_signal(signum, frame) -> None:
         limit = deadline_s()
         log.warning("SIGUSR2 (time limit near): %s checkpoints and stops first; the job is requeued when it "
                     "has, or in %.0f s", ", ".join(waiting), limit)
-        timer = threading.Timer(limit, _deadline)
+        timer = threading.Timer(limit, _deadline, args=(_state,))
         timer.daemon = True
+        with _state.lock:
+            _state.timer = timer
         timer.start()
 
 
@@ -89,14 +92,19 @@ def _hand_over(signum, frame) -> None:
     """submitit's handler, once: it requeues the job (scontrol requeue) and exits this process."""
     with _state.lock:
         previous, _state.previous = _state.previous, None
+        timer, _state.timer = _state.timer, None
+    if timer is not None:
+        timer.cancel()
     if previous is not None:
         previous(signum, frame)
 
 
-def _deadline() -> None:
-    with _state.lock:
-        _state.deadline_passed = True
-        left = sorted(_state.in_flight)
+def _deadline(state: _State) -> None:
+    with state.lock:
+        if state is not _state or state.previous is None:  # handed over already (or reset): nothing to force
+            return
+        state.deadline_passed = True
+        left = sorted(state.in_flight)
     log.warning("the finetune did not stop within the signal's deadline (%s still running): requeueing now",
                 ", ".join(left))
     os.kill(os.getpid(), signal.SIGUSR2)
@@ -134,4 +142,6 @@ def finetune_in_flight(what: str) -> Iterator[None]:
 
 def reset_for_tests() -> None:
     global _state
+    if _state.timer is not None:
+        _state.timer.cancel()
     _state = _State()
