@@ -65,7 +65,9 @@ def test_every_entry_is_a_valid_model_entry():
     for entry, m in sides.items():
         assert m.name == entry, f"conf/model/llm/{entry}.yaml: name should equal the file name"
         assert 1 <= m.tensor_parallel_size <= m.gpus, f"{entry}: vLLM's tensor_parallel_size needs that many GPUs"
-        assert m.source in ("hub", "embedded") and m.path
+        assert m.source in ("hub", "embedded", "server") and m.path
+        if m.source == "server":  # an endpoint's model: where it is served and which variable holds its key
+            assert m.base_url.startswith(("http://", "https://")), f"{entry}: base_url {m.base_url!r}"
     assert sides["llama3_1_70b"].path == "meta-llama/Llama-3.1-70B-Instruct"
     assert sides["llama3_1_70b"].tensor_parallel_size == 4
 
