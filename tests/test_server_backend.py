@@ -326,7 +326,7 @@ def test_a_finetune_of_a_server_model_fails_at_start(endpoint, monkeypatch, expe
         check_server_service(cfg, "m1")
         return
     message = raised(ValueError, check_server_service, cfg, "m1")
-    assert_one_line(message, "model.m1 (served_model) is a server model", f"experiment={experiment} finetunes it",
+    assert_one_line(message, "model.m1 (vllm_serve_example) is a server model", f"experiment={experiment} finetunes it",
                     "set finetune=openai", "experiment=untrained_self")
     assert endpoint.authorizations == []  # judged before any request
 
