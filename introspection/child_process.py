@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from introspection.env_seconds import seconds_from_environment
+
 TIMEOUT_VARIABLE = "INTROSPECTION_CHILD_TIMEOUT_S"
 GRACE_VARIABLE = "INTROSPECTION_EXIT_GRACE_S"
 DEFAULT_TIMEOUT_S = 7 * 24 * 3600.0
@@ -31,23 +33,11 @@ POLL_S = 0.5
 TERM_WAIT_S = 10.0  # after SIGTERM, before SIGKILL
 
 
-def _seconds(variable: str, default: float) -> float:
-    text = os.environ.get(variable, "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise ValueError(f"{variable}={text!r} (environment) is not valid; valid: a number of seconds > 0")
-    return value
-
-
 def limits() -> tuple[float, float]:
     """(whole-run timeout, exit grace) in seconds, from the environment; read before a child starts, so a
     bad value fails in one line with nothing left running."""
-    return _seconds(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT_S), _seconds(GRACE_VARIABLE, DEFAULT_GRACE_S)
+    return (seconds_from_environment(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT_S, finite=False),
+            seconds_from_environment(GRACE_VARIABLE, DEFAULT_GRACE_S, finite=False))
 
 
 GROUPS_VARIABLE = "INTROSPECTION_RUN_GROUPS"  # read by faults.py: the test hook kills the whole run

@@ -35,13 +35,14 @@ import errno
 import functools
 import json
 import logging
-import math
 import os
 import socket
 import threading
 import time
 import uuid
 from pathlib import Path
+
+from introspection.env_seconds import seconds_from_environment
 
 log = logging.getLogger(__name__)
 
@@ -58,17 +59,8 @@ class LockTimeout(TimeoutError):
 
 def stale_after_s() -> float:
     """The stale timeout in seconds: INTROSPECTION_LOCK_STALE_S, or 120."""
-    raw = os.environ.get(STALE_ENV, "").strip()
-    if not raw:
-        return DEFAULT_STALE_S
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{STALE_ENV}={raw!r} (environment) is not a number of seconds > 0: the age of a store "
-                         f"lock's heartbeat after which its holder counts as dead (default {DEFAULT_STALE_S:g})")
-    return value
+    return seconds_from_environment(STALE_ENV, DEFAULT_STALE_S, "the age of a store lock's heartbeat after which "
+                                    f"its holder counts as dead; default {DEFAULT_STALE_S:g}")
 
 
 @functools.cache
