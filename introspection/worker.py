@@ -93,8 +93,9 @@ def answer_worker(payload: dict) -> None:
     inference_cfg = OmegaConf.structured(InferenceConfig(**payload["inference"]))
     from introspection.inference.registry import backend_for
 
-    engine: dict = {"backend": None}  # loaded by the first batch that needs it, shared by every job
     spec = backend_for(payload["model"]["entry"].get("source"), inference_cfg.backend)  # a server model's: server
+    # the engine is loaded by the first batch that needs it and shared by every job; "name" is what answered
+    engine: dict = {"backend": None, "name": spec.name}
     size = checkpoint_batch_size(inference_cfg, on_gpu=spec.on_devices and _cuda_available())
     stages = []
     try:
@@ -150,17 +151,10 @@ def _answer_job(store: Store, payload: dict, inference_cfg, engine: dict, size: 
         faults.reached("answer-batch")
     rows = [row for i in range(len(batches)) for row in read_jsonl(partial / f"batch-{i:05d}.jsonl")]
     write_jsonl_atomic(folder / "answers.jsonl", rows)
-    return {"model": model["label"], "job": job["name"], "n": len(rows), "backend": engine_name(model, inference_cfg),
+    return {"model": model["label"], "job": job["name"], "n": len(rows), "backend": engine["name"],
             "batches": len(batches), "batch_size": size, "batches_resumed": kept,
             "serving": getattr(engine["backend"], "serving", None), "seconds": round(time.time() - started, 2),
             "engine_seconds": round(engine_seconds, 3), "generate_seconds": round(generate_seconds, 3)}
-
-
-def engine_name(model: dict, inference_cfg) -> str:
-    """The backend that answered this model (the answers manifest records it)."""
-    from introspection.inference.registry import backend_for
-
-    return backend_for(model["entry"].get("source"), inference_cfg.backend).name
 
 
 def _count_work(work: dict, answers: list) -> None:
