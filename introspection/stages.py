@@ -265,11 +265,12 @@ def run_answer_jobs(store: Store, model: ModelRef, jobs: list[AnswerJob], infere
                       "requests": [{"request_id": r.request_id, "messages": r.messages} for r in j.requests]}
                      for j in missing],
         }
+        from introspection.inference.registry import backend_for
         from introspection.worker import answer_worker
 
-        backend = payload["inference"]["backend"]
-        run_in_subprocess(store, answer_worker, payload, f"inference for {model.label}",
-                          gpus=devices.inference_devices(model.entry or {}, backend))
+        spec = backend_for((model.entry or {}).get("source"), inference_cfg.backend)  # a server model's: server
+        gpus = devices.inference_devices(model.entry or {}, spec.name) if spec.on_devices else 0  # remote: none
+        run_in_subprocess(store, answer_worker, payload, f"inference for {model.label}", gpus=gpus)
     for job in jobs:
         # A job the worker did not run is a stage of its own in the profile: its wall is the lookup.
         with timed_stage(store if job.key not in missing_keys else None, f"answers {model.label} {job.name}",
