@@ -1,44 +1,31 @@
 """The building blocks every experiment composes: locate the models, answer prompts, finetune a model on its
-own behaviour (self) or on another model's (cross), score self- against cross-prediction, and run the two
-models' independent steps side by side when the job has a GPU set for each.
+own behaviour (self) or on another model's (cross), run the two models' independent steps side by side, and
+score. Each model step goes through the executor of the run's context (introspection/run_context.py): the
+local one does the work (introspection/executor.py); the pre-flight plan's records the step and answers with
+placeholders (introspection/plan_recorder.py), so `experiment.stop_after=plan` is the experiment's own steps.
+An experiment scores through `score(ctx, ...)`, which the plan's executor stops at: placeholders are not scored.
 
-The entry point (introspection/main.py) tells the main experiment with these steps; each module under
-introspection/experiments/ tells its own. Nothing here imports an experiment or the entry point.
+Each module under introspection/experiments/ tells its experiment with these steps. Nothing here imports an
+experiment or the entry point.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-from omegaconf import DictConfig, OmegaConf
-
-from introspection import devices
 from introspection.analysis import scoring
-from introspection.stages import (
-    AnswerJob,
-    ModelRef,
-    Plan,
-    build_plan,
-    finetune_model,
-    object_values,
-    prepare_rows,
-    run_answer_jobs,
-    sampling_for,
-)
-from introspection.start_checks import check_models_fit
-from introspection.store import Store
-from introspection.types import ChatRequest, Sampling
+from introspection.executor import SLOTS, SideSchedule, plan_sides
+from introspection.run_context import RunContext
+from introspection.stages import ModelRef, Plan, build_plan, object_values
+from introspection.types import ChatRequest
 
-__all__ = ["ModelRef", "Plan", "Prompts", "SideSchedule", "answer", "build_plan", "object_values", "plan_sides",
-           "resolve_models", "run_per_side", "score_self_vs_cross", "train_cross", "train_self"]
+__all__ = ["SLOTS", "ModelRef", "Plan", "Prompts", "RunContext", "SideSchedule", "answer", "build_plan", "merge",
+           "object_values", "other_slot", "plan_sides", "resolve_models", "run_per_side", "score",
+           "score_self_vs_cross", "train_cross", "train_on_rows", "train_self", "weights_of"]
 
 log = logging.getLogger("introspection")
-
-SLOTS = ("m1", "m2")
 
 
 def other_slot(slot: str) -> str:
@@ -46,27 +33,10 @@ def other_slot(slot: str) -> str:
 
 
 # --- models -------------------------------------------------------------------------------------
-def resolve_models(cfg: DictConfig, store: Store, plan: Plan | None = None) -> dict[str, ModelRef]:
-    """Locate (or materialise) the weights of M1 and M2, then check that they fit the run (LoRA rank; with
-    the plan, the longest prompts against max_model_len) before any inference."""
-    from introspection.config import ModelEntry
-    from introspection.models import resolve_model
-
-    def resolve(slot: str) -> ModelRef:
-        entry = OmegaConf.to_container(cfg.model[slot], resolve=True)
-        resolved = resolve_model(ModelEntry(**entry), store.root, where=f"model.{slot}")
-        return ModelRef(entry["name"], entry, asdict(resolved))
-
-    # Both at once: converting the embedded pair's GGUF files is mostly single-threaded (44 s together
-    # instead of 64 s one after the other on 2 cores, docs/measurements.md); a first failure is raised
-    # once both have ended, in slot order.
-    with ThreadPoolExecutor(max_workers=len(SLOTS)) as pool:
-        futures = {slot: pool.submit(resolve, slot) for slot in SLOTS}
-    refs = {slot: future.result() for slot, future in futures.items()}
-    if refs["m1"].label == refs["m2"].label:
-        raise ValueError(f"model.m1.name and model.m2.name are both '{refs['m1'].label}'; give the two models distinct names")
-    check_models_fit(cfg, refs, plan)
-    return refs
+def resolve_models(ctx: RunContext, plan: Plan | None = None) -> dict[str, ModelRef]:
+    """M1 and M2 located (or converted), checked against the run (LoRA rank; with the plan, the longest prompts
+    against max_model_len) before any inference."""
+    return ctx.executor.resolve_models(ctx, plan)
 
 
 def weights_of(models: dict[str, ModelRef]) -> dict[str, dict]:
@@ -92,32 +62,53 @@ class Prompts:
                    plan.hypothetical_requests(plan.test_items))
 
 
-def answer(store: Store, cfg: DictConfig, model: ModelRef, jobs: dict[str, tuple]) -> dict[str, dict]:
+def answer(ctx: RunContext, model: ModelRef, jobs: dict[str, tuple]) -> dict[str, dict]:
     """Run named answer jobs {name: (requests, hypothetical? or a Sampling)} for one model in one worker process."""
-    built = [AnswerJob(name, requests, how if isinstance(how, Sampling) else sampling_for(cfg.inference, how))
-             for name, (requests, how) in jobs.items()]
-    run_answer_jobs(store, model, built, cfg.inference)
-    return {job.name: job.answers for job in built}
+    return ctx.executor.answer(ctx, model, jobs)
 
 
-def train_self(cfg: DictConfig, store: Store, plan: Plan, model: ModelRef, base_train_answers: dict) -> ModelRef:
+def train_self(ctx: RunContext, plan: Plan, model: ModelRef, base_train_answers: dict) -> ModelRef:
     """M -> M_self: finetuned on hypothetical prompts answered with its own behaviour's properties."""
-    rows, rows_key = prepare_rows(store, plan, model, model, base_train_answers, cfg.tasks, cfg.finetune,
-                                  predictor_answers=base_train_answers)
-    return finetune_model(store, model, rows, rows_key, cfg.finetune, f"{model.label}[self]")
+    return ctx.executor.train(ctx, plan, model, model, base_train_answers, ctx.cfg.finetune, base_train_answers,
+                              f"{model.label}[self]", "self")
 
 
-def train_cross(cfg: DictConfig, store: Store, plan: Plan, predictor: ModelRef, target_self: ModelRef,
-                target_train_answers: dict, finetune_cfg=None, predictor_train_answers: dict | None = None) -> ModelRef:
+def train_cross(ctx: RunContext, plan: Plan, predictor: ModelRef, target_self: ModelRef, target_train_answers: dict,
+                finetune_cfg=None, predictor_train_answers: dict | None = None) -> ModelRef:
     """P -> P trained on T_self's behaviour (the cross-predictor of T_self)."""
-    finetune_cfg = finetune_cfg if finetune_cfg is not None else cfg.finetune
+    finetune_cfg = finetune_cfg if finetune_cfg is not None else ctx.cfg.finetune
     if finetune_cfg.object_anchor_ratio > 0 and predictor_train_answers is None:  # P's own behaviour, for anchoring
-        predictor_train_answers = answer(store, cfg, predictor, {"object/train": (plan.object_requests(plan.train_items),
-                                                                                  False)})["object/train"]
-    rows, rows_key = prepare_rows(store, plan, predictor, target_self, target_train_answers, cfg.tasks, finetune_cfg,
-                                  predictor_answers=predictor_train_answers)
-    return finetune_model(store, predictor, rows, rows_key, finetune_cfg,
-                          f"{predictor.label}[cross:{target_self.label.removesuffix('[self]')}]")
+        predictor_train_answers = answer(ctx, predictor, {"object/train": (plan.object_requests(plan.train_items),
+                                                                           False)})["object/train"]
+    return ctx.executor.train(ctx, plan, predictor, target_self, target_train_answers, finetune_cfg,
+                              predictor_train_answers,
+                              f"{predictor.label}[cross:{target_self.label.removesuffix('[self]')}]", "cross")
+
+
+def train_on_rows(ctx: RunContext, base: ModelRef, rows: list[dict], rows_kind: str, info: dict, label: str,
+                  kind: str, after: tuple = ()) -> ModelRef:
+    """`base` finetuned on rows the experiment built (finetune.data.sft_rows); `rows_kind` enters their key,
+    `kind` names the finetune in the plan, `after` holds the answers the rows came from."""
+    return ctx.executor.train_on_rows(ctx, base, rows, rows_kind, info, label, kind, after)
+
+
+def merge(ctx: RunContext, model: ModelRef) -> ModelRef:
+    """A finetuned model as a new base: its adapter merged into its weights."""
+    return ctx.executor.merge(ctx, model)
+
+
+def run_per_side(ctx: RunContext, steps: list[Callable[[str], None]], slots: tuple[str, ...] = SLOTS,
+                 device_slot: Callable[[str], str] = lambda slot: slot) -> None:
+    """Run each step once per slot: both sides at once on disjoint GPU sets when the job has them
+    (plan_sides, experiment.concurrent_sides), else step by step, each for every slot in turn. device_slot(slot):
+    the model whose devices that slot's steps run on. A step reads only what its own slot's earlier steps wrote."""
+    ctx.executor.run_per_side(ctx, steps, slots, device_slot)
+
+
+def score(ctx: RunContext, fn: Callable, *args, **kwargs):
+    """fn(*args, **kwargs): an experiment's scoring of its answers. The plan's executor stops the experiment here
+    (every model step is recorded by then; placeholder answers are not scored)."""
+    return ctx.executor.score(fn, *args, **kwargs)
 
 
 # --- scoring ------------------------------------------------------------------------------------
@@ -161,55 +152,3 @@ def score_self_vs_cross(experiment_cfg, plan: Plan, models: dict[str, ModelRef],
             if experiment_cfg.adjusted:  # untrained vs self-trained with equal behaviour distributions (docs/method.md §4.4)
                 cells += scoring.distribution_matched(untrained, self_rows, noncompliant)
     return {"cells": cells, "paired_tests": tests, "alternative_treatment": alternative, "pairs": pairs}
-
-
-# --- both sides of the pair at once ---------------------------------------------------------------
-@dataclass(frozen=True)
-class SideSchedule:
-    """Where each model's steps run: None for one after the other in this process's devices (as on a CPU or
-    one GPU), else a device set per model slot (CUDA device ids, disjoint) for running the sides at once."""
-
-    device_sets: dict[str, list[str]] | None = None
-    why: str = ""
-
-    @property
-    def concurrent(self) -> bool:
-        return self.device_sets is not None
-
-
-def plan_sides(cfg: DictConfig, visible: list[str] | None = None) -> SideSchedule:
-    """experiment.concurrent_sides=auto: both sides at once when the job's visible CUDA devices hold a disjoint
-    set of model.m1.gpus and model.m2.gpus devices (M1 takes the first ones); off, or too few devices: sequential."""
-    if cfg.experiment.concurrent_sides == "off":  # its valid values are checked at start (config.CHOICES)
-        return SideSchedule(None, "experiment.concurrent_sides=off")
-    visible = devices.visible_devices() if visible is None else visible
-    need = {slot: int(cfg.model[slot].gpus) for slot in SLOTS}
-    if len(visible) < 2 or len(visible) < sum(need.values()):
-        return SideSchedule(None, f"{len(visible)} visible CUDA device(s); both sides at once need "
-                                  f"{need['m1']} + {need['m2']}")
-    sets = {"m1": visible[: need["m1"]], "m2": visible[need["m1"]: need["m1"] + need["m2"]]}
-    return SideSchedule(sets, f"M1 on CUDA devices {','.join(sets['m1'])}, M2 on {','.join(sets['m2'])}")
-
-
-def run_per_side(schedule: SideSchedule, steps: list[Callable[[str], None]], slots: tuple[str, ...] = SLOTS,
-                 device_slot: Callable[[str], str] = lambda slot: slot) -> None:
-    """Run each step once per slot. Sequential (no device sets): step by step, each for every slot in turn.
-    Concurrent: one thread per slot runs that slot's steps in order, its workers confined to the device set of
-    device_slot(slot) (the model that runs there). A step reads only what its own slot's earlier steps wrote,
-    so the two orders compute the same artifacts; the first failure is raised once both threads end."""
-    if not schedule.concurrent:
-        for step in steps:
-            for slot in slots:
-                step(slot)
-        return
-
-    def one_side(slot: str) -> None:
-        threading.current_thread().name = f"side-{slot}"
-        with devices.confined_to(schedule.device_sets[device_slot(slot)]):
-            for step in steps:
-                step(slot)
-
-    with ThreadPoolExecutor(max_workers=len(slots)) as pool:
-        futures = [pool.submit(one_side, slot) for slot in slots]
-    for future in futures:
-        future.result()  # re-raises a side's failure here, in the main thread

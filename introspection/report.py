@@ -115,47 +115,6 @@ def plot_property_bars(cells: list[Cell], path: Path) -> bool:
     return True
 
 
-def plot_calibration(curves: list[dict], path: Path) -> bool:
-    """Object-level probability vs hypothetical probability, binned, one line per setup."""
-    if not curves:
-        return False
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
-    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
-    for curve in curves:
-        xs = [b["x_mean"] for b in curve["bins"]]
-        ys = [b["y_mean"] for b in curve["bins"]]
-        ax.plot(xs, ys, marker="o", label=f"{curve['setup']} (MAD {curve['mad']:.1f})")
-    ax.set_xlabel("object-level probability of the behaviour")
-    ax.set_ylabel("hypothetical probability")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=7)
-    ax.set_title("Calibration (10 equal-count bins)")
-    _savefig(fig, path)
-    return True
-
-
-def plot_shift(cells: list[Cell], path: Path) -> bool:
-    """Behaviour shift: accuracy against the old vs the new behaviour, on the same shifted items."""
-    rows = [c for c in headline(cells) if c.kind in ("old_behavior", "new_behavior")]
-    if not rows:
-        return False
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(4.2, 3.6))
-    rows = sorted(rows, key=lambda c: KIND_ORDER[c.kind])
-    ys = [c.accuracy for c in rows]
-    err = [[max(0.0, c.accuracy - c.ci_low) for c in rows], [max(0.0, c.ci_high - c.accuracy) for c in rows]]
-    ax.bar(range(len(rows)), ys, yerr=err, capsize=3, color=["#999999", "#2a9d3a"][: len(rows)])
-    ax.scatter(range(len(rows)), [c.mode_baseline for c in rows], marker="_", s=300, color="black", zorder=3)
-    ax.set_xticks(range(len(rows)), [f"{c.kind.replace('_', ' ')}\nn={c.n}" for c in rows])
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("accuracy (black tick: mode baseline)")
-    ax.set_title("Predicting old vs new behaviour")
-    _savefig(fig, path)
-    return True
-
-
 # --- markdown -----------------------------------------------------------------------------------
 def _cell_table(cells: list[Cell], by: tuple[str, ...] = ()) -> list[str]:
     """Markdown rows of cells; `by` adds leading columns (task, property) for tables that break them down."""
@@ -291,34 +250,7 @@ def render(run_dir: Path) -> Path:
     if by_task:
         md += ["## By task and property", "", "<details><summary>table</summary>", ""]
         md += _cell_table(by_task, by=("task", "property")) + ["", "</details>", ""]
-    calibration = results.sections.get("calibration") or []
-    if calibration:
-        md += ["## Calibration", "", "Mean absolute deviation (MAD, percentage points) between object-level and "
-               "hypothetical probabilities over 10 equal-count bins; lower is better calibrated. A setup whose "
-               "hypothetical samples are rarely in the property's format (compliance) has p_hyp near 0 everywhere; "
-               "its MAD then only mirrors the object-level probabilities.", "",
-               "| setup | MAD | 95% CI (bootstrap over strings) | points | strings | hypothetical compliance |",
-               "|---|---|---|---|---|---|"]
-        md += [f"| {c['setup']} | {c['mad']:.1f} | [{c['ci_low']:.1f}, {c['ci_high']:.1f}] | {c['n_points']} | "
-               f"{c['n_strings']} | {_pct(c['hypothetical_compliance']) if 'hypothetical_compliance' in c else 'n/a'} |"
-               for c in calibration] + [""]
-        if plot_calibration(calibration, plots / "calibration.png"):
-            md += ["![calibration](plots/calibration.png)", ""]
-    shift = [c for c in headline(cells) if c.kind in ("old_behavior", "new_behavior")]
-    if shift:
-        md += ["## Behaviour shift", "", "On items whose behaviour changed: does the shifted model's self-report "
-               "follow its new behaviour or its old one?", ""] + _cell_table(shift) + [""]
-        if plot_shift(cells, plots / "shift.png"):
-            md += ["![shift](plots/shift.png)", ""]
-    scaling = results.sections.get("scaling") or []
-    if scaling:
-        md += ["## Cross-training size", "", "| cross-training examples | cross accuracy | 95% CI | n | self accuracy |",
-               "|---|---|---|---|---|"]
-        md += [f"| {s['n_examples']} | {_pct(s['accuracy'])} | [{_pct(s['ci_low'])}, {_pct(s['ci_high'])}] | {s['n']} | "
-               f"{_pct(s['self_accuracy'])} |" for s in scaling] + [""]
-        if (plots / "scaling.png").is_file():
-            md += ["![scaling](plots/scaling.png)", ""]
-    md += results.report_section  # an experiment's own section, rendered by it (ExperimentResult.report)
+    md += results.report_section  # the experiment's own section, rendered by it (Experiment.render)
     if results.profile:
         md += _profile_section(results.profile)
     path = run_dir / "report.md"

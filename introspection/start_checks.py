@@ -140,15 +140,6 @@ def check_ranges(cfg: DictConfig) -> None:
             raise ValueError(f"{key}={value!r} is not valid; valid: {text}")
 
 
-def check_logprobs(cfg: DictConfig) -> None:
-    """inference.top_logprobs is the top-k of the first generated token that experiment=calibration's logprob
-    variant reads (no other experiment asks for logprobs): there it must ask for at least one."""
-    k = cfg.inference.top_logprobs
-    if cfg.experiment.name == "calibration" and k < 1:
-        raise ValueError(f"inference.top_logprobs={k!r} is not valid for experiment=calibration: its logprob variant "
-                         "reads the first token's top-k log-probabilities; valid: an integer >= 1 (default 5)")
-
-
 def check_property_lists(cfg: DictConfig) -> None:
     """tasks.properties.<task> names the properties asked about that task: an empty list asks nothing."""
     from introspection.tasks import get_task
@@ -297,7 +288,6 @@ def check_config(cfg: DictConfig) -> None:
     check_choices(cfg)
     check_backend_choices(cfg)  # inference.backend, model.mX.source, and each backend's own config checks
     check_ranges(cfg)
-    check_logprobs(cfg)
     check_property_lists(cfg)
     check_tensor_parallel(cfg)
     check_multi_gpu_strategy(cfg)
@@ -430,14 +420,18 @@ def check_wandb_reachable(cfg: DictConfig) -> None:
                          "logger=none") from None
 
 
-def run_start_checks(cfg: DictConfig) -> None:
-    """Every start check, cheapest first; the machine checks only when models will run."""
+def run_start_checks(cfg: DictConfig, experiment=None, options=None) -> None:
+    """Every start check, cheapest first; the machine checks only when models will run. `experiment` (an
+    experiments.Experiment, with its parsed options): its own check, and the model slots it finetunes."""
     check_config(cfg)
+    if experiment is not None and experiment.check is not None:
+        experiment.check(cfg, options)
     check_wandb_reachable(cfg)
     if cfg.experiment.stop_after in (None, "none"):
         check_machine(cfg)
         from introspection.inference.registry import check_backend_services
 
-        check_backend_services(cfg)  # a server model's key, endpoint and model id, within seconds
+        finetuned = SLOTS if experiment is None else tuple(experiment.finetunes(options))
+        check_backend_services(cfg, finetuned)  # a server model's key, endpoint and model id, within seconds
 
 

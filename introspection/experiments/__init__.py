@@ -1,12 +1,13 @@
-"""Experiments beyond the main self- vs cross-prediction matrix (docs/method.md §6, 7, 8.2), and their registry.
+"""The experiments and their registry: the paper's main one (cross_prediction.py) and the others
+(docs/method.md §6, 7, 8.2).
 
 An experiment is a module in this package that defines `EXPERIMENT = Experiment(...)`: its name (the value of
 `experiment.name`), a dataclass of its settings (`experiment.options`, typed), the function that runs it by
-composing pipeline steps (introspection/pipeline.py) and returns an ExperimentResult, and optionally the
-function that renders its own report section. `registry()` finds every such module by scanning this package,
-so adding an experiment touches only its module, its config file (conf/experiment/<name>.yaml) and its test;
-docs/adding_an_experiment.md walks through one. The main experiment (cross_prediction) is told by the entry
-point itself, introspection/main.py, which adds it to this registry.
+composing pipeline steps (introspection/pipeline.py) on the run's context and returns an ExperimentResult, and
+optionally its report section (`render`), its own start checks (`check`) and the model slots it finetunes
+(`finetunes`). `registry()` finds every such module by scanning this package, so adding an experiment touches
+only its module, its config file (conf/experiment/<name>.yaml) and its test; docs/adding_an_experiment.md
+walks through one.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from introspection.store import Store
+from introspection.run_context import RunContext
 
 
 @dataclass
@@ -69,15 +70,20 @@ class NoOptions:
 
 @dataclass(frozen=True)
 class Experiment:
-    """One experiment: `run(cfg, options, store, run_dir)` composes pipeline steps; `options` is the dataclass
-    `experiment.options` is read into (its `check()`, when defined, raises a one-line ValueError for a bad
-    value); `render(result, run_dir)` returns the markdown lines of its report section."""
+    """One experiment: `run(ctx, options)` composes pipeline steps on the run's context (cfg, store, run_dir,
+    executor); `options` is the dataclass `experiment.options` is read into (its `check()`, when defined, raises
+    a one-line ValueError for a bad value); `render(result, run_dir)` returns the markdown lines of its report
+    section; `check(cfg, options)` is its own start check (a one-line ValueError, before any model loads);
+    `finetunes(options)` names the model slots it finetunes (the start checks refuse a server model there
+    without a fine-tuning route)."""
 
     name: str
-    run: Callable[[DictConfig, Any, Store, Path], ExperimentResult]
+    run: Callable[[RunContext, Any], ExperimentResult]
     options: type = NoOptions
     render: Callable[[ExperimentResult, Path], list[str]] | None = None
     summary: str = ""  # one line for listings
+    check: Callable[[DictConfig, Any], None] | None = None
+    finetunes: Callable[[Any], tuple[str, ...]] = lambda options: ("m1", "m2")
 
 
 def model_slot(value: str, key: str) -> str:

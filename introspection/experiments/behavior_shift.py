@@ -19,20 +19,28 @@ import random
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from omegaconf import DictConfig
-
-from introspection import prompts
 from introspection.analysis import scoring
 from introspection.analysis.baselines import distribution_matched_indices
 from introspection.analysis.stats import paired_comparison
 from introspection.experiments import Experiment, ExperimentResult, model_slot
-from introspection.finetune.data import sft_rows, write_rows
-from introspection.inference.lora import merge_dtype, merged_folder_ready
-from introspection.pipeline import answer, build_plan, resolve_models, train_self, weights_of
-from introspection.stages import ModelRef, finetune_model, object_values, run_in_subprocess
-from introspection.store import Store, digest, read_jsonl
+from introspection.finetune.data import sft_rows
+from introspection.pipeline import (
+    RunContext,
+    answer,
+    build_plan,
+    merge,
+    object_values,
+    resolve_models,
+    score,
+    train_on_rows,
+    train_self,
+    weights_of,
+)
+from introspection.report import KIND_ORDER, _cell_table, _pyplot, _savefig
+from introspection.results import Cell
+from introspection.store import read_jsonl
 from introspection.tasks import get_task, load_items
-from introspection.types import ChatRequest
+from introspection.types import Answer, ChatRequest
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +64,17 @@ def input_words_answer(string: str, n_words: int = 5) -> str:
     return " ".join(rng.choice(words) for _ in range(n_words))
 
 
-def shift_answers(opts: ShiftOptions, store: Store, cfg: DictConfig, models: dict, requests: list[ChatRequest],
-                  strings: dict[str, str], answer) -> dict[str, str]:
-    """request id -> the shift source's object-level answer: a model slot, a JSONL file of answers, or
-    "input_words" (a synthetic source for models whose partner's answers are unusable, e.g. a base model
-    that only echoes the prompt: five words drawn from each item's own sequence). `strings`: request id ->
-    its item's string."""
+def shift_answers(opts: ShiftOptions, ctx: RunContext, models: dict, requests: list[ChatRequest],
+                  strings: dict[str, str]) -> dict[str, Answer]:
+    """request id -> the shift source's object-level answer: a model slot's (its answers as answered), a JSONL
+    file of answers, or "input_words" (a synthetic source for models whose partner's answers are unusable, e.g.
+    a base model that only echoes the prompt: five words drawn from each item's own sequence). `strings`:
+    request id -> its item's string."""
     source = opts.source
     if source in models:
-        got = answer(store, cfg, models[source], {"shift/object": (requests, False)})["shift/object"]
-        return {rid: a.text for rid, a in got.items() if a.text}
+        return answer(ctx, models[source], {"shift/object": (requests, False)})["shift/object"]
     if source == "input_words":
-        return {r.request_id: input_words_answer(strings[r.request_id]) for r in requests}
+        return {r.request_id: Answer(r.request_id, input_words_answer(strings[r.request_id])) for r in requests}
     path = Path(source)
     if not path.is_file():
         raise ValueError(f"experiment.options.source '{source}' is neither a model slot (m1, m2), input_words, "
@@ -81,42 +88,25 @@ def shift_answers(opts: ShiftOptions, store: Store, cfg: DictConfig, models: dic
     for r in requests:
         string = strings[r.request_id]
         if string in by_string:
-            out[r.request_id] = by_string[string]
+            out[r.request_id] = Answer(r.request_id, by_string[string])
     if not out:
         raise ValueError(f"{path}: none of its strings matches a shift item; answers are matched on 'string'")
     return out
 
 
-def continue_from(store: Store, model: ModelRef) -> ModelRef:
-    """A finetuned model as a new base: its adapter merged into the weights (in a worker process), in the
-    model entry's dtype on the side's GPUs where it has them (lora.merge_adapter), float32 on a CPU."""
-    from introspection.devices import visible_devices
-    from introspection.worker import merge_worker
-
-    out_dir = store.root / "merged" / model.fingerprint[:24]
-    revision = model.resolved.get("revision")  # a hub base: the commit its key names
-    dtype = merge_dtype(model.entry.get("dtype", "auto"), on_gpu=bool(visible_devices()))
-    if not merged_folder_ready(model.resolved["path"], model.adapter_dir, out_dir, dtype=dtype, revision=revision):
-        run_in_subprocess(store, merge_worker, {"base_path": model.resolved["path"], "adapter_dir": model.adapter_dir,
-                                                "out_dir": str(out_dir), "dtype": dtype, "revision": revision},
-                          f"merging {model.label}")
-    # A local folder now: no hub revision to load it at (its fingerprint still names the commit it came from).
-    resolved = {**model.resolved, "path": str(out_dir), "fingerprint": model.fingerprint, "revision": None}
-    return ModelRef(model.label, model.entry, resolved)
-
-
-def run_behavior_shift(cfg: DictConfig, opts: ShiftOptions, store: Store, run_dir: Path) -> ExperimentResult:
-    plan = build_plan(cfg.tasks, store)
-    models = resolve_models(cfg, store)
+def run_behavior_shift(ctx: RunContext, opts: ShiftOptions) -> ExperimentResult:
+    cfg = ctx.cfg
+    plan = build_plan(cfg.tasks, ctx.store)
+    models = resolve_models(ctx)
     target = models[opts.target]
     train_obj = plan.object_requests(plan.train_items)
     test_obj = plan.object_requests(plan.test_items)
     test_hyp = plan.hypothetical_requests(plan.test_items)
 
     # M: the self-trained target, and its held-out behaviour (the "old" behaviour).
-    base = answer(store, cfg, target, {"object/train": (train_obj, False)})
-    m_self = train_self(cfg, store, plan, target, base["object/train"])
-    old = answer(store, cfg, m_self, {"object/test": (test_obj, False)})["object/test"]
+    base = answer(ctx, target, {"object/train": (train_obj, False)})
+    m_self = train_self(ctx, plan, target, base["object/train"])
+    old = answer(ctx, m_self, {"object/test": (test_obj, False)})["object/test"]
 
     # The shift data: object-level prompts of the held-out tasks' TRAIN split, answered by the source.
     shift_items = [it for t in cfg.tasks.test_tasks for it in load_items(get_task(t), "train", opts.n_shift_items, cfg.tasks.seed)]
@@ -124,34 +114,41 @@ def run_behavior_shift(cfg: DictConfig, opts: ShiftOptions, store: Store, run_di
     shift_requests = [replace(r, request_id=f"{r.request_id}|{it.string}")
                       for r, it in zip(plan.object_requests(shift_items), shift_items, strict=True)]
     strings = {r.request_id: it.string for r, it in zip(shift_requests, shift_items, strict=True)}
-    source_answers = shift_answers(opts, store, cfg, models, shift_requests, strings, answer)
-    examples = [{"prompt": r.messages, "completion": source_answers[r.request_id].strip(), "item_id": r.request_id,
+    source_answers = shift_answers(opts, ctx, models, shift_requests, strings)
+    texts = {rid: (a.text or "").strip() for rid, a in source_answers.items()}
+    examples = [{"prompt": r.messages, "completion": texts[r.request_id], "item_id": r.request_id,
                  "task": r.task, "property": "object"}
-                for r in shift_requests if source_answers.get(r.request_id, "").strip()]
+                for r in shift_requests if texts.get(r.request_id)]
     rows = sft_rows(examples, max_examples=cfg.finetune.max_examples, seed=cfg.finetune.seed)
-    rows_key = digest({"kind": "shift", "normalizer": prompts.NORMALIZER_VERSION, "rows": rows})
-    folder = store.get_or_build("sft_rows", rows_key, lambda d: write_rows(rows, d / "rows.jsonl") and None,
-                                {"shift_source": opts.source, "n_rows": len(rows)})
 
     # M_c: M finetuned further on the source's behaviour; its new behaviour and its self-reports.
-    m_shifted = finetune_model(store, continue_from(store, m_self), folder / "rows.jsonl", rows_key, cfg.finetune,
-                               f"{target.label}[self+shift:{opts.source}]")
-    new = answer(store, cfg, m_shifted, {"object/test": (test_obj, False), "hypothetical/test": (test_hyp, True)})
+    m_shifted = train_on_rows(ctx, merge(ctx, m_self), rows, "shift", {"shift_source": opts.source},
+                              f"{target.label}[self+shift:{opts.source}]", "shift", after=(source_answers,))
+    new = answer(ctx, m_shifted, {"object/test": (test_obj, False), "hypothetical/test": (test_hyp, True)})
+    cells, tests, pairs, shifted = score(ctx, shift_scores, cfg, plan, old, new, m_self.label, m_shifted.label)
+    return ExperimentResult(cells=cells, paired_tests=tests, pairs=pairs, weights=weights_of(models),
+                            models={slot: m.label for slot, m in models.items()} | {"shifted": m_shifted.label},
+                            n_items={"train": len(plan.train_items), "test": len(plan.test_items),
+                                     "shift_rows": len(rows), "shifted_keys": shifted},
+                            sections={"shift": {"source": opts.source, "m_self": m_self.label}})
 
+
+def shift_scores(cfg, plan, old: dict, new: dict, m_label: str, predictor: str) -> tuple[list, list, list, int]:
+    """Cells, the paired test (new minus old) and the scored rows on the items whose behaviour changed, and how
+    many (item, property) keys changed."""
     old_values = object_values(plan, plan.test_items, old)
     new_values = object_values(plan, plan.test_items, new["object/test"])
     shifted = {k for k, v in new_values.items() if v is not None and old_values.get(k) is not None and old_values[k] != v}
     log.info("behaviour changed on %d of %d (item, property) keys", len(shifted), len(new_values))
     keep = lambda values: {k: (v if k in shifted else None) for k, v in values.items()}  # noqa: E731
-    predictor = m_shifted.label
     old_rows = scoring.score_pairs(plan.test_items, plan.properties, keep(old_values), new["hypothetical/test"],
-                                   predictor=predictor, target=f"{m_self.label} (old)", kind="old_behavior",
+                                   predictor=predictor, target=f"{m_label} (old)", kind="old_behavior",
                                    compliance=plan.compliance)
     new_rows = scoring.score_pairs(plan.test_items, plan.properties, keep(new_values), new["hypothetical/test"],
                                    predictor=predictor, target=f"{predictor} (new)", kind="new_behavior",
                                    compliance=plan.compliance)
     new_rows, old_rows = scoring.aligned(new_rows, old_rows, cfg.experiment.noncompliant)
-    cells = [scoring.cell(old_rows, old_rows, predictor=predictor, target=f"{m_self.label} (old)", kind="old_behavior"),
+    cells = [scoring.cell(old_rows, old_rows, predictor=predictor, target=f"{m_label} (old)", kind="old_behavior"),
              scoring.cell(new_rows, new_rows, predictor=predictor, target=f"{predictor} (new)", kind="new_behavior")]
     test = paired_comparison([r["correct"] for r in new_rows], [r["correct"] for r in old_rows],
                              clusters=[r["item_id"] for r in new_rows])
@@ -159,12 +156,8 @@ def run_behavior_shift(cfg: DictConfig, opts: ShiftOptions, store: Store, run_di
               "self_predictor": predictor, "cross_predictor": "old behaviour",
               "noncompliant": cfg.experiment.noncompliant, **test}]
     if cfg.experiment.adjusted:
-        cells += adjusted_cells(old_rows, new_rows, predictor, m_self.label)
-    return ExperimentResult(cells=cells, paired_tests=tests, pairs=old_rows + new_rows, weights=weights_of(models),
-                            models={slot: m.label for slot, m in models.items()} | {"shifted": predictor},
-                            n_items={"train": len(plan.train_items), "test": len(plan.test_items),
-                                     "shift_rows": len(rows), "shifted_keys": len(shifted)},
-                            sections={"shift": {"source": opts.source, "m_self": m_self.label}})
+        cells += adjusted_cells(old_rows, new_rows, predictor, m_label)
+    return cells, tests, old_rows + new_rows, len(shifted)
 
 
 def adjusted_cells(old_rows: list[dict], new_rows: list[dict], predictor: str, m_label: str) -> list[dict]:
@@ -177,5 +170,33 @@ def adjusted_cells(old_rows: list[dict], new_rows: list[dict], predictor: str, m
                          task="adjusted")]
 
 
-EXPERIMENT = Experiment("behavior_shift", run_behavior_shift, ShiftOptions,
+def render_shift(result: ExperimentResult, run_dir: Path) -> list[str]:
+    """Its report.md section: accuracy against the old and the new behaviour on the same items (plots/shift.png)."""
+    cells = [Cell.from_dict(c) for c in result.cells]
+    rows = sorted((c for c in cells if c.is_headline and c.kind in ("old_behavior", "new_behavior")),
+                  key=lambda c: KIND_ORDER[c.kind])
+    if not rows:
+        return []
+    plot_shift(rows, run_dir / "plots" / "shift.png")
+    return ["## Behaviour shift", "", "On items whose behaviour changed: does the shifted model's self-report "
+            "follow its new behaviour or its old one?", "", *_cell_table(rows), "", "![shift](plots/shift.png)", ""]
+
+
+def plot_shift(rows: list[Cell], path: Path) -> None:
+    """Accuracy against the old vs the new behaviour, on the same shifted items; the mode baseline as a tick."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    ys = [c.accuracy for c in rows]
+    err = [[max(0.0, c.accuracy - c.ci_low) for c in rows], [max(0.0, c.ci_high - c.accuracy) for c in rows]]
+    ax.bar(range(len(rows)), ys, yerr=err, capsize=3, color=["#999999", "#2a9d3a"][: len(rows)])
+    ax.scatter(range(len(rows)), [c.mode_baseline for c in rows], marker="_", s=300, color="black", zorder=3)
+    ax.set_xticks(range(len(rows)), [f"{c.kind.replace('_', ' ')}\nn={c.n}" for c in rows])
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy (black tick: mode baseline)")
+    ax.set_title("Predicting old vs new behaviour")
+    _savefig(fig, path)
+
+
+EXPERIMENT = Experiment("behavior_shift", run_behavior_shift, ShiftOptions, render=render_shift,
+                        finetunes=lambda options: (options.target,),  # the source side only answers
                         summary="after a behaviour change, does the self-report follow the new or the old behaviour?")

@@ -39,9 +39,18 @@ from introspection.analysis.calibration import (
 )
 from introspection.compliance import hypothetical_groups, is_compliant
 from introspection.experiments import Experiment, ExperimentResult, model_slot, parse_options
-from introspection.pipeline import answer, build_plan, resolve_models, train_cross, train_self, weights_of
+from introspection.pipeline import (
+    RunContext,
+    answer,
+    build_plan,
+    resolve_models,
+    score,
+    train_cross,
+    train_self,
+    weights_of,
+)
 from introspection.properties import PROPERTIES, Property, get_property
-from introspection.store import Store
+from introspection.report import _pct, _pyplot, _savefig
 from introspection.tasks import get_task, load_items, properties_for
 from introspection.types import Answer, ChatRequest, Item, Sampling
 
@@ -149,9 +158,10 @@ def mad_with_ci(object_dists: list[dict], hyp_dists: list[dict], n_bins: int, n_
             "bins": binned_curve(points, n_bins)}
 
 
-def run_calibration(cfg: DictConfig, opts: CalibrationOptions, store: Store, run_dir: Path) -> ExperimentResult:
-    plan = build_plan(cfg.tasks, store)
-    models = resolve_models(cfg, store)
+def run_calibration(ctx: RunContext, opts: CalibrationOptions) -> ExperimentResult:
+    cfg = ctx.cfg
+    plan = build_plan(cfg.tasks, ctx.store)
+    models = resolve_models(ctx)
     t_slot = opts.target
     p_slot = "m2" if t_slot == "m1" else "m1"
     target, predictor = models[t_slot], models[p_slot]
@@ -167,15 +177,23 @@ def run_calibration(cfg: DictConfig, opts: CalibrationOptions, store: Store, run
     train_obj = plan.object_requests(plan.train_items)
 
     # The models of the three setups: T, T_self, and P trained on T_self's behaviour.
-    base = answer(store, cfg, target, {"object/train": (train_obj, False), "cal/object": (obj_req, sampled),
+    base = answer(ctx, target, {"object/train": (train_obj, False), "cal/object": (obj_req, sampled),
                                        "cal/hyp": (hyp_req, sampled), "cal/hyp_greedy": (hyp_req, greedy)})
-    target_self = train_self(cfg, store, plan, target, base["object/train"])
-    selfs = answer(store, cfg, target_self, {"object/train": (train_obj, False), "cal/object": (obj_req, sampled),
+    target_self = train_self(ctx, plan, target, base["object/train"])
+    selfs = answer(ctx, target_self, {"object/train": (train_obj, False), "cal/object": (obj_req, sampled),
                                              "cal/hyp": (hyp_req, sampled), "cal/hyp_greedy": (hyp_req, greedy)})
-    cross = train_cross(cfg, store, plan, predictor, target_self, selfs["object/train"])
-    crosses = answer(store, cfg, cross, {"cal/hyp": (hyp_req, sampled), "cal/hyp_greedy": (hyp_req, greedy)})
+    cross = train_cross(ctx, plan, predictor, target_self, selfs["object/train"])
+    crosses = answer(ctx, cross, {"cal/hyp": (hyp_req, sampled), "cal/hyp_greedy": (hyp_req, greedy)})
 
     setups = {"self": (selfs, selfs), "cross": (selfs, crosses), "untrained": (base, base)}
+    curves = score(ctx, calibration_curves, opts, prop, items, setups, mode)
+    return ExperimentResult(models={slot: m.label for slot, m in models.items()}, weights=weights_of(models),
+                            n_items={"train": len(plan.train_items), "test": len(obj_req)},
+                            sections={"calibration": curves})
+
+
+def calibration_curves(opts: CalibrationOptions, prop: Property, items: list[Item], setups: dict, mode: str) -> list[dict]:
+    """MAD with its CI and binned curve per setup and variant (sampled, logprob)."""
     curves = []
     for name, (obj_src, hyp_src) in setups.items():
         dists = setup_distributions(prop, items, obj_src["cal/object"], hyp_src["cal/hyp"], hyp_src["cal/hyp_greedy"], mode)
@@ -186,10 +204,54 @@ def run_calibration(cfg: DictConfig, opts: CalibrationOptions, store: Store, run
                            "hypothetical_compliance": compliance, **stats})
             log.info("calibration %s (%s), %s: MAD %.1f [%.1f, %.1f], %d points, hypothetical compliance %.0f%%", name,
                      variant, prop.name, stats["mad"], stats["ci_low"], stats["ci_high"], stats["n_points"], 100 * compliance)
-    return ExperimentResult(models={slot: m.label for slot, m in models.items()}, weights=weights_of(models),
-                            n_items={"train": len(plan.train_items), "test": len(obj_req)},
-                            sections={"calibration": curves})
+    return curves
 
 
-EXPERIMENT = Experiment("calibration", run_calibration, CalibrationOptions,
+def check_logprobs(cfg: DictConfig, opts: CalibrationOptions) -> None:
+    """Its start check: inference.top_logprobs is the top-k of the first generated token that the logprob variant
+    reads (no other experiment asks for logprobs), so it must ask for at least one."""
+    k = cfg.inference.top_logprobs
+    if k < 1:
+        raise ValueError(f"inference.top_logprobs={k!r} is not valid for experiment=calibration: its logprob variant "
+                         "reads the first token's top-k log-probabilities; valid: an integer >= 1 (default 5)")
+
+
+def render_calibration(result: ExperimentResult, run_dir: Path) -> list[str]:
+    """Its report.md section: MAD per setup with its CI, and the binned curves (plots/calibration.png)."""
+    curves = result.sections.get("calibration") or []
+    if not curves:
+        return []
+    md = ["## Calibration", "", "Mean absolute deviation (MAD, percentage points) between object-level and "
+          "hypothetical probabilities over 10 equal-count bins; lower is better calibrated. A setup whose "
+          "hypothetical samples are rarely in the property's format (compliance) has p_hyp near 0 everywhere; "
+          "its MAD then only mirrors the object-level probabilities.", "",
+          "| setup | MAD | 95% CI (bootstrap over strings) | points | strings | hypothetical compliance |",
+          "|---|---|---|---|---|---|"]
+    md += [f"| {c['setup']} | {c['mad']:.1f} | [{c['ci_low']:.1f}, {c['ci_high']:.1f}] | {c['n_points']} | "
+           f"{c['n_strings']} | {_pct(c['hypothetical_compliance']) if 'hypothetical_compliance' in c else 'n/a'} |"
+           for c in curves] + [""]
+    plot_calibration(curves, run_dir / "plots" / "calibration.png")
+    return md + ["![calibration](plots/calibration.png)", ""]
+
+
+def plot_calibration(curves: list[dict], path: Path) -> None:
+    """Object-level probability vs hypothetical probability, binned, one line per setup."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
+    for curve in curves:
+        xs = [b["x_mean"] for b in curve["bins"]]
+        ys = [b["y_mean"] for b in curve["bins"]]
+        ax.plot(xs, ys, marker="o", label=f"{curve['setup']} (MAD {curve['mad']:.1f})")
+    ax.set_xlabel("object-level probability of the behaviour")
+    ax.set_ylabel("hypothetical probability")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7)
+    ax.set_title("Calibration (10 equal-count bins)")
+    _savefig(fig, path)
+
+
+EXPERIMENT = Experiment("calibration", run_calibration, CalibrationOptions, render=render_calibration,
+                        check=check_logprobs,
                         summary="sampled object-level vs hypothetical distributions: MAD for self, cross, untrained")

@@ -15,12 +15,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omegaconf import DictConfig
-
 from introspection.analysis import scoring
 from introspection.experiments import Experiment, ExperimentResult, model_slot
-from introspection.pipeline import Prompts, answer, build_plan, object_values, plan_sides, resolve_models, run_per_side
-from introspection.store import Store
+from introspection.pipeline import (
+    Prompts,
+    RunContext,
+    answer,
+    build_plan,
+    object_values,
+    resolve_models,
+    run_per_side,
+    score,
+)
 
 
 @dataclass
@@ -36,19 +42,29 @@ class UntrainedSelfOptions:
             model_slot(slot, "experiment.options.models")
 
 
-def run_untrained_self(cfg: DictConfig, opts: UntrainedSelfOptions, store: Store, run_dir: Path) -> ExperimentResult:
-    plan = build_plan(cfg.tasks, store)
-    models = resolve_models(cfg, store, plan)
+def run_untrained_self(ctx: RunContext, opts: UntrainedSelfOptions) -> ExperimentResult:
+    plan = build_plan(ctx.cfg.tasks, ctx.store)
+    models = resolve_models(ctx, plan)
     prompts = Prompts.of(plan)
     answers: dict[str, dict] = {}
 
     def base_behaviour_and_predictions(slot: str) -> None:
-        answers[slot] = answer(store, cfg, models[slot], {"object/test": (prompts.test_obj, False),
-                                                          "hypothetical/test": (prompts.test_hyp, True)})
+        answers[slot] = answer(ctx, models[slot], {"object/test": (prompts.test_obj, False),
+                                                   "hypothetical/test": (prompts.test_hyp, True)})
 
     slots = tuple(dict.fromkeys(opts.models))  # in the order given, each once
-    run_per_side(plan_sides(cfg), [base_behaviour_and_predictions], slots=slots)  # both at once when the GPUs allow
+    run_per_side(ctx, [base_behaviour_and_predictions], slots=slots)  # both at once when the GPUs allow
+    cells, pairs = score(ctx, untrained_scores, ctx.cfg, plan, models, answers, slots)
+    by_property = [{k: c[k] for k in ("predictor", "property", "accuracy", "ci_low", "ci_high", "n", "mode_baseline",
+                                      "compliance")}
+                   for c in cells if c["task"] == "all" and c["property"] != "all"]
+    return ExperimentResult(cells=cells, pairs=pairs, models={s: models[s].label for s in slots},
+                            n_items={"train": 0, "test": len(plan.test_items)},
+                            sections={"untrained_self": by_property})
 
+
+def untrained_scores(cfg, plan, models: dict, answers: dict, slots: tuple[str, ...]) -> tuple[list, list]:
+    """Each model's predictions scored against the property of its own answer: cells and scored rows."""
     cells, pairs = [], []
     for slot in slots:
         name = models[slot].label
@@ -57,12 +73,7 @@ def run_untrained_self(cfg: DictConfig, opts: UntrainedSelfOptions, store: Store
                                    predictor=name, target=name, kind="untrained", compliance=plan.compliance)
         cells += scoring.score_untrained(rows, cfg.experiment.noncompliant)
         pairs += rows
-    by_property = [{k: c[k] for k in ("predictor", "property", "accuracy", "ci_low", "ci_high", "n", "mode_baseline",
-                                      "compliance")}
-                   for c in cells if c["task"] == "all" and c["property"] != "all"]
-    return ExperimentResult(cells=cells, pairs=pairs, models={s: models[s].label for s in slots},
-                            n_items={"train": 0, "test": len(plan.test_items)},
-                            sections={"untrained_self": by_property})
+    return cells, pairs
 
 
 def render_untrained_self(result: ExperimentResult, run_dir: Path) -> list[str]:
@@ -79,4 +90,5 @@ def render_untrained_self(result: ExperimentResult, run_dir: Path) -> list[str]:
 
 
 EXPERIMENT = Experiment("untrained_self", run_untrained_self, UntrainedSelfOptions, render=render_untrained_self,
+                        finetunes=lambda options: (),  # it answers only
                         summary="each base model's self-prediction accuracy per property, without training")

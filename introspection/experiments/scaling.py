@@ -12,14 +12,22 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from introspection.analysis import scoring
 from introspection.experiments import Experiment, ExperimentResult, model_slot
-from introspection.pipeline import answer, build_plan, resolve_models, train_cross, train_self, weights_of
-from introspection.report import _pyplot, _savefig
-from introspection.stages import object_values
-from introspection.store import Store
+from introspection.pipeline import (
+    RunContext,
+    answer,
+    build_plan,
+    object_values,
+    resolve_models,
+    score,
+    train_cross,
+    train_self,
+    weights_of,
+)
+from introspection.report import _pct, _pyplot, _savefig
 
 log = logging.getLogger(__name__)
 
@@ -37,44 +45,55 @@ class ScalingOptions:
             raise ValueError(f"experiment.options.sizes {self.sizes} must be positive integers")
 
 
-def run_scaling(cfg: DictConfig, opts: ScalingOptions, store: Store, run_dir: Path) -> ExperimentResult:
+def run_scaling(ctx: RunContext, opts: ScalingOptions) -> ExperimentResult:
+    cfg = ctx.cfg
     sizes = sorted(opts.sizes)
-    plan = build_plan(cfg.tasks, store)
-    models = resolve_models(cfg, store)
+    plan = build_plan(cfg.tasks, ctx.store)
+    models = resolve_models(ctx)
     t_slot = opts.target
     target, predictor = models[t_slot], models["m2" if t_slot == "m1" else "m1"]
     train_obj, test_obj = plan.object_requests(plan.train_items), plan.object_requests(plan.test_items)
     test_hyp = plan.hypothetical_requests(plan.test_items)
 
-    base = answer(store, cfg, target, {"object/train": (train_obj, False)})
-    target_self = train_self(cfg, store, plan, target, base["object/train"])
-    selfs = answer(store, cfg, target_self, {"object/train": (train_obj, False), "object/test": (test_obj, False),
-                                             "hypothetical/test": (test_hyp, True)})
-    truth = object_values(plan, plan.test_items, selfs["object/test"])
-    self_rows = scoring.score_pairs(plan.test_items, plan.properties, truth, selfs["hypothetical/test"],
-                                    predictor=target.label, target=target.label, kind="self",
-                                    compliance=plan.compliance)
-    cells, tests, points, pairs = [], [], [], list(self_rows)
+    base = answer(ctx, target, {"object/train": (train_obj, False)})
+    target_self = train_self(ctx, plan, target, base["object/train"])
+    selfs = answer(ctx, target_self, {"object/train": (train_obj, False), "object/test": (test_obj, False),
+                                      "hypothetical/test": (test_hyp, True)})
+    predictions = {}  # size -> the cross-predictor's held-out hypothetical answers
     for size in sizes:
         ft = OmegaConf.merge(cfg.finetune, {"max_examples": size})
-        cross = train_cross(cfg, store, plan, predictor, target_self, selfs["object/train"], finetune_cfg=ft)
-        hyp = answer(store, cfg, cross, {"hypothetical/test": (test_hyp, True)})["hypothetical/test"]
-        name = f"{predictor.label}@{size}"
-        rows = scoring.score_pairs(plan.test_items, plan.properties, truth, hyp, predictor=name, target=target.label,
+        cross = train_cross(ctx, plan, predictor, target_self, selfs["object/train"], finetune_cfg=ft)
+        predictions[size] = answer(ctx, cross, {"hypothetical/test": (test_hyp, True)})["hypothetical/test"]
+    cells, tests, points, pairs = score(ctx, scaling_scores, cfg, plan, selfs, predictions, target.label,
+                                        predictor.label)
+    plot_scaling(points, target.label, predictor.label, ctx.run_dir / "plots" / "scaling.png")
+    return ExperimentResult(cells=cells, paired_tests=tests, pairs=pairs, sections={"scaling": points},
+                            weights=weights_of(models),
+                            models={slot: m.label for slot, m in models.items()},
+                            n_items={"train": len(plan.train_items), "test": len(plan.test_items)})
+
+
+def scaling_scores(cfg, plan, selfs: dict, predictions: dict, target: str, predictor: str) -> tuple[list, list, list, list]:
+    """Per size: the cross cells and paired test against T_self's self-prediction on the same items, and the
+    curve's point."""
+    truth = object_values(plan, plan.test_items, selfs["object/test"])
+    self_rows = scoring.score_pairs(plan.test_items, plan.properties, truth, selfs["hypothetical/test"],
+                                    predictor=target, target=target, kind="self", compliance=plan.compliance)
+    cells, tests, points, pairs = [], [], [], list(self_rows)
+    first = min(predictions)
+    for size, hyp in predictions.items():
+        name = f"{predictor}@{size}"
+        rows = scoring.score_pairs(plan.test_items, plan.properties, truth, hyp, predictor=name, target=target,
                                    kind="cross", compliance=plan.compliance)
         scored = scoring.score_target(self_rows, {name: rows}, cfg.experiment.noncompliant)
-        cells += [c for c in scored["cells"] if c["kind"] == "cross" or size == sizes[0]]
+        cells += [c for c in scored["cells"] if c["kind"] == "cross" or size == first]
         tests += scored["paired_tests"]
         pairs += rows
         t = scored["paired_tests"][0]
         micro = next(c for c in scored["cells"] if c["kind"] == "cross" and c["task"] == "all" and c["property"] == "all")
         points.append({"n_examples": size, "accuracy": micro["accuracy"], "ci_low": micro["ci_low"],
                        "ci_high": micro["ci_high"], "n": micro["n"], "self_accuracy": t["self_accuracy"]})
-    plot_scaling(points, target.label, predictor.label, run_dir / "plots" / "scaling.png")
-    return ExperimentResult(cells=cells, paired_tests=tests, pairs=pairs, sections={"scaling": points},
-                            weights=weights_of(models),
-                            models={slot: m.label for slot, m in models.items()},
-                            n_items={"train": len(plan.train_items), "test": len(plan.test_items)})
+    return cells, tests, points, pairs
 
 
 def plot_scaling(points: list[dict], target: str, predictor: str, path: Path) -> None:
@@ -96,5 +115,19 @@ def plot_scaling(points: list[dict], target: str, predictor: str, path: Path) ->
     _savefig(fig, path)
 
 
-EXPERIMENT = Experiment("scaling", run_scaling, ScalingOptions,
+def render_scaling(result: ExperimentResult, run_dir: Path) -> list[str]:
+    """Its report.md section: cross accuracy per number of cross-training examples, self beside it."""
+    points = result.sections.get("scaling") or []
+    if not points:
+        return []
+    md = ["## Cross-training size", "", "| cross-training examples | cross accuracy | 95% CI | n | self accuracy |",
+          "|---|---|---|---|---|"]
+    md += [f"| {s['n_examples']} | {_pct(s['accuracy'])} | [{_pct(s['ci_low'])}, {_pct(s['ci_high'])}] | {s['n']} | "
+           f"{_pct(s['self_accuracy'])} |" for s in points] + [""]
+    if (run_dir / "plots" / "scaling.png").is_file():
+        md += ["![scaling](plots/scaling.png)", ""]
+    return md
+
+
+EXPERIMENT = Experiment("scaling", run_scaling, ScalingOptions, render=render_scaling,
                         summary="cross accuracy against the number of cross-training examples, self as reference")

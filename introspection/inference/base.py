@@ -48,10 +48,11 @@ class BackendSpec:
     # Whether this framework can finetune its models (a server model cannot be, yet).
     finetunable: bool = True
     # check_config(cfg, slot): one-line ValueError for an entry it cannot run, judged from the config alone
-    # (every start, dry runs included). check_service(cfg, slot): the same once models will run (it may ask a
-    # server, within seconds). Both run only for the slots this backend answers.
+    # (every start, dry runs included). check_service(cfg, slot, finetuned): the same once models will run (it may
+    # ask a server, within seconds); finetuned: whether the experiment finetunes that slot (Experiment.finetunes).
+    # Both run only for the slots this backend answers.
     check_config: Callable[[Any, str], None] | None = None
-    check_service: Callable[[Any, str], None] | None = None
+    check_service: Callable[[Any, str, bool], None] | None = None
 
 
 def choose_answer(samples: list[str], aggregation: str) -> tuple[str | None, float]:

@@ -81,10 +81,10 @@ def check_backend_choices(cfg) -> None:
             spec.check_config(cfg, slot)
 
 
-def check_backend_services(cfg) -> None:
+def check_backend_services(cfg, finetuned: tuple[str, ...] = ("m1", "m2")) -> None:
     """Once models will run: each model's backend checks what it needs beyond the config (a server's key,
-    reachability and model list), in slot order."""
+    reachability and model list; a fine-tuning route for the slots the experiment finetunes), in slot order."""
     for slot in ("m1", "m2"):
         spec = backend_for(cfg.model[slot].source, cfg.inference.backend)
         if spec.check_service is not None:
-            spec.check_service(cfg, slot)
+            spec.check_service(cfg, slot, slot in finetuned)

@@ -123,10 +123,10 @@ def _check_config(cfg: Any, slot: str) -> None:
     check_server_entry(cfg, slot)
 
 
-def _check_service(cfg: Any, slot: str) -> None:
+def _check_service(cfg: Any, slot: str, finetuned: bool = True) -> None:
     from introspection.inference.server_checks import check_server_service
 
-    check_server_service(cfg, slot)
+    check_server_service(cfg, slot, finetuned)
 
 
 BACKEND = BackendSpec(name="server", summary="an OpenAI-compatible /v1/chat/completions endpoint (model.mX.source=server)",

@@ -24,14 +24,6 @@ REACH_TIMEOUT_S = 5.0  # to connect to the endpoint and to hear its model list
 IDS_SHOWN = 8  # model ids named in the error for an id the endpoint does not list
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-# Which model slots each experiment finetunes (its own code: train_self, train_cross, finetune_model). An
-# experiment not named here finetunes both.
-FINETUNED_SLOTS = {
-    "untrained_self": lambda options: (),
-    "behavior_shift": lambda options: (options.get("target", "m1"),),  # the source side only answers
-}
-
-
 def check_server_entry(cfg: DictConfig, slot: str) -> None:
     entry, where = cfg.model[slot], f"model.{slot}"
     url = entry.base_url
@@ -48,15 +40,11 @@ def check_server_entry(cfg: DictConfig, slot: str) -> None:
                          "never the key, or null for a server that needs none")
 
 
-def finetuned_slots(cfg: DictConfig) -> tuple[str, ...]:
-    rule = FINETUNED_SLOTS.get(cfg.experiment.name)
-    return ("m1", "m2") if rule is None else tuple(rule(cfg.experiment.options or {}))
-
-
-def check_finetune_route(cfg: DictConfig, slot: str) -> bool:
-    """Whether the experiment finetunes this server model; a one-line ValueError when it does without
-    finetune.api=openai. The one line of how each side trains is logged."""
-    if slot not in finetuned_slots(cfg):
+def check_finetune_route(cfg: DictConfig, slot: str, finetuned: bool = True) -> bool:
+    """Whether the experiment finetunes this server model (`finetuned`: the experiment's own answer,
+    Experiment.finetunes); a one-line ValueError when it does without finetune.api=openai. The one line of how
+    each side trains is logged."""
+    if not finetuned:
         return False
     entry = cfg.model[slot]
     other = "m2" if slot == "m1" else "m1"
@@ -73,11 +61,12 @@ def check_finetune_route(cfg: DictConfig, slot: str) -> bool:
     return True
 
 
-def check_server_service(cfg: DictConfig, slot: str) -> None:
-    """Finetune, key, reachability and model id, in that order (the cheapest first)."""
+def check_server_service(cfg: DictConfig, slot: str, finetuned: bool = True) -> None:
+    """Finetune (when the experiment finetunes this slot), key, reachability and model id, in that order (the
+    cheapest first)."""
     from introspection.inference.server_client import ServerClient, ServerError, api_key
 
-    finetuned = check_finetune_route(cfg, slot)
+    finetuned = check_finetune_route(cfg, slot, finetuned)
     entry, where = cfg.model[slot], f"model.{slot}"
     key = api_key(entry, where)
     client = ServerClient(str(entry.base_url), key, timeout_s=REACH_TIMEOUT_S, max_retries=0,

@@ -1,0 +1,25 @@
+"""One run's context, handed to an experiment: the config, the artifact store, the run folder, and the executor
+that carries out the pipeline's steps (introspection/pipeline.py sends every model step through it).
+
+Two executors take the same steps: introspection/executor.py does the work (worker processes, the store);
+introspection/plan_recorder.py records each step (model, requests, tokens, rows, dependencies) and answers
+with placeholders, loading no model: the pre-flight plan (`experiment.stop_after=plan`) is the experiment's
+own steps, recorded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from introspection.store import Store
+
+
+@dataclass
+class RunContext:
+    cfg: DictConfig
+    store: Store
+    run_dir: Path
+    executor: Any  # executor.LocalExecutor or plan_recorder.RecordingExecutor: the methods pipeline.py calls
