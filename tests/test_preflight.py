@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from introspection import plan_rates, plan_tokens, preflight
+from introspection import plan_rates, plan_recorder, plan_tokens, preflight
 from introspection.stages import ModelRef, build_plan, prepare_rows
 from introspection.store import Store, read_jsonl
 from introspection.types import Answer
@@ -33,6 +33,15 @@ def tiny_overrides(tiny_pair, store: Path, *extra: str) -> list[str]:
         out += [f"model.{slot}.source=local", f"model.{slot}.path={path}", f"model.{slot}.name={name}",
                 f"model.{slot}.chat_template=null", f"model.{slot}.dtype=float32", f"model.{slot}.params_b=null"]
     return out + list(extra)
+
+
+def make_plan(cfg, store: Store) -> dict:
+    """The plan of cfg's experiment, as the entry point makes it."""
+    from introspection.experiments import parse_options
+    from introspection.main import chosen_experiment
+
+    experiment = chosen_experiment(cfg)
+    return preflight.make_plan(cfg, store, experiment, parse_options(experiment, cfg.experiment.options))
 
 
 def cpu_seconds_of_children() -> float:
@@ -56,7 +65,7 @@ def test_plan_counts_equal_the_real_build(tmp_path, tiny_pair):
 
     cfg = composed(tiny_overrides(tiny_pair, tmp_path / "store"))
     store = Store(tmp_path / "store")
-    result = preflight.make_plan(cfg, store)
+    result = make_plan(cfg, store)
     steps = result["steps"]
     assert [s["stage"] for s in steps] == STAGES
     assert [s["model"] for s in steps[6:]] == ["tiny_b[cross:tiny_a]"] * 2 + ["tiny_a[cross:tiny_b]"] * 2
@@ -98,9 +107,9 @@ def test_plan_counts_equal_the_real_build(tmp_path, tiny_pair):
     hypothetical = [r for r in rows if r["property"] != "object_level"]
     anchors = [r for r in rows if r["property"] == "object_level"]
     assert (len(hypothetical), len(anchors)) == (20, 10)  # the cap of 20, then round(0.5 x 20) anchors
-    planner = preflight.Planner(cfg, store, plan)
-    assert {r["request_id"] for r in planner.rows} == {f"hyp|{r['item_id']}|{r['property']}" for r in hypothetical}
-    assert {a.request_id for a in planner.anchors[:10]} == {f"obj|{r['item_id']}" for r in anchors}
+    planned, planned_anchors = plan_recorder.planned_rows(plan, cfg.tasks, cfg.finetune)
+    assert {r["request_id"] for r in planned} == {f"hyp|{r['item_id']}|{r['property']}" for r in hypothetical}
+    assert {a.request_id for a in planned_anchors[:10]} == {f"obj|{r['item_id']}" for r in anchors}
     for step in (s for s in steps if s["stage"].endswith("finetune")):
         tokenizer = tokenizers[step["model"].split("[")[0]]
         assert (step["training_rows"], step["anchor_rows"], step["finetunes"]) == (30, 10, 1)
@@ -142,7 +151,7 @@ def test_hours_by_hand():
     # 30 s start + 1.8M tokens x 2 epochs / (500 x 4) = 30 + 1800
     assert plan_rates.training_seconds(1_800_000, 2.0, 1, 4, rates) == 1830
     step = preflight.Step("a", "base_answers", "m", "m1", [], gpus=4)
-    step = preflight.Planner._timed(step, 3660)
+    plan_recorder.RecordingExecutor._timed(step, 3660)
     assert (step.hours, step.gpu_hours) == (3660 / 3600, 4 * 3660 / 3600)
     # a (1 h) -> b (2 h), c (2.5 h) independent: sequential 5.5 h, critical path 3 h
     chain = [preflight.Step("a", "x", "m", "m1", [], 1, hours=1.0), preflight.Step("c", "x", "m", "m2", [], 1, hours=2.5),
@@ -152,7 +161,7 @@ def test_hours_by_hand():
 
 def test_a_throughput_override_changes_the_estimate(tmp_path, tiny_pair):
     store = Store(tmp_path / "store")
-    base = preflight.make_plan(composed(tiny_overrides(tiny_pair, store.root)), store)
+    base = make_plan(composed(tiny_overrides(tiny_pair, store.root)), store)
     # The tiny models are "small" (their safetensors headers count ~0.1M parameters).
     assert {m["size_class"] for m in base["models"].values()} == {"small"}
     assert base["models"]["m1"]["params_from"] == "its safetensors headers"
@@ -161,26 +170,26 @@ def test_a_throughput_override_changes_the_estimate(tmp_path, tiny_pair):
     with safe_open(str(tiny_pair[0] / "model.safetensors"), framework="pt") as f:
         count = sum(f.get_tensor(k).numel() for k in f.keys())
     assert base["models"]["m1"]["params_b"] == count / 1e9
-    slower = preflight.make_plan(composed(tiny_overrides(
+    slower = make_plan(composed(tiny_overrides(
         tiny_pair, store.root, "preflight.throughput.h100.small.prompt_tokens_per_s=100")), store)
     for a, b in zip(base["steps"], slower["steps"], strict=True):
         extra_s = a["prompt_tokens"] / (100 * a["gpus"]) - a["prompt_tokens"] / (60000 * a["gpus"])
         assert math.isclose((b["hours"] - a["hours"]) * 3600, extra_s, abs_tol=1e-6)
     assert slower["estimate"]["makespan_hours"] > base["estimate"]["makespan_hours"]
-    eight = preflight.make_plan(composed(tiny_overrides(tiny_pair, store.root, "preflight.gpus=8")), store)
+    eight = make_plan(composed(tiny_overrides(tiny_pair, store.root, "preflight.gpus=8")), store)
     assert {s["gpus"] for s in eight["steps"]} == {8} and eight["estimate"]["job_gpus"] == 8
 
 
 def test_decode_is_priced_at_expected_answer_lengths_and_the_cap_only_bounds_it(tmp_path, tiny_pair):
     store = Store(tmp_path / "store")
-    base = preflight.make_plan(composed(tiny_overrides(tiny_pair, store.root)), store)
+    base = make_plan(composed(tiny_overrides(tiny_pair, store.root)), store)
     rate = base["estimate"]["assumptions"]["rates_per_gpu"]["small"]["generated_tokens_per_s"]
     # Halving every expected answer length (8 -> 4 object tokens, 2 -> 1 hypothetical) moves the decode time ...
-    half = preflight.make_plan(composed(tiny_overrides(
+    half = make_plan(composed(tiny_overrides(
         tiny_pair, store.root, "preflight.answer_tokens.colors_long=4", "preflight.answer_tokens.animals_long=4",
         "preflight.answer_tokens.hypothetical=1")), store)
     # ... while doubling the caps (12 -> 24, 4 -> 8) moves only the upper bound.
-    caps = preflight.make_plan(composed(tiny_overrides(
+    caps = make_plan(composed(tiny_overrides(
         tiny_pair, store.root, "inference.max_tokens=24", "inference.max_tokens_hypothetical=8")), store)
     moved = 0
     for a, h, c in zip(base["steps"], half["steps"], caps["steps"], strict=True):
@@ -203,14 +212,14 @@ def test_decode_is_priced_at_expected_answer_lengths_and_the_cap_only_bounds_it(
 
 
 def test_size_from_names_and_estimated_tokens_without_a_tokenizer(tmp_path):
-    assert preflight.model_params_b({"name": "llama3_1_70b", "path": "x", "source": "hub"}, "m1")[0] == 70
-    assert preflight.model_params_b({"name": "smollm2_135m", "path": "x", "source": "embedded"}, "m1")[0] == 0.135
-    assert preflight.model_params_b({"name": "q", "path": "Qwen/Qwen2.5-7B-Instruct", "source": "hub"}, "m2")[0] == 7
+    assert plan_rates.model_params_b({"name": "llama3_1_70b", "path": "x", "source": "hub"}, "m1")[0] == 70
+    assert plan_rates.model_params_b({"name": "smollm2_135m", "path": "x", "source": "embedded"}, "m1")[0] == 0.135
+    assert plan_rates.model_params_b({"name": "q", "path": "Qwen/Qwen2.5-7B-Instruct", "source": "hub"}, "m2")[0] == 7
     with pytest.raises(ValueError, match=r"model.m2.params_b=<billions>"):
-        preflight.model_params_b({"name": "mystery", "path": "org/mystery", "source": "hub"}, "m2")
+        plan_rates.model_params_b({"name": "mystery", "path": "org/mystery", "source": "hub"}, "m2")
     entry = {"name": "absent", "source": "hub", "path": "no-such-org/no-such-model", "revision": None,
              "chat_template": None}
-    counter = preflight.TokenCounter(entry, tmp_path, 4.0)
+    counter = plan_tokens.TokenCounter(entry, tmp_path, 4.0)
     assert not counter.counted and "not in the local Hugging Face cache" in counter.method
     from introspection.types import ChatRequest
 
@@ -285,7 +294,7 @@ def api_pair(store: Path, *extra: str) -> list[str]:
 
 def test_a_server_model_is_priced_in_tokens_and_dollars_beside_gpu_hours(tmp_path):
     store = Store(tmp_path / "store")
-    result = preflight.make_plan(composed(api_pair(store.root)), store)
+    result = make_plan(composed(api_pair(store.root)), store)
     prices = result["models"]["m1"]["prices"]
     assert result["models"]["m1"]["params_b"] is None and prices["training"] == 8.0 and prices["as_of"]
     api = [s for s in result["steps"] if s["slot"] == "m1"]
@@ -309,26 +318,26 @@ def test_a_server_model_is_priced_in_tokens_and_dollars_beside_gpu_hours(tmp_pat
     text = format_plan(result)
     assert f"${result['api']['dollars']:,.2f}" in text and "GPU-hours" in text
     # A fixed epoch count is priced as given.
-    two = preflight.make_plan(composed(api_pair(store.root, "finetune.openai.n_epochs=2")), store)
+    two = make_plan(composed(api_pair(store.root, "finetune.openai.n_epochs=2")), store)
     ft2 = next(s for s in two["steps"] if s["id"] == ft["id"])
     assert math.isclose(ft2["dollars"], ft["dollars"] * 2 / 3)
 
 
 def test_a_server_model_without_a_price_gets_a_note_not_a_crash(tmp_path):
     store = Store(tmp_path / "store")
-    result = preflight.make_plan(composed(api_pair(store.root, "model.m1.path=gpt-5-unpriced")), store)
+    result = make_plan(composed(api_pair(store.root, "model.m1.path=gpt-5-unpriced")), store)
     assert len(result["notes"]) == 1 and "gpt-5-unpriced" in result["notes"][0]
     api = [s for s in result["steps"] if s["slot"] == "m1"]
     assert all(s["dollars"] is None for s in api) and api[0]["prompt_tokens"] > 0
     assert result["api"]["dollars"] == 0 and len(result["api"]["unpriced_steps"]) == len(api)
     # GPT-4o 05-13 has inference prices but no published fine-tuning price: its training steps are noted.
-    gpt4o = preflight.make_plan(composed(api_pair(store.root, "model/llm@model.m1=gpt4o")), store)
+    gpt4o = make_plan(composed(api_pair(store.root, "model/llm@model.m1=gpt4o")), store)
     assert any("no training price for gpt-4o-2024-05-13" in n for n in gpt4o["notes"])
     assert next(s for s in gpt4o["steps"] if s["id"] == "base_answers:gpt4o")["dollars"] > 0
     cfg = composed(api_pair(store.root))
     cfg.preflight.api_prices["gpt-3.5-turbo-0125"].input = -1  # (an id with dots is set in a config file)
     with pytest.raises(ValueError, match=r"preflight.api_prices.gpt-3.5-turbo-0125.input=-1 is not valid"):
-        preflight.make_plan(cfg, store)
+        make_plan(cfg, store)
 
 
 def test_openai_auto_epochs_and_finetuned_ids_by_hand():
@@ -338,3 +347,54 @@ def test_openai_auto_epochs_and_finetuned_ids_by_hand():
     assert plan_rates.openai_epochs(2, 29_988)[0] == 2
     assert plan_rates.base_model_id("ft:gpt-4o-2024-05-13:dcevals-kokotajlo::9oUVKrCU") == ("gpt-4o-2024-05-13", True)
     assert plan_rates.base_model_id("gpt-4-0613") == ("gpt-4-0613", False)
+
+
+EXPERIMENT_OPTIONS = {"calibration": ["experiment.options.n_strings=5", "experiment.options.n_samples=4"],
+                      "behavior_shift": ["experiment.options.n_shift_items=6"],
+                      "scaling": ["experiment.options.sizes=[4,8]"], "untrained_self": []}
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENT_OPTIONS))
+def test_every_experiment_plans_its_own_steps_without_model_calls(tmp_path, tiny_pair, name):
+    """The plan of any experiment is its own steps, recorded: each model step it takes, in its order, with the
+    steps it waits for; no answer, row or adapter reaches the store."""
+    store = Store(tmp_path / "store")
+    cfg = composed(tiny_overrides(tiny_pair, store.root, f"experiment={name}", *EXPERIMENT_OPTIONS[name]))
+    result = make_plan(cfg, store)
+    steps = {s["id"]: s for s in result["steps"]}
+    assert result["config"]["experiment"] == name and steps
+    assert all(d in list(steps)[:i] for i, s in enumerate(steps.values()) for d in s["depends_on"])  # run order
+    assert sorted(p.name for p in (store.root / "artifacts").iterdir()) == ["items"]
+    finetunes = [s for s in steps.values() if s["stage"].endswith("_finetune")]
+    assert all(s["training_rows"] > 0 and s["training_tokens"] > 0 for s in finetunes)
+    expected = {  # the model steps each experiment takes (tests/test_pipeline.py runs them for real)
+        "calibration": ["base_answers:tiny_a", "self_finetune:tiny_a[self]", "self_answers:tiny_a[self]",
+                        "base_answers:tiny_b", "cross_finetune:tiny_b[cross:tiny_a]", "cross_answers:tiny_b[cross:tiny_a]"],
+        "behavior_shift": ["base_answers:tiny_a", "self_finetune:tiny_a[self]", "self_answers:tiny_a[self]",
+                           "base_answers:tiny_b", "merge:tiny_a[self]", "shift_finetune:tiny_a[self+shift:m2]",
+                           "shift_answers:tiny_a[self+shift:m2]"],
+        "scaling": ["base_answers:tiny_a", "self_finetune:tiny_a[self]", "self_answers:tiny_a[self]",
+                    "base_answers:tiny_b", "cross_finetune:tiny_b[cross:tiny_a]", "cross_answers:tiny_b[cross:tiny_a]",
+                    "cross_finetune:tiny_b[cross:tiny_a] #2", "cross_answers:tiny_b[cross:tiny_a] #2"],
+        "untrained_self": ["base_answers:tiny_a", "base_answers:tiny_b"],
+    }[name]
+    assert list(steps) == expected
+    if name == "calibration":  # its sampled jobs: n_samples generations of max_tokens each, at the bound
+        cal = next(j for j in steps["base_answers:tiny_a"]["jobs"] if j["name"] == "cal/hyp")
+        assert (cal["requests"], cal["generated_tokens_max"]) == (5, 5 * 4 * 3)
+    if name == "scaling":  # one finetune per size, each on at most that many rows (+ anchors)
+        assert [s["training_rows"] - s["anchor_rows"] for s in finetunes[1:]] == [4, 8]
+    if name == "behavior_shift":  # the shift finetune waits for the source's answers and the merged M_self
+        assert steps["shift_finetune:tiny_a[self+shift:m2]"]["depends_on"] == ["base_answers:tiny_b",
+                                                                                "merge:tiny_a[self]"]
+
+
+def test_stop_after_plan_prints_the_plan_of_calibration(tmp_path, tiny_pair):
+    run_dir = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "introspection.main", f"hydra.run.dir={run_dir}",
+                           "experiment=calibration", "experiment.stop_after=plan", "experiment.options.n_strings=5",
+                           *tiny_overrides(tiny_pair, tmp_path / "store")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "pre-flight plan: model=" in proc.stdout and "cross_answers:tiny_b[cross:tiny_a]" in proc.stdout
+    assert json.loads((run_dir / "plan.json").read_text())["config"]["experiment"] == "calibration"
