@@ -238,12 +238,14 @@ def test_unknown_model_source_and_embedded_key(tmp_path):
 
 
 def test_two_models_with_one_name(tiny_model_dir, tmp_path):
-    from introspection.pipeline import resolve_models
+    from introspection.executor import LocalExecutor
+    from introspection.pipeline import RunContext, resolve_models
 
     cfg = compose_cfg([f"model.{s}.{k}={v}" for s in ("m1", "m2")
                        for k, v in (("source", "local"), ("path", tiny_model_dir), ("name", "tiny"))])
-    assert_one_line(raised(ValueError, resolve_models, cfg, Store(tmp_path)), "model.m1.name and model.m2.name",
-                    "'tiny'", "distinct names")
+    ctx = RunContext(cfg, Store(tmp_path), tmp_path, LocalExecutor())
+    assert_one_line(raised(ValueError, resolve_models, ctx), "model.m1.name and model.m2.name", "'tiny'",
+                    "distinct names")
 
 
 def test_adapter_rank_beyond_the_engine_limit(tmp_path):

@@ -18,8 +18,8 @@ from hydra import compose, initialize_config_dir
 from introspection import config as _config  # noqa: F401  (registers the structured configs)
 from introspection import devices, stages
 from introspection.cli import CONF_DIR
+from introspection.executor import SideSchedule, plan_sides, run_sides
 from introspection.experiments import NoOptions
-from introspection.pipeline import SideSchedule, plan_sides, run_per_side
 from introspection.store import Store
 from tests.helpers import run_main, tiny_overrides
 
@@ -50,11 +50,11 @@ def test_sequential_order_is_step_by_step_and_concurrent_sides_see_their_devices
             seen[(name, slot)] = devices.environment()
         return run
 
-    run_per_side(SideSchedule(None), [step("base"), step("self")])
+    run_sides(SideSchedule(None), [step("base"), step("self")])
     assert order == [("base", "m1"), ("base", "m2"), ("self", "m1"), ("self", "m2")]  # as the run always did
     assert all(env == {} for env in seen.values())
     order.clear()
-    run_per_side(SideSchedule({"m1": ["0"], "m2": ["1"]}), [step("base"), step("self")], device_slot=lambda s: s)
+    run_sides(SideSchedule({"m1": ["0"], "m2": ["1"]}), [step("base"), step("self")], device_slot=lambda s: s)
     assert seen[("base", "m1")] == seen[("self", "m1")] == {"CUDA_VISIBLE_DEVICES": "0"}
     assert seen[("base", "m2")] == seen[("self", "m2")] == {"CUDA_VISIBLE_DEVICES": "1"}
     assert [o for o in order if o[1] == "m1"] == [("base", "m1"), ("self", "m1")]  # each side in its own order
@@ -71,7 +71,7 @@ def test_a_failing_side_is_raised_after_both_sides_end():
         finished.append(slot)
 
     with pytest.raises(ValueError, match="side m1 failed"):
-        run_per_side(SideSchedule({"m1": ["0"], "m2": ["1"]}), [step])
+        run_sides(SideSchedule({"m1": ["0"], "m2": ["1"]}), [step])
     assert finished == ["m2"]
 
 
@@ -81,7 +81,9 @@ def as_json(records: list[dict]) -> str:
 
 def run_recorded(monkeypatch, tiny_pair, store_dir: Path, run_dir: Path, extra: list[str]):
     """run_cross_prediction in this process; every worker start and end is recorded with the devices it got."""
-    from introspection.main import run_cross_prediction
+    from introspection.executor import LocalExecutor
+    from introspection.experiments.cross_prediction import run_cross_prediction
+    from introspection.run_context import RunContext
 
     records = []
     original = SPAWN_AND_WAIT  # the real one, not a wrapper an earlier call of this function left in place
@@ -97,7 +99,7 @@ def run_recorded(monkeypatch, tiny_pair, store_dir: Path, run_dir: Path, extra: 
     monkeypatch.setattr(stages, "spawn_and_wait", recorded)
     cfg = compose_cfg([*tiny_overrides(tiny_pair, store_dir), *extra])
     store = Store(cfg.store_dir)
-    result = run_cross_prediction(cfg, NoOptions(), store, run_dir)
+    result = run_cross_prediction(RunContext(cfg, store, run_dir, LocalExecutor()), NoOptions())
     answers = {p.parent.name: p.read_bytes() for p in (store.root / "artifacts" / "answers").glob("*/answers.jsonl")}
     adapters = sorted(p.name for p in (store.root / "artifacts" / "adapters").iterdir())
     return result, records, answers, adapters

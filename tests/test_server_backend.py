@@ -280,17 +280,26 @@ def start_cfg(base_url: str, *extra: str, path: str = "tiny-server", key_env: st
                                             "experiment=untrained_self", *extra]))
 
 
+def check_service(cfg, slot: str = "m1") -> None:
+    """check_server_service as the start checks call it: told whether cfg's experiment finetunes the slot."""
+    from introspection.experiments import parse_options
+    from introspection.main import experiments
+
+    chosen = experiments()[cfg.experiment.name]
+    check_server_service(cfg, slot, slot in chosen.finetunes(parse_options(chosen, cfg.experiment.options)))
+
+
 def test_the_start_checks_pass_for_a_listed_model_with_its_key(endpoint, monkeypatch):
     monkeypatch.setenv(KEY_VARIABLE, KEY)
     cfg = start_cfg(endpoint.base_url)
     check_server_entry(cfg, "m1")
-    check_server_service(cfg, "m1")
+    check_service(cfg)
     assert endpoint.authorizations == [f"Bearer {KEY}"]
 
 
 def test_a_missing_key_variable_fails_in_one_line(endpoint, monkeypatch):
     monkeypatch.delenv(KEY_VARIABLE, raising=False)
-    message = raised(ValueError, check_server_service, start_cfg(endpoint.base_url), "m1")
+    message = raised(ValueError, check_service, start_cfg(endpoint.base_url))
     assert_one_line(message, "model.m1.api_key_env", KEY_VARIABLE, "unset or empty", "api_key_env=null")
     assert endpoint.authorizations == []  # nothing was asked
 
@@ -299,7 +308,7 @@ def test_an_unreachable_endpoint_fails_in_seconds(monkeypatch):
     monkeypatch.setenv(KEY_VARIABLE, KEY)
     url = closed_port_url()
     t0 = time.perf_counter()
-    message = raised(ValueError, check_server_service, start_cfg(url), "m1")
+    message = raised(ValueError, check_service, start_cfg(url))
     assert time.perf_counter() - t0 < 10
     assert_one_line(message, f"model.m1.base_url={url}", "ConnectError", "start the server")
     assert KEY not in message
@@ -307,11 +316,11 @@ def test_an_unreachable_endpoint_fails_in_seconds(monkeypatch):
 
 def test_an_unlisted_model_id_and_a_refused_key_fail_in_one_line(endpoint, monkeypatch):
     monkeypatch.setenv(KEY_VARIABLE, KEY)
-    message = raised(ValueError, check_server_service, start_cfg(endpoint.base_url, path="gpt-5"), "m1")
+    message = raised(ValueError, check_service, start_cfg(endpoint.base_url, path="gpt-5"))
     assert_one_line(message, "model.m1.path='gpt-5'", "tiny-server")
     endpoint.models = []
     endpoint.server.RequestHandlerClass.do_GET = lambda self: self._reply(401, {"error": {"message": "bad key"}})
-    message = raised(ValueError, check_server_service, start_cfg(endpoint.base_url), "m1")
+    message = raised(ValueError, check_service, start_cfg(endpoint.base_url))
     assert_one_line(message, "HTTP 401", f"check the key in {KEY_VARIABLE}")
     assert KEY not in message
 
@@ -321,11 +330,11 @@ def test_an_unlisted_model_id_and_a_refused_key_fail_in_one_line(endpoint, monke
 def test_a_finetune_of_a_server_model_fails_at_start(endpoint, monkeypatch, experiment, slot_finetuned):
     monkeypatch.setenv(KEY_VARIABLE, KEY)
     extra = ["experiment.options.target=m2", "experiment.options.source=m1"] if experiment == "behavior_shift" else []
-    cfg = start_cfg(endpoint.base_url, f"experiment={experiment}", *extra)
+    cfg = start_cfg(endpoint.base_url, f"experiment={experiment}", *extra)  # each experiment names what it finetunes
     if not slot_finetuned:
-        check_server_service(cfg, "m1")
+        check_service(cfg)
         return
-    message = raised(ValueError, check_server_service, cfg, "m1")
+    message = raised(ValueError, check_service, cfg)
     assert_one_line(message, "model.m1 (vllm_serve_example) is a server model", f"experiment={experiment} finetunes it",
                     "set finetune=openai", "experiment=untrained_self")
     assert endpoint.authorizations == []  # judged before any request
