@@ -169,11 +169,19 @@ def test_cpu_engine_keeps_chunked_prefill_only_without_sampling(tiny_model_dir, 
 
 
 def test_calibration_needs_first_token_logprobs():
-    """inference.top_logprobs is calibration's first-token top-k: 0 is refused there, and fine elsewhere."""
-    from introspection.start_checks import check_logprobs
+    """inference.top_logprobs is calibration's first-token top-k: 0 is refused there (its own start check, run by
+    the start checks before any model loads), and fine elsewhere."""
+    from introspection.experiments import parse_options
+    from introspection.main import experiments
+    from introspection.start_checks import run_start_checks
 
-    calibration = compose_cfg(["experiment=calibration", "inference.top_logprobs=0"])
-    main = compose_cfg(["inference.top_logprobs=0"])
-    with pytest.raises(ValueError, match=r"inference.top_logprobs=0 is not valid for experiment=calibration"):
-        check_logprobs(calibration)
-    check_logprobs(main)
+    known = experiments()
+    for name in known:
+        cfg = compose_cfg([f"experiment={name}", "inference.top_logprobs=0", "experiment.stop_after=plan",
+                           "logger=none"])
+        options = parse_options(known[name], cfg.experiment.options)
+        if name != "calibration":
+            run_start_checks(cfg, known[name], options)
+            continue
+        with pytest.raises(ValueError, match=r"inference.top_logprobs=0 is not valid for experiment=calibration"):
+            run_start_checks(cfg, known[name], options)
