@@ -4,12 +4,13 @@ pair on a cluster included) fails in seconds with one line, not after an hour of
 Each check raises a one-line ValueError naming the key, its value and what is valid (the entry point
 turns it into `error: ...` and exit code 2; in a sweep job, into the job's error.txt and log line).
 
-Two kinds, run in this order by `run_start_checks`:
+Three kinds, run in this order by `run_start_checks`:
 - the config: keys added with `+` that the schema does not know, choices, numeric ranges, GPUs against
   tensor parallel size and the multi-GPU strategy, local model folders and chat template files, the LoRA
   rank against the hidden size (where the model's config is at hand; introspection/model_checks.py), that
   every task's data can be found, and that each finetune, inference backend and merge fits the GPUs'
-  memory (introspection/memory_fit.py);
+  memory (introspection/memory_fit.py); then the chosen experiment's own check (Experiment.check, e.g.
+  calibration's first-token logprobs);
 - W&B: an online run's server can be reached (a few seconds' timeout);
 - the machine: QLoRA's bitsandbytes and CUDA, hub weights present while offline, a CUDA device for a hub
   model, and the GPUs of a multi-GPU finetune. A dry run (`experiment.stop_after=build|plan`) loads no
