@@ -223,7 +223,7 @@ def answer_key(model: ModelRef, job: AnswerJob, inference_cfg) -> str:
     enforce_eager, lora_serving, tensor_parallel_size, max_model_len, gpus: they change how the same
     computation is scheduled or split, not what is computed. A server model (model.mX.source=server) is
     answered by the server backend whatever inference.backend says; its fingerprint names the endpoint and
-    its model id (models.server_fingerprint)."""
+    its model id (model_fingerprints.server_fingerprint)."""
     from introspection.inference.registry import backend_for
 
     backend = backend_for((model.entry or {}).get("source"), inference_cfg.backend)

@@ -77,7 +77,7 @@ def tiny_pair(tiny_model_dir, tmp_path_factory) -> tuple[Path, Path]:
     """Two tiny random models of one architecture (seeds 0 and 1: tiny_model_dir and one more), once per session.
 
     Every artifact key starts from a model's fingerprint, the sha256 of its folder's files
-    (introspection/models.py folder_fingerprint), so runs in any module share tiny_run's artifacts."""
+    (introspection/model_fingerprints.py folder_fingerprint), so runs in any module share tiny_run's artifacts."""
     return tiny_model_dir, build_tiny_model(tmp_path_factory.mktemp("tiny_b"), seed=1)
 
 

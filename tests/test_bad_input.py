@@ -203,7 +203,8 @@ def test_number_of_items_of_the_wrong_type():
 def test_model_folder_without_chat_template(tiny_model_dir, tmp_path):
     import shutil
 
-    from introspection.models import ModelResolveError, resolve_model
+    from introspection.errors import ModelResolveError
+    from introspection.models import resolve_model
 
     folder = tmp_path / "no_template"
     shutil.copytree(tiny_model_dir, folder)
@@ -219,7 +220,8 @@ def test_model_folder_without_chat_template(tiny_model_dir, tmp_path):
 
 
 def test_chat_template_that_is_neither_named_nor_a_file(tiny_model_dir, tmp_path):
-    from introspection.models import ModelResolveError, resolve_model
+    from introspection.errors import ModelResolveError
+    from introspection.models import resolve_model
 
     entry = ModelEntry(name="tiny", source="local", path=str(tiny_model_dir), chat_template="llama3.jinja")
     assert_one_line(raised(ModelResolveError, resolve_model, entry, tmp_path, where="model.m1"), "'llama3.jinja'",
@@ -227,7 +229,8 @@ def test_chat_template_that_is_neither_named_nor_a_file(tiny_model_dir, tmp_path
 
 
 def test_unknown_model_source_and_embedded_key(tmp_path):
-    from introspection.models import ModelResolveError, resolve_model
+    from introspection.errors import ModelResolveError
+    from introspection.models import resolve_model
 
     entry = ModelEntry(name="x", source="s3", path="bucket/model")
     assert_one_line(raised(ModelResolveError, resolve_model, entry, tmp_path, where="model.m1"),
@@ -384,7 +387,7 @@ def test_expected_errors_become_one_line_and_exit_2_others_keep_their_traceback(
 
 def test_a_failed_materialisation_is_one_line(tmp_path):
     """Embedded models are converted in a spawned process; its failure reaches the caller as one line."""
-    from introspection.models import _convert_in_worker
+    from introspection.embedded_models import _convert_in_worker
 
     not_a_folder = tmp_path / "not_a_folder"
     not_a_folder.write_text("")
@@ -396,7 +399,8 @@ def test_a_failed_materialisation_is_one_line(tmp_path):
 def test_empty_model_folder_says_it_holds_no_model(tmp_path, tiny_model_dir):
     """Not "has no chat template": the folder has no config.json and no weights (at start, and in
     resolve_model for a folder emptied later)."""
-    from introspection.models import ModelResolveError, resolve_model
+    from introspection.errors import ModelResolveError
+    from introspection.models import resolve_model
 
     empty = tmp_path / "empty_model"
     empty.mkdir()

@@ -277,7 +277,7 @@ def test_settings_that_act_together_enter_the_adapter_key(setting, tmp_path):
 def test_a_template_that_is_the_folders_own_is_keyed_by_the_folder(setting, tiny_model_dir, tmp_path):
     """The demo's Gemma names the template its converted folder already holds: its keys stay as before.
     The same text given for a folder whose own template differs is keyed."""
-    from introspection.models import NAMED_TEMPLATES
+    from introspection.chat_templates import NAMED_TEMPLATES
     from introspection.stages import _own_template
 
     store = setting[0]
