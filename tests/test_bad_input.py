@@ -265,13 +265,13 @@ def test_unknown_inference_backend_and_finetune_method():
     from omegaconf import OmegaConf
 
     from introspection.config import FinetuneConfig, InferenceConfig
-    from introspection.finetune.trainer import _check_config
+    from introspection.finetune.sft_settings import check_config
     from introspection.inference import make_backend
 
     cfg = OmegaConf.structured(InferenceConfig(name="x"))
     assert_one_line(raised(ValueError, make_backend, "tgi", None, cfg, None), "unknown inference backend 'tgi'",
                     "inference.backend", "valid: ", "vllm", "hf")
-    assert_one_line(raised(ValueError, _check_config, OmegaConf.structured(FinetuneConfig(name="x", method="dora"))),
+    assert_one_line(raised(ValueError, check_config, OmegaConf.structured(FinetuneConfig(name="x", method="dora"))),
                     "finetune.method='dora'", "lora, qlora, full")
 
 

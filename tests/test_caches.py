@@ -210,7 +210,7 @@ def test_finetune_outside_a_store_removes_a_killed_runs_folders(tiny_model_dir, 
 
     from introspection.config import FinetuneConfig, LoraSettings
     from introspection.finetune.data import sft_rows
-    from introspection.finetune.trainer import finetune
+    from introspection.finetune.training import finetune
 
     for name in (".adapter.partial", ".adapter.old"):
         (tmp_path / name).mkdir()

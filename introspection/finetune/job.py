@@ -20,7 +20,7 @@ def train_from_payload(payload: dict, folder: Path) -> dict:
     from introspection.config import FinetuneConfig
     from introspection.finetune import checkpoints
     from introspection.finetune.data import read_rows
-    from introspection.finetune.trainer import finetune
+    from introspection.finetune.training import finetune
     from introspection.models import ResolvedModel, load_tokenizer
 
     checkpoints.stop_on_signal()  # Slurm's time-limit signal: checkpoint and stop, not die mid-step

@@ -41,7 +41,7 @@ def killed_builder(kind: str, store: str, ready: str, model_dir: str, adapter_di
 
         from introspection.config import FinetuneConfig, LoraSettings
         from introspection.finetune.data import sft_rows
-        from introspection.finetune.trainer import finetune
+        from introspection.finetune.training import finetune
 
         rows = sft_rows([{"prompt": [{"role": "user", "content": f"word {i}?"}], "completion": "yes",
                           "item_id": str(i), "task": "t", "property": "p"} for i in range(8)], max_examples=None)
