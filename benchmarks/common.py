@@ -71,7 +71,7 @@ def model_ref(entry: dict, store):
     """The pipeline's view of a model (weights located, converted once, fingerprinted)."""
     from introspection.config import ModelEntry
     from introspection.models import resolve_model
-    from introspection.stages import ModelRef
+    from introspection.stages.model_ref import ModelRef
 
     resolved = resolve_model(ModelEntry(**entry), store.root, where=f"model {entry['name']}")
     return ModelRef(entry["name"], entry, asdict(resolved))

@@ -118,7 +118,7 @@ class Bench:
     def sampling(self, cfg: dict):
         from omegaconf import OmegaConf
 
-        from introspection.stages import sampling_for
+        from introspection.stages.answers import sampling_for
 
         return sampling_for(OmegaConf.create(cfg), hypothetical=False)
 
@@ -208,7 +208,7 @@ class Bench:
         from omegaconf import OmegaConf
 
         from benchmarks.finetune import bench_rows, measure_ours, measure_raw
-        from introspection.stages import finetune_settings
+        from introspection.stages.finetune_settings import finetune_settings
 
         cfg = OmegaConf.to_container(common.compose_config([f"finetune={self.args.finetune}"]).finetune, resolve=True)
         cfg = finetune_settings(cfg, entry)  # this model's rate, batch per device, checkpointing, strategy

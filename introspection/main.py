@@ -51,8 +51,9 @@ from introspection.tracking import log_results, print_summary, training_logging,
 log = logging.getLogger("introspection")
 
 
-def run_cross_prediction(cfg: DictConfig, options: NoOptions, store: Store, run_dir: Path) -> ExperimentResult:
-    plan: Plan = build_plan(cfg.tasks, store)
+def run_cross_prediction(cfg: DictConfig, options: NoOptions, store: Store, run_dir: Path,
+                         profile: Profile | None = None) -> ExperimentResult:
+    plan: Plan = build_plan(cfg.tasks, store, profile=profile)
     n_items = {"train": len(plan.train_items), "test": len(plan.test_items)}
     log.info("items: %d train, %d held-out; properties: %s", n_items["train"], n_items["test"], plan.properties)
     if cfg.experiment.stop_after == "build":
@@ -71,23 +72,24 @@ def run_cross_prediction(cfg: DictConfig, options: NoOptions, store: Store, run_
         jobs = {"object/train": (prompts.train_obj, False)}
         if untrained_baseline:
             jobs |= {"object/test": (prompts.test_obj, False), "hypothetical/test": (prompts.test_hyp, True)}
-        base_answers[slot] = answer(store, cfg, models[slot], jobs)
+        base_answers[slot] = answer(store, cfg, models[slot], jobs, profile=profile)
 
     def self_training(slot: str) -> None:  # 2. each model learns to predict its own behaviour
-        selfs[slot] = train_self(cfg, store, plan, models[slot], base_answers[slot]["object/train"])
+        selfs[slot] = train_self(cfg, store, plan, models[slot], base_answers[slot]["object/train"], profile=profile)
 
     def self_behaviour(slot: str) -> None:  # 3. ground truth and cross-training data, and the self-predictions
         self_answers[slot] = answer(store, cfg, selfs[slot], {"object/train": (prompts.train_obj, False),
                                                               "object/test": (prompts.test_obj, False),
-                                                              "hypothetical/test": (prompts.test_hyp, True)})
+                                                              "hypothetical/test": (prompts.test_hyp, True)}, profile=profile)
 
     run_per_side(schedule, [base_behaviour, self_training, self_behaviour])
 
     def cross_prediction(t_slot: str) -> None:  # 4-5. the other model learns T_self's behaviour, then predicts it
         p_slot = other_slot(t_slot)
         cross = train_cross(cfg, store, plan, models[p_slot], selfs[t_slot], self_answers[t_slot]["object/train"],
-                            predictor_train_answers=base_answers[p_slot]["object/train"])
-        cross_answers[t_slot] = {p_slot: answer(store, cfg, cross, {"hypothetical/test": (prompts.test_hyp, True)})}
+                            predictor_train_answers=base_answers[p_slot]["object/train"], profile=profile)
+        cross_answers[t_slot] = {p_slot: answer(store, cfg, cross, {"hypothetical/test": (prompts.test_hyp, True)},
+                                                profile=profile)}
 
     run_per_side(schedule, [cross_prediction], device_slot=other_slot)  # on the predictor's devices
 
@@ -123,14 +125,14 @@ def main(cfg: DictConfig) -> float | None:
     experiment = known[name]
     options = parse_options(experiment, cfg.experiment.options)  # typed; a bad option fails before any model work
     store = Store(cfg.store_dir)
-    run_profile = Profile.attach(store)  # each stage adds its wall, tokens and memory: results.json "profile"
+    run_profile = Profile()  # each stage it is given to adds its wall, tokens and memory: results.json "profile"
     log.info("run folder %s; artifact store %s", run_dir, store.root)
     unused = set(cfg.finetune.learning_rate_by_model) - {cfg.model.m1.name, cfg.model.m2.name}
     if unused:  # allowed (one finetune config may serve several pairs), but never silent
         log.warning("finetune.learning_rate_by_model names %s, neither of this pair's models (%s, %s): ignored",
                     sorted(unused), cfg.model.m1.name, cfg.model.m2.name)
     with training_logging(cfg, run_dir):  # logger.log_training: finetune curves to this run's W&B project and group
-        result = experiment.run(cfg, options, store, run_dir)
+        result = experiment.run(cfg, options, store, run_dir, run_profile)
     if experiment.render is not None:  # the experiment's own section of report.md
         result.report = experiment.render(result, run_dir)
     results = result.as_dict()

@@ -18,17 +18,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from introspection import devices
 from introspection.analysis import scoring
-from introspection.stages import (
-    AnswerJob,
-    ModelRef,
-    Plan,
-    build_plan,
-    finetune_model,
-    object_values,
-    prepare_rows,
-    run_answer_jobs,
-    sampling_for,
-)
+from introspection.profile import Profile
+from introspection.stages.adapters import finetune_model
+from introspection.stages.answers import AnswerJob, run_answer_jobs, sampling_for
+from introspection.stages.model_ref import ModelRef
+from introspection.stages.plan import Plan, build_plan, object_values
+from introspection.stages.rows import prepare_rows
 from introspection.start_checks import check_models_fit
 from introspection.store import Store
 from introspection.types import ChatRequest, Sampling
@@ -92,32 +87,36 @@ class Prompts:
                    plan.hypothetical_requests(plan.test_items))
 
 
-def answer(store: Store, cfg: DictConfig, model: ModelRef, jobs: dict[str, tuple]) -> dict[str, dict]:
+def answer(store: Store, cfg: DictConfig, model: ModelRef, jobs: dict[str, tuple], *,
+           profile: Profile | None = None) -> dict[str, dict]:
     """Run named answer jobs {name: (requests, hypothetical? or a Sampling)} for one model in one worker process."""
     built = [AnswerJob(name, requests, how if isinstance(how, Sampling) else sampling_for(cfg.inference, how))
              for name, (requests, how) in jobs.items()]
-    run_answer_jobs(store, model, built, cfg.inference)
+    run_answer_jobs(store, model, built, cfg.inference, profile=profile)
     return {job.name: job.answers for job in built}
 
 
-def train_self(cfg: DictConfig, store: Store, plan: Plan, model: ModelRef, base_train_answers: dict) -> ModelRef:
+def train_self(cfg: DictConfig, store: Store, plan: Plan, model: ModelRef, base_train_answers: dict, *,
+               profile: Profile | None = None) -> ModelRef:
     """M -> M_self: finetuned on hypothetical prompts answered with its own behaviour's properties."""
     rows, rows_key = prepare_rows(store, plan, model, model, base_train_answers, cfg.tasks, cfg.finetune,
                                   predictor_answers=base_train_answers)
-    return finetune_model(store, model, rows, rows_key, cfg.finetune, f"{model.label}[self]")
+    return finetune_model(store, model, rows, rows_key, cfg.finetune, f"{model.label}[self]", profile=profile)
 
 
 def train_cross(cfg: DictConfig, store: Store, plan: Plan, predictor: ModelRef, target_self: ModelRef,
-                target_train_answers: dict, finetune_cfg=None, predictor_train_answers: dict | None = None) -> ModelRef:
+                target_train_answers: dict, finetune_cfg=None, predictor_train_answers: dict | None = None, *,
+                profile: Profile | None = None) -> ModelRef:
     """P -> P trained on T_self's behaviour (the cross-predictor of T_self)."""
     finetune_cfg = finetune_cfg if finetune_cfg is not None else cfg.finetune
     if finetune_cfg.object_anchor_ratio > 0 and predictor_train_answers is None:  # P's own behaviour, for anchoring
         predictor_train_answers = answer(store, cfg, predictor, {"object/train": (plan.object_requests(plan.train_items),
-                                                                                  False)})["object/train"]
+                                                                                  False)},
+                                         profile=profile)["object/train"]
     rows, rows_key = prepare_rows(store, plan, predictor, target_self, target_train_answers, cfg.tasks, finetune_cfg,
                                   predictor_answers=predictor_train_answers)
     return finetune_model(store, predictor, rows, rows_key, finetune_cfg,
-                          f"{predictor.label}[cross:{target_self.label.removesuffix('[self]')}]")
+                          f"{predictor.label}[cross:{target_self.label.removesuffix('[self]')}]", profile=profile)
 
 
 # --- scoring ------------------------------------------------------------------------------------

@@ -40,7 +40,8 @@ from introspection.plan_rates import (
     training_seconds,
 )
 from introspection.plan_tokens import TokenCounter
-from introspection.stages import Plan, build_plan, finetune_settings
+from introspection.stages.finetune_settings import finetune_settings
+from introspection.stages.plan import Plan, build_plan
 from introspection.store import Store, write_json_atomic
 from introspection.tasks.sizes import short_of_paper
 from introspection.types import ChatRequest

@@ -153,7 +153,7 @@ def test_data_dir_that_is_not_a_folder(tmp_path):
 
 
 def test_empty_task_file(tmp_path):
-    from introspection.stages import build_plan
+    from introspection.stages.plan import build_plan
 
     (tmp_path / "train_colors.jsonl").write_text("\n")
     cfg = compose_cfg(["tasks=smoke", f"tasks.data_dir={tmp_path}"])
@@ -167,7 +167,7 @@ def test_empty_task_file(tmp_path):
 
 
 def test_task_set_without_test_tasks(tmp_path):
-    from introspection.stages import build_plan
+    from introspection.stages.plan import build_plan
 
     cfg = compose_cfg(["tasks=smoke", "tasks.test_tasks=[]"])
     assert_one_line(raised(ValueError, build_plan, cfg.tasks, Store(tmp_path)), "task set 'smoke'",
@@ -175,7 +175,7 @@ def test_task_set_without_test_tasks(tmp_path):
 
 
 def test_unknown_property(tmp_path):
-    from introspection.stages import build_plan
+    from introspection.stages.plan import build_plan
 
     cfg = compose_cfg(["tasks=smoke", "tasks.properties.colors_long=[first_letter]"])
     assert_one_line(raised(ValueError, build_plan, cfg.tasks, Store(tmp_path)), "unknown property 'first_letter'",
@@ -183,7 +183,7 @@ def test_unknown_property(tmp_path):
 
 
 def test_property_that_does_not_apply_to_the_task(tmp_path):
-    from introspection.stages import build_plan
+    from introspection.stages.plan import build_plan
 
     cfg = compose_cfg(["tasks=smoke", "tasks.properties.colors_long=[among_a_or_c]"])
     assert_one_line(raised(ValueError, build_plan, cfg.tasks, Store(tmp_path)), "property 'among_a_or_c'",
@@ -277,7 +277,9 @@ def test_unknown_inference_backend_and_finetune_method():
 
 # --- answers ----------------------------------------------------------------------------------
 def test_all_non_compliant_answers(tmp_path):
-    from introspection.stages import ModelRef, build_plan, prepare_rows
+    from introspection.stages.model_ref import ModelRef
+    from introspection.stages.plan import build_plan
+    from introspection.stages.rows import prepare_rows
     from introspection.types import Answer
 
     # Strict compliance: under the authors' rules (the default) any text has some values, e.g.
@@ -349,7 +351,7 @@ def bad_rank_worker(payload: dict) -> None:
 def test_a_worker_reports_its_error_in_one_line(tmp_path):
     """An expected failure inside a model worker (here the rank check the vLLM backend makes when it loads
     an adapter) reaches the orchestrator as one line naming the worker, the value and the fix."""
-    from introspection.stages import run_in_subprocess
+    from introspection.stages.worker_runs import run_in_subprocess
 
     store = Store(tmp_path)
     with pytest.raises(WorkerError) as info:

@@ -299,7 +299,8 @@ def test_a_models_own_learning_rate_is_the_one_it_trains_at_and_is_keyed_by(tiny
 
     from introspection.config import ModelEntry
     from introspection.models import resolve_model
-    from introspection.stages import ModelRef, finetune_model
+    from introspection.stages.adapters import finetune_model
+    from introspection.stages.model_ref import ModelRef
     from introspection.store import Store, digest
 
     store = Store(tmp_path / "store")

@@ -19,7 +19,8 @@ from introspection.errors import ModelResolveError
 from introspection.inference.lora import merge_adapter, merge_info, merged_folder_ready
 from introspection.model_fingerprints import hub_fingerprint
 from introspection.models import resolve_model, weights_record
-from introspection.stages import AnswerJob, ModelRef, answer_key
+from introspection.stages.answers import AnswerJob, answer_key
+from introspection.stages.model_ref import ModelRef
 from introspection.types import ChatRequest, Sampling
 
 REPO = "org/tiny-chat"

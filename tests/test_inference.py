@@ -521,7 +521,7 @@ def test_behaviour_shift_merges_in_the_entry_dtype(tiny_model_dir, tiny_adapter,
     worker: bf16 for a bf16 entry, float32 for `auto` on a CPU (the demo's)."""
     import introspection.devices as devices
     from introspection.experiments import behavior_shift
-    from introspection.stages import ModelRef
+    from introspection.stages.model_ref import ModelRef
     from introspection.store import Store
 
     monkeypatch.setattr(devices, "visible_devices", lambda: [])

@@ -33,7 +33,8 @@ from introspection.inference.server_checks import check_server_entry, check_serv
 from introspection.inference.server_client import ServerClient, ServerError, backoff_seconds
 from introspection.model_fingerprints import server_fingerprint
 from introspection.models import resolve_model
-from introspection.stages import AnswerJob, ModelRef, answer_key, run_answer_jobs
+from introspection.stages.answers import AnswerJob, answer_key, run_answer_jobs
+from introspection.stages.model_ref import ModelRef
 from introspection.store import Store
 from introspection.types import ChatRequest, Sampling
 from tests.helpers import compose_cfg

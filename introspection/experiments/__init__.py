@@ -22,6 +22,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from introspection.profile import Profile
 from introspection.store import Store
 
 
@@ -69,12 +70,13 @@ class NoOptions:
 
 @dataclass(frozen=True)
 class Experiment:
-    """One experiment: `run(cfg, options, store, run_dir)` composes pipeline steps; `options` is the dataclass
+    """One experiment: `run(cfg, options, store, run_dir, profile)` composes pipeline steps, handing `profile`
+    (the run's introspection.profile.Profile; None: nothing recorded) to each step; `options` is the dataclass
     `experiment.options` is read into (its `check()`, when defined, raises a one-line ValueError for a bad
     value); `render(result, run_dir)` returns the markdown lines of its report section."""
 
     name: str
-    run: Callable[[DictConfig, Any, Store, Path], ExperimentResult]
+    run: Callable[[DictConfig, Any, Store, Path, Profile | None], ExperimentResult]
     options: type = NoOptions
     render: Callable[[ExperimentResult, Path], list[str]] | None = None
     summary: str = ""  # one line for listings

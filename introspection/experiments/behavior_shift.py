@@ -17,6 +17,7 @@ import hashlib
 import logging
 import random
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -29,7 +30,11 @@ from introspection.experiments import Experiment, ExperimentResult, model_slot
 from introspection.finetune.data import sft_rows, write_rows
 from introspection.inference.lora import merge_dtype, merged_folder_ready
 from introspection.pipeline import answer, build_plan, resolve_models, train_self, weights_of
-from introspection.stages import ModelRef, finetune_model, object_values, run_in_subprocess
+from introspection.profile import Profile
+from introspection.stages.adapters import finetune_model
+from introspection.stages.model_ref import ModelRef
+from introspection.stages.plan import object_values
+from introspection.stages.worker_runs import run_in_subprocess
 from introspection.store import Store, digest, read_jsonl
 from introspection.tasks import get_task, load_items
 from introspection.types import ChatRequest
@@ -105,8 +110,9 @@ def continue_from(store: Store, model: ModelRef) -> ModelRef:
     return ModelRef(model.label, model.entry, resolved)
 
 
-def run_behavior_shift(cfg: DictConfig, opts: ShiftOptions, store: Store, run_dir: Path) -> ExperimentResult:
-    plan = build_plan(cfg.tasks, store)
+def run_behavior_shift(cfg: DictConfig, opts: ShiftOptions, store: Store, run_dir: Path,
+                       profile: Profile | None = None) -> ExperimentResult:
+    plan = build_plan(cfg.tasks, store, profile=profile)
     models = resolve_models(cfg, store)
     target = models[opts.target]
     train_obj = plan.object_requests(plan.train_items)
@@ -114,9 +120,9 @@ def run_behavior_shift(cfg: DictConfig, opts: ShiftOptions, store: Store, run_di
     test_hyp = plan.hypothetical_requests(plan.test_items)
 
     # M: the self-trained target, and its held-out behaviour (the "old" behaviour).
-    base = answer(store, cfg, target, {"object/train": (train_obj, False)})
-    m_self = train_self(cfg, store, plan, target, base["object/train"])
-    old = answer(store, cfg, m_self, {"object/test": (test_obj, False)})["object/test"]
+    base = answer(store, cfg, target, {"object/train": (train_obj, False)}, profile=profile)
+    m_self = train_self(cfg, store, plan, target, base["object/train"], profile=profile)
+    old = answer(store, cfg, m_self, {"object/test": (test_obj, False)}, profile=profile)["object/test"]
 
     # The shift data: object-level prompts of the held-out tasks' TRAIN split, answered by the source.
     shift_items = [it for t in cfg.tasks.test_tasks for it in load_items(get_task(t), "train", opts.n_shift_items, cfg.tasks.seed)]
@@ -124,7 +130,7 @@ def run_behavior_shift(cfg: DictConfig, opts: ShiftOptions, store: Store, run_di
     shift_requests = [replace(r, request_id=f"{r.request_id}|{it.string}")
                       for r, it in zip(plan.object_requests(shift_items), shift_items, strict=True)]
     strings = {r.request_id: it.string for r, it in zip(shift_requests, shift_items, strict=True)}
-    source_answers = shift_answers(opts, store, cfg, models, shift_requests, strings, answer)
+    source_answers = shift_answers(opts, store, cfg, models, shift_requests, strings, partial(answer, profile=profile))
     examples = [{"prompt": r.messages, "completion": source_answers[r.request_id].strip(), "item_id": r.request_id,
                  "task": r.task, "property": "object"}
                 for r in shift_requests if source_answers.get(r.request_id, "").strip()]
@@ -135,8 +141,8 @@ def run_behavior_shift(cfg: DictConfig, opts: ShiftOptions, store: Store, run_di
 
     # M_c: M finetuned further on the source's behaviour; its new behaviour and its self-reports.
     m_shifted = finetune_model(store, continue_from(store, m_self), folder / "rows.jsonl", rows_key, cfg.finetune,
-                               f"{target.label}[self+shift:{opts.source}]")
-    new = answer(store, cfg, m_shifted, {"object/test": (test_obj, False), "hypothetical/test": (test_hyp, True)})
+                               f"{target.label}[self+shift:{opts.source}]", profile=profile)
+    new = answer(store, cfg, m_shifted, {"object/test": (test_obj, False), "hypothetical/test": (test_hyp, True)}, profile=profile)
 
     old_values = object_values(plan, plan.test_items, old)
     new_values = object_values(plan, plan.test_items, new["object/test"])

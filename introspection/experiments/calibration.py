@@ -40,6 +40,7 @@ from introspection.analysis.calibration import (
 from introspection.compliance import hypothetical_groups, is_compliant
 from introspection.experiments import Experiment, ExperimentResult, model_slot, parse_options
 from introspection.pipeline import answer, build_plan, resolve_models, train_cross, train_self, weights_of
+from introspection.profile import Profile
 from introspection.properties import PROPERTIES, Property, get_property
 from introspection.store import Store
 from introspection.tasks import get_task, load_items, properties_for
@@ -149,8 +150,9 @@ def mad_with_ci(object_dists: list[dict], hyp_dists: list[dict], n_bins: int, n_
             "bins": binned_curve(points, n_bins)}
 
 
-def run_calibration(cfg: DictConfig, opts: CalibrationOptions, store: Store, run_dir: Path) -> ExperimentResult:
-    plan = build_plan(cfg.tasks, store)
+def run_calibration(cfg: DictConfig, opts: CalibrationOptions, store: Store, run_dir: Path,
+                    profile: Profile | None = None) -> ExperimentResult:
+    plan = build_plan(cfg.tasks, store, profile=profile)
     models = resolve_models(cfg, store)
     t_slot = opts.target
     p_slot = "m2" if t_slot == "m1" else "m1"
@@ -168,12 +170,12 @@ def run_calibration(cfg: DictConfig, opts: CalibrationOptions, store: Store, run
 
     # The models of the three setups: T, T_self, and P trained on T_self's behaviour.
     base = answer(store, cfg, target, {"object/train": (train_obj, False), "cal/object": (obj_req, sampled),
-                                       "cal/hyp": (hyp_req, sampled), "cal/hyp_greedy": (hyp_req, greedy)})
-    target_self = train_self(cfg, store, plan, target, base["object/train"])
+                                       "cal/hyp": (hyp_req, sampled), "cal/hyp_greedy": (hyp_req, greedy)}, profile=profile)
+    target_self = train_self(cfg, store, plan, target, base["object/train"], profile=profile)
     selfs = answer(store, cfg, target_self, {"object/train": (train_obj, False), "cal/object": (obj_req, sampled),
-                                             "cal/hyp": (hyp_req, sampled), "cal/hyp_greedy": (hyp_req, greedy)})
-    cross = train_cross(cfg, store, plan, predictor, target_self, selfs["object/train"])
-    crosses = answer(store, cfg, cross, {"cal/hyp": (hyp_req, sampled), "cal/hyp_greedy": (hyp_req, greedy)})
+                                             "cal/hyp": (hyp_req, sampled), "cal/hyp_greedy": (hyp_req, greedy)}, profile=profile)
+    cross = train_cross(cfg, store, plan, predictor, target_self, selfs["object/train"], profile=profile)
+    crosses = answer(store, cfg, cross, {"cal/hyp": (hyp_req, sampled), "cal/hyp_greedy": (hyp_req, greedy)}, profile=profile)
 
     setups = {"self": (selfs, selfs), "cross": (selfs, crosses), "untrained": (base, base)}
     curves = []

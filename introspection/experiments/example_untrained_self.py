@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from introspection.analysis import scoring
 from introspection.experiments import Experiment, ExperimentResult, model_slot
 from introspection.pipeline import Prompts, answer, build_plan, object_values, plan_sides, resolve_models, run_per_side
+from introspection.profile import Profile
 from introspection.store import Store
 
 
@@ -36,15 +37,16 @@ class UntrainedSelfOptions:
             model_slot(slot, "experiment.options.models")
 
 
-def run_untrained_self(cfg: DictConfig, opts: UntrainedSelfOptions, store: Store, run_dir: Path) -> ExperimentResult:
-    plan = build_plan(cfg.tasks, store)
+def run_untrained_self(cfg: DictConfig, opts: UntrainedSelfOptions, store: Store, run_dir: Path,
+                       profile: Profile | None = None) -> ExperimentResult:
+    plan = build_plan(cfg.tasks, store, profile=profile)
     models = resolve_models(cfg, store, plan)
     prompts = Prompts.of(plan)
     answers: dict[str, dict] = {}
 
     def base_behaviour_and_predictions(slot: str) -> None:
         answers[slot] = answer(store, cfg, models[slot], {"object/test": (prompts.test_obj, False),
-                                                          "hypothetical/test": (prompts.test_hyp, True)})
+                                                          "hypothetical/test": (prompts.test_hyp, True)}, profile=profile)
 
     slots = tuple(dict.fromkeys(opts.models))  # in the order given, each once
     run_per_side(plan_sides(cfg), [base_behaviour_and_predictions], slots=slots)  # both at once when the GPUs allow

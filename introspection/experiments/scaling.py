@@ -17,8 +17,9 @@ from omegaconf import DictConfig, OmegaConf
 from introspection.analysis import scoring
 from introspection.experiments import Experiment, ExperimentResult, model_slot
 from introspection.pipeline import answer, build_plan, resolve_models, train_cross, train_self, weights_of
+from introspection.profile import Profile
 from introspection.report import _pyplot, _savefig
-from introspection.stages import object_values
+from introspection.stages.plan import object_values
 from introspection.store import Store
 
 log = logging.getLogger(__name__)
@@ -37,19 +38,20 @@ class ScalingOptions:
             raise ValueError(f"experiment.options.sizes {self.sizes} must be positive integers")
 
 
-def run_scaling(cfg: DictConfig, opts: ScalingOptions, store: Store, run_dir: Path) -> ExperimentResult:
+def run_scaling(cfg: DictConfig, opts: ScalingOptions, store: Store, run_dir: Path,
+                profile: Profile | None = None) -> ExperimentResult:
     sizes = sorted(opts.sizes)
-    plan = build_plan(cfg.tasks, store)
+    plan = build_plan(cfg.tasks, store, profile=profile)
     models = resolve_models(cfg, store)
     t_slot = opts.target
     target, predictor = models[t_slot], models["m2" if t_slot == "m1" else "m1"]
     train_obj, test_obj = plan.object_requests(plan.train_items), plan.object_requests(plan.test_items)
     test_hyp = plan.hypothetical_requests(plan.test_items)
 
-    base = answer(store, cfg, target, {"object/train": (train_obj, False)})
-    target_self = train_self(cfg, store, plan, target, base["object/train"])
+    base = answer(store, cfg, target, {"object/train": (train_obj, False)}, profile=profile)
+    target_self = train_self(cfg, store, plan, target, base["object/train"], profile=profile)
     selfs = answer(store, cfg, target_self, {"object/train": (train_obj, False), "object/test": (test_obj, False),
-                                             "hypothetical/test": (test_hyp, True)})
+                                             "hypothetical/test": (test_hyp, True)}, profile=profile)
     truth = object_values(plan, plan.test_items, selfs["object/test"])
     self_rows = scoring.score_pairs(plan.test_items, plan.properties, truth, selfs["hypothetical/test"],
                                     predictor=target.label, target=target.label, kind="self",
@@ -57,8 +59,8 @@ def run_scaling(cfg: DictConfig, opts: ScalingOptions, store: Store, run_dir: Pa
     cells, tests, points, pairs = [], [], [], list(self_rows)
     for size in sizes:
         ft = OmegaConf.merge(cfg.finetune, {"max_examples": size})
-        cross = train_cross(cfg, store, plan, predictor, target_self, selfs["object/train"], finetune_cfg=ft)
-        hyp = answer(store, cfg, cross, {"hypothetical/test": (test_hyp, True)})["hypothetical/test"]
+        cross = train_cross(cfg, store, plan, predictor, target_self, selfs["object/train"], finetune_cfg=ft, profile=profile)
+        hyp = answer(store, cfg, cross, {"hypothetical/test": (test_hyp, True)}, profile=profile)["hypothetical/test"]
         name = f"{predictor.label}@{size}"
         rows = scoring.score_pairs(plan.test_items, plan.properties, truth, hyp, predictor=name, target=target.label,
                                    kind="cross", compliance=plan.compliance)
