@@ -247,13 +247,13 @@ def progress_bars(enabled: bool) -> Iterator[None]:
         return
     datasets_on = datasets.is_progress_bar_enabled()
     transformers_on = hf_logging.is_progress_bar_enabled()
-    datasets.disableprogress_bars()
+    datasets.disable_progress_bars()
     hf_logging.disable_progress_bar()
     try:
         yield
     finally:
         if datasets_on:
-            datasets.enableprogress_bars()
+            datasets.enable_progress_bars()
         if transformers_on:
             hf_logging.enable_progress_bar()
 
