@@ -71,7 +71,7 @@ def model_ref(entry: dict, store):
     """The pipeline's view of a model (weights located, converted once, fingerprinted)."""
     from introspection.config import ModelEntry
     from introspection.models import resolve_model
-    from introspection.stages import ModelRef
+    from introspection.stages.model_ref import ModelRef
 
     resolved = resolve_model(ModelEntry(**entry), store.root, where=f"model {entry['name']}")
     return ModelRef(entry["name"], entry, asdict(resolved))
@@ -93,7 +93,7 @@ def unique_dir(work: Path, name: str) -> Path:
 def fresh_store(work: Path, name: str):
     """An empty artifact store that shares the user's converted models (and their cached fingerprints),
     so a measurement recomputes every stage but never re-converts a GGUF."""
-    from introspection.models import default_cache_dir
+    from introspection.config import default_cache_dir
     from introspection.store import Store
 
     root = unique_dir(work, name)

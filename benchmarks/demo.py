@@ -4,7 +4,8 @@ The first run starts from nothing: the product's cache (INTROSPECTION_CACHE) and
 new folder, so the embedded models are converted, and every answer and adapter computed, as on a fresh
 clone. It gives the wall time, the peak memory of all its processes together (summed RSS and PSS of the
 whole process tree), the run's own stage profile (results.json "profile", when the run writes one) and
-the bench's view stage by stage: a stage starts at the line `introspection.stages` logs when it hands
+the bench's view stage by stage: a stage starts at the line `introspection.stages.answers` or
+`introspection.stages.adapters` logs when it hands
 work to a worker ("X: answering N prompts", "finetuning X on ROWS") and ends when that worker process
 exits. The second run, on the same store, is the rerun of a finished experiment: it must start no model
 worker (results.json: store.worker_runs == 0).
@@ -22,8 +23,8 @@ from pathlib import Path
 
 from benchmarks.common import BENCH_ENV_DEFAULTS, MIB, ROOT, TreeSampler, load1, peak_mib, settle, unique_dir
 
-# Hydra's console format: [2026-11-26 21:40:45,853][introspection.stages][INFO] - message
-STAGE_LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})\]\[introspection\.stages\]\[INFO\] - (.*)$")
+# Hydra's console format: [2026-11-26 21:40:45,853][introspection.stages.answers][INFO] - message
+STAGE_LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})\]\[introspection\.stages\.(?:answers|adapters)\]\[INFO\] - (.*)$")
 ANSWERING = re.compile(r"^(?P<model>.+): answering (?P<n>\d+) prompts \((?P<jobs>.*)\)$")
 FINETUNING = re.compile(r"^finetuning (?P<model>.+) on (?P<rows>\S+)$")
 

@@ -25,7 +25,7 @@ def bench_rows(n_rows: int, work: Path, seed: int = 42) -> list[dict]:
     from benchmarks.common import compose_config
     from introspection.finetune.data import sft_rows
     from introspection.properties import get_property, property_value
-    from introspection.stages import build_plan
+    from introspection.stages.plan import build_plan
 
     cfg = compose_config(["tasks=demo"])
     n_props = max(1, min(len(v) for v in cfg.tasks.properties.values()))
@@ -53,7 +53,7 @@ def _num_tokens(log_history: list[dict]) -> float | None:
 
 def measure_ours(work: Path, entry: dict, rows: list[dict], finetune: dict, interval: float) -> dict:
     from introspection.finetune.data import rows_hash, write_rows
-    from introspection.stages import finetune_model
+    from introspection.stages.adapters import finetune_model
 
     store = fresh_store(work, "finetune-ours")
     model = model_ref(entry, store)

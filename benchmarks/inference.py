@@ -44,7 +44,7 @@ def timed_chat(llm, p: dict, s: dict, sampling_params_class) -> tuple[list, floa
 def bench_requests(n: int, work: Path) -> list:
     """n object-level chat requests of the demo's train tasks (the behave stage's workload)."""
     from benchmarks.common import compose_config
-    from introspection.stages import build_plan
+    from introspection.stages.plan import build_plan
 
     cfg = compose_config(["tasks=demo"])
     per_task = -(-n // len(cfg.tasks.train_tasks))
@@ -61,7 +61,7 @@ def measure_ours(work: Path, name: str, entry: dict, requests: list, sampling, i
     """One answers artifact through the real stage, on a fresh store."""
     from omegaconf import OmegaConf
 
-    from introspection.stages import AnswerJob, run_answer_jobs
+    from introspection.stages.answers import AnswerJob, run_answer_jobs
 
     store = fresh_store(work, name)
     model = model_ref(entry, store)

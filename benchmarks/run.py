@@ -118,7 +118,7 @@ class Bench:
     def sampling(self, cfg: dict):
         from omegaconf import OmegaConf
 
-        from introspection.stages import sampling_for
+        from introspection.stages.answers import sampling_for
 
         return sampling_for(OmegaConf.create(cfg), hypothetical=False)
 
@@ -208,7 +208,7 @@ class Bench:
         from omegaconf import OmegaConf
 
         from benchmarks.finetune import bench_rows, measure_ours, measure_raw
-        from introspection.stages import finetune_settings
+        from introspection.stages.finetune_settings import finetune_settings
 
         cfg = OmegaConf.to_container(common.compose_config([f"finetune={self.args.finetune}"]).finetune, resolve=True)
         cfg = finetune_settings(cfg, entry)  # this model's rate, batch per device, checkpointing, strategy
@@ -276,7 +276,7 @@ def say(message: str) -> None:
 
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
     """Every section not skipped; a failing section is recorded with its error and the others still run."""
-    from introspection.models import default_cache_dir
+    from introspection.config import default_cache_dir
     from introspection.store import write_json_atomic
 
     # One warm compiler cache for ours and raw alike (the demo's); a fresh store would otherwise be cold.

@@ -41,6 +41,10 @@ class WorkerError(RuntimeError):
     """A model worker stopped on an expected failure; the message is the worker's one line."""
 
 
+class ModelResolveError(ValueError):
+    """A model entry that cannot be turned into loadable weights (message is one line)."""
+
+
 EXPECTED = (ValueError, OSError, WorkerError)
 
 

@@ -17,16 +17,12 @@ from omegaconf import OmegaConf
 from introspection import devices, prompts
 from introspection.model_checks import check_models_fit
 from introspection.run_context import RunContext
-from introspection.stages import (
-    AnswerJob,
-    ModelRef,
-    Plan,
-    finetune_model,
-    prepare_rows,
-    run_answer_jobs,
-    run_in_subprocess,
-    sampling_for,
-)
+from introspection.stages.adapters import finetune_model
+from introspection.stages.answers import AnswerJob, run_answer_jobs, sampling_for
+from introspection.stages.model_ref import ModelRef
+from introspection.stages.plan import Plan
+from introspection.stages.rows import prepare_rows
+from introspection.stages.worker_runs import run_in_subprocess
 from introspection.store import digest
 from introspection.types import Sampling
 
@@ -63,7 +59,7 @@ class LocalExecutor:
         """Named answer jobs {name: (requests, hypothetical? or a Sampling)} for one model in one worker process."""
         built = [AnswerJob(name, requests, how if isinstance(how, Sampling) else sampling_for(ctx.cfg.inference, how))
                  for name, (requests, how) in jobs.items()]
-        run_answer_jobs(ctx.store, model, built, ctx.cfg.inference)
+        run_answer_jobs(ctx.store, model, built, ctx.cfg.inference, profile=ctx.profile)
         return {job.name: job.answers for job in built}
 
     def train(self, ctx: RunContext, plan: Plan, predictor: ModelRef, target: ModelRef, target_answers: dict,
@@ -71,7 +67,7 @@ class LocalExecutor:
         """`predictor` finetuned on hypothetical prompts answered with `target`'s behaviour (kind: self, cross)."""
         rows, rows_key = prepare_rows(ctx.store, plan, predictor, target, target_answers, ctx.cfg.tasks, finetune_cfg,
                                       predictor_answers=predictor_answers)
-        return finetune_model(ctx.store, predictor, rows, rows_key, finetune_cfg, label)
+        return finetune_model(ctx.store, predictor, rows, rows_key, finetune_cfg, label, profile=ctx.profile)
 
     def train_on_rows(self, ctx: RunContext, base: ModelRef, rows: list[dict], rows_kind: str, info: dict, label: str,
                       kind: str, after: tuple = ()) -> ModelRef:
@@ -82,7 +78,8 @@ class LocalExecutor:
         rows_key = digest({"kind": rows_kind, "normalizer": prompts.NORMALIZER_VERSION, "rows": rows})
         folder = ctx.store.get_or_build("sft_rows", rows_key, lambda d: write_rows(rows, d / "rows.jsonl") and None,
                                         info | {"n_rows": len(rows)})
-        return finetune_model(ctx.store, base, folder / "rows.jsonl", rows_key, ctx.cfg.finetune, label)
+        return finetune_model(ctx.store, base, folder / "rows.jsonl", rows_key, ctx.cfg.finetune, label,
+                              profile=ctx.profile)
 
     def merge(self, ctx: RunContext, model: ModelRef) -> ModelRef:
         """A finetuned model as a new base: its adapter merged into the weights (in a worker process), in the
@@ -97,7 +94,7 @@ class LocalExecutor:
             run_in_subprocess(ctx.store, merge_worker, {"base_path": model.resolved["path"],
                                                         "adapter_dir": model.adapter_dir, "out_dir": str(out_dir),
                                                         "dtype": dtype, "revision": revision},
-                              f"merging {model.label}")
+                              f"merging {model.label}", profile=ctx.profile)
         # A local folder now: no hub revision to load it at (its fingerprint still names the commit it came from).
         resolved = {**model.resolved, "path": str(out_dir), "fingerprint": model.fingerprint, "revision": None}
         return ModelRef(model.label, model.entry, resolved)

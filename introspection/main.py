@@ -71,14 +71,14 @@ def main(cfg: DictConfig) -> float | None:
 
         return run_plan(cfg, run_dir, experiment, options)
     store = Store(cfg.store_dir)
-    run_profile = Profile.attach(store)  # each stage adds its wall, tokens and memory: results.json "profile"
+    run_profile = Profile()  # each stage it is handed to adds its wall, tokens and memory: results.json "profile"
     log.info("run folder %s; artifact store %s", run_dir, store.root)
     unused = set(cfg.finetune.learning_rate_by_model) - {cfg.model.m1.name, cfg.model.m2.name}
     if unused:  # allowed (one finetune config may serve several pairs), but never silent
         log.warning("finetune.learning_rate_by_model names %s, neither of this pair's models (%s, %s): ignored",
                     sorted(unused), cfg.model.m1.name, cfg.model.m2.name)
     with training_logging(cfg, run_dir):  # logger.log_training: finetune curves to this run's W&B project and group
-        result = experiment.run(RunContext(cfg, store, run_dir, LocalExecutor()), options)
+        result = experiment.run(RunContext(cfg, store, run_dir, LocalExecutor(), run_profile), options)
     if experiment.render is not None:  # the experiment's own section of report.md
         result.report = experiment.render(result, run_dir)
     results = result.as_dict()

@@ -237,7 +237,7 @@ def _finetune_group(name: str) -> dict:
 def _finetune_need(finetune: dict, entry: dict, gpus: int) -> tuple[Need, dict] | None:
     """The need of `finetune` settings on `gpus` GPUs; None where the settings do not resolve there (an
     effective batch that does not divide the ranks: not a setting to suggest)."""
-    from introspection.stages import finetune_settings
+    from introspection.stages.finetune_settings import finetune_settings
 
     try:
         settings = finetune_settings(finetune, {**entry, "gpus": gpus})

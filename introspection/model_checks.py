@@ -17,7 +17,7 @@ def check_model_files(cfg: DictConfig) -> None:
     otherwise fail on it only when the first prompt is rendered, after minutes of work)."""
     import jinja2
 
-    from introspection.models import NAMED_TEMPLATES
+    from introspection.chat_templates import NAMED_TEMPLATES
 
     for slot in SLOTS:
         entry = cfg.model[slot]
@@ -52,7 +52,7 @@ def model_config_here(cfg: DictConfig, slot: str) -> dict | None:
     size its GGUF records; None otherwise."""
     import json
 
-    from introspection.models import EMBEDDED
+    from introspection.embedded_models import EMBEDDED
 
     entry = cfg.model[slot]
     if entry.source == "local":

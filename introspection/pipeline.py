@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from introspection.analysis import scoring
 from introspection.executor import SLOTS, SideSchedule, plan_sides
 from introspection.run_context import RunContext
-from introspection.stages import ModelRef, Plan, build_plan, object_values
+from introspection.stages.model_ref import ModelRef
+from introspection.stages.plan import Plan, build_plan, object_values
 from introspection.types import ChatRequest
 
 __all__ = ["SLOTS", "ModelRef", "Plan", "Prompts", "RunContext", "SideSchedule", "answer", "build_plan", "merge",

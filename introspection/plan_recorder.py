@@ -33,7 +33,10 @@ from introspection.plan_rates import (
 )
 from introspection.plan_tokens import TokenCounter
 from introspection.run_context import RunContext
-from introspection.stages import ModelRef, Plan, finetune_settings, sampling_for
+from introspection.stages.answers import sampling_for
+from introspection.stages.finetune_settings import finetune_settings
+from introspection.stages.model_ref import ModelRef
+from introspection.stages.plan import Plan
 from introspection.types import Answer, ChatRequest, Sampling
 
 END_OF_TURN_TOKENS = 2  # markup after a training completion (e.g. "<|im_end|>\n"), in the training bound

@@ -15,11 +15,12 @@ TOKENS_PER_MESSAGE = 4  # role markup per chat message, in the character estimat
 def local_tokenizer(entry: dict, store_root: Path) -> tuple[Any | None, str]:
     """The model's tokenizer (with its configured chat template) if it is on this machine, and where
     it came from or why it is not used. Never downloads, never converts, never loads weights."""
-    from introspection.models import ModelResolveError, _configured_template
+    from introspection.chat_templates import configured_template
+    from introspection.errors import ModelResolveError
 
     source, path = entry["source"], str(entry["path"])
     try:
-        template = _configured_template(_entry_view(entry), "model")
+        template = configured_template(_entry_view(entry), "model")
     except ModelResolveError as exc:
         return None, str(exc)
     kwargs: dict[str, Any] = {"trust_remote_code": bool(entry.get("trust_remote_code"))}

@@ -1,10 +1,12 @@
 """Where a run's time and memory went: one record per stage, and the run's total.
 
-A run attaches one Profile to its artifact store (Profile.attach); every stage that takes time adds a
-record to it: the answer and finetune workers measure theirs in their own process and hand them back
-through their result file (worker.write_result -> stages.run_in_subprocess), stages that run in this
-process (build, lookups of reused artifacts) time themselves with `timed_stage`. The two sides of a
-pair may run in two threads at once, so records are added under a lock.
+A run makes one Profile and hands it to every stage it runs (the stages' `profile=` argument; the entry
+point creates it and experiments pass it on); every stage that takes time adds a record to it: the answer
+and finetune workers measure theirs in their own process and hand them back through their result file
+(worker.write_result -> stages/worker_runs.run_in_subprocess), stages that run in this process (build,
+lookups of reused artifacts) time themselves with `timed_stage`. A stage given no profile (a test, a
+benchmark) records nothing. The two sides of a pair may run in two threads at once, so records are added
+under a lock.
 
 results.json carries `summary()` under "profile"; docs/measurements.md describes every field.
 """
@@ -107,12 +109,6 @@ class Profile:
         self._lock = threading.Lock()
         self._records: list[StageRecord] = []
 
-    @staticmethod
-    def attach(store) -> Profile:
-        """A new profile for the run that uses this store; stages find it with `profile_of(store)`."""
-        store.profile = Profile()
-        return store.profile
-
     def add(self, record: StageRecord) -> None:
         with self._lock:
             self._records.append(record)
@@ -167,18 +163,12 @@ class Profile:
         }
 
 
-def profile_of(store) -> Profile | None:
-    """The profile attached to this store, or None (a store used outside a run: nothing is recorded)."""
-    return getattr(store, "profile", None)
-
-
 @contextmanager
-def timed_stage(store, stage: str, kind: str, model: str | None = None):
+def timed_stage(profile: Profile | None, stage: str, kind: str, model: str | None = None):
     """Time a stage that runs in this process; the block may set counters on the yielded dict
-    (e.g. reused=True). Recorded only when the block completes and a profile is attached."""
+    (e.g. reused=True). Recorded into `profile` only when the block completes and a profile is given."""
     counts: dict = {}
     started = time.time()
     yield counts
-    profile = profile_of(store)
     if profile is not None:
         profile.add(make_record(stage, kind, model, started, time.time(), **counts))

@@ -14,6 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from introspection.profile import Profile
 from introspection.store import Store
 
 
@@ -23,3 +24,4 @@ class RunContext:
     store: Store
     run_dir: Path
     executor: Any  # executor.LocalExecutor or plan_recorder.RecordingExecutor: the methods pipeline.py calls
+    profile: Profile | None = None  # the run's per-stage wall, tokens and memory (results.json "profile"); None: not recorded

@@ -171,7 +171,7 @@ def _largest_divisor_at_most(n: int, limit: int) -> int:
 
 def finetune_settings_by_slot(cfg: DictConfig) -> dict[str, dict]:
     """The finetune settings each model trains with (multi_gpu=auto resolved from its catalogue entry)."""
-    from introspection.stages import finetune_settings
+    from introspection.stages.finetune_settings import finetune_settings
 
     return {slot: finetune_settings(cfg.finetune, cfg.model[slot]) for slot in SLOTS}
 

@@ -45,7 +45,7 @@ Everything on disk under a store root (store_dir, default $INTROSPECTION_CACHE o
 - `models/<key>/` (sealed folder): embedded GGUF models converted to safetensors. Not an artifact because
   the folder's content is the model's identity: its fingerprint hashes every visible file, so a visible
   `_manifest.json` inside it would change the fingerprint, and with it every key of the demo's models;
-  the dot-named sealed manifest is not hashed. Built once per embedded key (introspection.models).
+  the dot-named sealed manifest is not hashed. Built once per embedded key (introspection.embedded_models).
 - `merged/<key>/` (sealed folder): an adapter folded into its base for serving (vLLM on CPU,
   inference.lora_serving=merge) or as the base of a continued finetune (behaviour shift). A derived,
   disposable copy of weights that are keyed already (base fingerprint + adapter content); its
@@ -53,7 +53,7 @@ Everything on disk under a store root (store_dir, default $INTROSPECTION_CACHE o
   (introspection.inference.lora). Safe to delete at any time.
 - `fingerprints/<hash of folder path>.json`: the sha256 of a local or embedded model folder, reused while
   every file keeps its size and mtime; each carries a checksum of its own content and is recomputed when it
-  fails it (introspection.models.folder_fingerprint). Safe to delete at any time.
+  fails it (introspection.model_fingerprints.folder_fingerprint). Safe to delete at any time.
 - `torchinductor/`: torch's own compile cache for vLLM on CPU (TORCHINDUCTOR_CACHE_DIR, unless set), managed
   by torch; it holds compiled kernels, no results. Safe to delete at any time.
 - `<name>.lock` beside each sealed folder: its build lock.
@@ -83,7 +83,7 @@ from introspection.locks import StoreLock, stale_after_s
 log = logging.getLogger(__name__)
 
 MANIFEST = "_manifest.json"
-SEALED_MANIFEST = ".manifest.json"  # dot-named: not part of a model folder's fingerprint (models._file_stats)
+SEALED_MANIFEST = ".manifest.json"  # dot-named: not part of a model folder's fingerprint (model_fingerprints.file_stats)
 
 
 def digest(obj: Any) -> str:

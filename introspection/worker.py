@@ -1,4 +1,5 @@
-"""Entry points of the spawned processes that load a model. Each gets a plain dict, never a live object.
+"""Entry points of the spawned processes that load a model. Each gets a plain dict, never a live object
+(introspection/payload.py encodes it in the parent and decodes its configs and records here).
 
 A worker loads one model, computes the artifacts it was asked for, writes them into the store and
 exits, so the engine's memory (GPU or CPU) is returned to the system.
@@ -16,6 +17,7 @@ from tqdm import tqdm
 from introspection import faults
 from introspection.errors import reported
 from introspection.finetune.job import check_trained_folder, train_from_payload
+from introspection.payload import config_from_payload, record_from_payload
 from introspection.profile import StageRecord, finetune_work, make_record
 from introspection.store import Store, read_jsonl, write_json_atomic, write_jsonl_atomic
 from introspection.types import ChatRequest, Sampling
@@ -31,7 +33,7 @@ def _entry_and_resolved(model: dict):
     from introspection.config import ModelEntry
     from introspection.models import ResolvedModel
 
-    return ModelEntry(**model["entry"]), ResolvedModel(**model["resolved"])
+    return record_from_payload(ModelEntry, model["entry"]), record_from_payload(ResolvedModel, model["resolved"])
 
 
 def _kept_batch(path: Path, batch: list[ChatRequest]) -> bool:
@@ -72,7 +74,7 @@ def checkpoint_batch_size(inference_cfg, on_gpu: bool) -> int:
 
 def write_result(payload: dict, store: Store, stages: list[StageRecord] = ()) -> None:
     """Tell the orchestrator which artifacts this worker computed and which it found sealed by another job,
-    and how long each stage took (stages.run_in_subprocess adds them to its counts and its run's profile)."""
+    and how long each stage took (stages/worker_runs.run_in_subprocess adds them to its counts and its run's profile)."""
     if payload.get("result_path"):
         write_json_atomic(Path(payload["result_path"]), {**store.counts(), "stages": [asdict(s) for s in stages]})
 
@@ -85,12 +87,10 @@ def answer_worker(payload: dict) -> None:
     at the same time on a cluster, so one process writes a key's batches, and a job that gets the lock
     after another sealed the answers reuses them without loading the model."""
     _setup_logging()
-    from omegaconf import OmegaConf
-
     from introspection.config import InferenceConfig
 
     store = Store(payload["store_root"])
-    inference_cfg = OmegaConf.structured(InferenceConfig(**payload["inference"]))
+    inference_cfg = config_from_payload(InferenceConfig, payload["inference"])
     from introspection.inference.registry import backend_for
 
     spec = backend_for(payload["model"]["entry"].get("source"), inference_cfg.backend)  # a server model's: server
@@ -123,8 +123,8 @@ def _answer_job(store: Store, payload: dict, inference_cfg, engine: dict, size: 
 
     model = payload["model"]
     entry, resolved = _entry_and_resolved(model)
-    key, sampling = job["key"], Sampling(**job["sampling"])
-    requests = [ChatRequest(r["request_id"], r["messages"]) for r in job["requests"]]
+    key, sampling = job["key"], record_from_payload(Sampling, job["sampling"])
+    requests = [record_from_payload(ChatRequest, r) for r in job["requests"]]
     partial = store.partial_dir("answers", key)
     batches = [requests[i : i + size] for i in range(0, len(requests), size)]
     started = time.time()
@@ -140,7 +140,7 @@ def _answer_job(store: Store, payload: dict, inference_cfg, engine: dict, size: 
             t0 = time.perf_counter()
             engine["backend"] = make_backend(inference_cfg.backend, resolved, inference_cfg, entry,
                                              adapter_path=model["adapter_dir"], work_dir=store.root,
-                                             samplings=[Sampling(**j["sampling"]) for j in payload["jobs"]])
+                                             samplings=[record_from_payload(Sampling, j["sampling"]) for j in payload["jobs"]])
             engine_seconds = time.perf_counter() - t0
             work["engine_start_s"] = round(engine_seconds, 3)
         t0 = time.perf_counter()

@@ -77,7 +77,7 @@ def tiny_pair(tiny_model_dir, tmp_path_factory) -> tuple[Path, Path]:
     """Two tiny random models of one architecture (seeds 0 and 1: tiny_model_dir and one more), once per session.
 
     Every artifact key starts from a model's fingerprint, the sha256 of its folder's files
-    (introspection/models.py folder_fingerprint), so runs in any module share tiny_run's artifacts."""
+    (introspection/model_fingerprints.py folder_fingerprint), so runs in any module share tiny_run's artifacts."""
     return tiny_model_dir, build_tiny_model(tmp_path_factory.mktemp("tiny_b"), seed=1)
 
 
@@ -98,11 +98,12 @@ def tiny_run(tiny_pair, tmp_path_factory) -> TinyRun:
 
     Its workers run on one thread each (OMP_NUM_THREADS=1), so that a run of the same config elsewhere on one
     thread (tests/test_concurrent_sides.py) computes the same bytes."""
-    from introspection import devices, stages
+    from introspection import devices
+    from introspection.stages import worker_runs
 
     base = tmp_path_factory.mktemp("tiny_run")
     workers: list[dict] = []
-    spawn_and_wait = stages.spawn_and_wait
+    spawn_and_wait = worker_runs.spawn_and_wait
 
     def recorded(store_root, target, payload, what, *args, **kwargs):
         record = {"what": what, "devices": devices.environment().get("CUDA_VISIBLE_DEVICES"), "start": time.monotonic()}
@@ -112,7 +113,7 @@ def tiny_run(tiny_pair, tmp_path_factory) -> TinyRun:
             workers.append(record | {"end": time.monotonic()})
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(stages, "spawn_and_wait", recorded)
+        patch.setattr(worker_runs, "spawn_and_wait", recorded)
         patch.setenv("OMP_NUM_THREADS", "1")
         patch.delenv("CUDA_VISIBLE_DEVICES", raising=False)  # no devices: the two sides in turn
         proc = run_main([f"hydra.run.dir={base / 'run'}", *tiny_overrides(tiny_pair, base / "store")])

@@ -90,7 +90,8 @@ BACKEND = BackendSpec(name="echo", summary="answers each prompt reversed", load=
 
 def test_a_backend_is_one_module(echo_backend, tiny_model_dir, tmp_path):
     from introspection.models import resolve_model
-    from introspection.stages import AnswerJob, ModelRef, answer_key
+    from introspection.stages.answers import AnswerJob, answer_key
+    from introspection.stages.model_ref import ModelRef
     from introspection.types import ChatRequest, Sampling
 
     assert "echo" in registry.engine_names()

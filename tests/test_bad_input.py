@@ -153,7 +153,7 @@ def test_data_dir_that_is_not_a_folder(tmp_path):
 
 
 def test_empty_task_file(tmp_path):
-    from introspection.stages import build_plan
+    from introspection.stages.plan import build_plan
 
     (tmp_path / "train_colors.jsonl").write_text("\n")
     cfg = compose_cfg(["tasks=smoke", f"tasks.data_dir={tmp_path}"])
@@ -167,7 +167,7 @@ def test_empty_task_file(tmp_path):
 
 
 def test_task_set_without_test_tasks(tmp_path):
-    from introspection.stages import build_plan
+    from introspection.stages.plan import build_plan
 
     cfg = compose_cfg(["tasks=smoke", "tasks.test_tasks=[]"])
     assert_one_line(raised(ValueError, build_plan, cfg.tasks, Store(tmp_path)), "task set 'smoke'",
@@ -175,7 +175,7 @@ def test_task_set_without_test_tasks(tmp_path):
 
 
 def test_unknown_property(tmp_path):
-    from introspection.stages import build_plan
+    from introspection.stages.plan import build_plan
 
     cfg = compose_cfg(["tasks=smoke", "tasks.properties.colors_long=[first_letter]"])
     assert_one_line(raised(ValueError, build_plan, cfg.tasks, Store(tmp_path)), "unknown property 'first_letter'",
@@ -183,7 +183,7 @@ def test_unknown_property(tmp_path):
 
 
 def test_property_that_does_not_apply_to_the_task(tmp_path):
-    from introspection.stages import build_plan
+    from introspection.stages.plan import build_plan
 
     cfg = compose_cfg(["tasks=smoke", "tasks.properties.colors_long=[among_a_or_c]"])
     assert_one_line(raised(ValueError, build_plan, cfg.tasks, Store(tmp_path)), "property 'among_a_or_c'",
@@ -203,7 +203,8 @@ def test_number_of_items_of_the_wrong_type():
 def test_model_folder_without_chat_template(tiny_model_dir, tmp_path):
     import shutil
 
-    from introspection.models import ModelResolveError, resolve_model
+    from introspection.errors import ModelResolveError
+    from introspection.models import resolve_model
 
     folder = tmp_path / "no_template"
     shutil.copytree(tiny_model_dir, folder)
@@ -219,7 +220,8 @@ def test_model_folder_without_chat_template(tiny_model_dir, tmp_path):
 
 
 def test_chat_template_that_is_neither_named_nor_a_file(tiny_model_dir, tmp_path):
-    from introspection.models import ModelResolveError, resolve_model
+    from introspection.errors import ModelResolveError
+    from introspection.models import resolve_model
 
     entry = ModelEntry(name="tiny", source="local", path=str(tiny_model_dir), chat_template="llama3.jinja")
     assert_one_line(raised(ModelResolveError, resolve_model, entry, tmp_path, where="model.m1"), "'llama3.jinja'",
@@ -227,7 +229,8 @@ def test_chat_template_that_is_neither_named_nor_a_file(tiny_model_dir, tmp_path
 
 
 def test_unknown_model_source_and_embedded_key(tmp_path):
-    from introspection.models import ModelResolveError, resolve_model
+    from introspection.errors import ModelResolveError
+    from introspection.models import resolve_model
 
     entry = ModelEntry(name="x", source="s3", path="bucket/model")
     assert_one_line(raised(ModelResolveError, resolve_model, entry, tmp_path, where="model.m1"),
@@ -264,19 +267,21 @@ def test_unknown_inference_backend_and_finetune_method():
     from omegaconf import OmegaConf
 
     from introspection.config import FinetuneConfig, InferenceConfig
-    from introspection.finetune.trainer import _check_config
+    from introspection.finetune.sft_settings import check_config
     from introspection.inference import make_backend
 
     cfg = OmegaConf.structured(InferenceConfig(name="x"))
     assert_one_line(raised(ValueError, make_backend, "tgi", None, cfg, None), "unknown inference backend 'tgi'",
                     "inference.backend", "valid: ", "vllm", "hf")
-    assert_one_line(raised(ValueError, _check_config, OmegaConf.structured(FinetuneConfig(name="x", method="dora"))),
+    assert_one_line(raised(ValueError, check_config, OmegaConf.structured(FinetuneConfig(name="x", method="dora"))),
                     "finetune.method='dora'", "lora, qlora, full")
 
 
 # --- answers ----------------------------------------------------------------------------------
 def test_all_non_compliant_answers(tmp_path):
-    from introspection.stages import ModelRef, build_plan, prepare_rows
+    from introspection.stages.model_ref import ModelRef
+    from introspection.stages.plan import build_plan
+    from introspection.stages.rows import prepare_rows
     from introspection.types import Answer
 
     # Strict compliance: under the authors' rules (the default) any text has some values, e.g.
@@ -348,7 +353,7 @@ def bad_rank_worker(payload: dict) -> None:
 def test_a_worker_reports_its_error_in_one_line(tmp_path):
     """An expected failure inside a model worker (here the rank check the vLLM backend makes when it loads
     an adapter) reaches the orchestrator as one line naming the worker, the value and the fix."""
-    from introspection.stages import run_in_subprocess
+    from introspection.stages.worker_runs import run_in_subprocess
 
     store = Store(tmp_path)
     with pytest.raises(WorkerError) as info:
@@ -386,7 +391,7 @@ def test_expected_errors_become_one_line_and_exit_2_others_keep_their_traceback(
 
 def test_a_failed_materialisation_is_one_line(tmp_path):
     """Embedded models are converted in a spawned process; its failure reaches the caller as one line."""
-    from introspection.models import _convert_in_worker
+    from introspection.embedded_models import _convert_in_worker
 
     not_a_folder = tmp_path / "not_a_folder"
     not_a_folder.write_text("")
@@ -398,7 +403,8 @@ def test_a_failed_materialisation_is_one_line(tmp_path):
 def test_empty_model_folder_says_it_holds_no_model(tmp_path, tiny_model_dir):
     """Not "has no chat template": the folder has no config.json and no weights (at start, and in
     resolve_model for a folder emptied later)."""
-    from introspection.models import ModelResolveError, resolve_model
+    from introspection.errors import ModelResolveError
+    from introspection.models import resolve_model
 
     empty = tmp_path / "empty_model"
     empty.mkdir()

@@ -23,9 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from introspection import models
+from introspection import embedded_models
+from introspection.embedded_models import EMBEDDED, EmbeddedModel, materialize_embedded
 from introspection.inference.lora import merge_adapter
-from introspection.models import EMBEDDED, EmbeddedModel, folder_fingerprint, materialize_embedded
+from introspection.model_fingerprints import folder_fingerprint
 from introspection.store import SEALED_MANIFEST, Store, file_sha256, verify_store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,7 +114,7 @@ def fake_embedded(tiny_model_dir, monkeypatch):
         (out_dir / "embedded.json").write_text(json.dumps({"key": key}))
 
     monkeypatch.setitem(EMBEDDED, "tiny", EmbeddedModel("tiny", "the tiny test model", lambda d: d, None))
-    monkeypatch.setattr(models, "_convert_in_worker", convert)
+    monkeypatch.setattr(embedded_models, "_convert_in_worker", convert)
     return conversions
 
 
@@ -209,7 +210,7 @@ def test_finetune_outside_a_store_removes_a_killed_runs_folders(tiny_model_dir, 
 
     from introspection.config import FinetuneConfig, LoraSettings
     from introspection.finetune.data import sft_rows
-    from introspection.finetune.trainer import finetune
+    from introspection.finetune.training import finetune
 
     for name in (".adapter.partial", ".adapter.old"):
         (tmp_path / name).mkdir()

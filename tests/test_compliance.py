@@ -203,7 +203,7 @@ def test_tasks_compliance_reaches_scoring_and_property_values() -> None:
     """tasks.compliance travels with the plan: object values (stages.object_values) and the compliance of
     hypothetical answers (scoring.score_pairs) follow it."""
     from introspection.analysis.scoring import score_pairs
-    from introspection.stages import Plan, object_values
+    from introspection.stages.plan import Plan, object_values
     from introspection.types import Answer, Item
 
     items = [Item("mmlu_non_cot", "m:0", "Q0", "A"), Item("animals_long", "a:0", "cat dog")]

@@ -16,14 +16,15 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from introspection import config as _config  # noqa: F401  (registers the structured configs)
-from introspection import devices, stages
+from introspection import devices
 from introspection.cli import CONF_DIR
 from introspection.executor import SideSchedule, plan_sides, run_sides
 from introspection.experiments import NoOptions
+from introspection.stages import worker_runs
 from introspection.store import Store
 from tests.helpers import run_main, tiny_overrides
 
-SPAWN_AND_WAIT = stages.spawn_and_wait
+SPAWN_AND_WAIT = worker_runs.spawn_and_wait
 
 
 def compose_cfg(overrides: list[str]):
@@ -96,7 +97,7 @@ def run_recorded(monkeypatch, tiny_pair, store_dir: Path, run_dir: Path, extra: 
             record["end"] = time.monotonic()
             records.append(record)
 
-    monkeypatch.setattr(stages, "spawn_and_wait", recorded)
+    monkeypatch.setattr(worker_runs, "spawn_and_wait", recorded)
     cfg = compose_cfg([*tiny_overrides(tiny_pair, store_dir), *extra])
     store = Store(cfg.store_dir)
     result = run_cross_prediction(RunContext(cfg, store, run_dir, LocalExecutor()), NoOptions())

@@ -11,7 +11,8 @@ from omegaconf import OmegaConf
 
 import introspection.config  # noqa: F401  (registers the schemas)
 from introspection.cli import rewrite_model_sides
-from introspection.stages import ModelRef, adapter_key, finetune_settings
+from introspection.stages.finetune_settings import adapter_key, finetune_settings
+from introspection.stages.model_ref import ModelRef
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 LLM_DIR = CONF / "model" / "llm"
@@ -171,7 +172,7 @@ def test_the_answer_worker_checkpoints_in_the_batches_of_its_device(tiny_model_d
     from introspection import worker
     from introspection.config import ModelEntry
     from introspection.models import resolve_model
-    from introspection.stages import AnswerJob, answer_key
+    from introspection.stages.answers import AnswerJob, answer_key
     from introspection.store import Store
     from introspection.types import ChatRequest, Sampling
 

@@ -214,7 +214,8 @@ def test_a_resumed_job_recomputes_batches_of_another_batch_size(tiny_model_dir, 
 
     from introspection.config import ModelEntry
     from introspection.models import resolve_model
-    from introspection.stages import AnswerJob, ModelRef, answer_key
+    from introspection.stages.answers import AnswerJob, answer_key
+    from introspection.stages.model_ref import ModelRef
     from introspection.types import ChatRequest, Sampling
     from introspection.worker import answer_worker
 

@@ -111,7 +111,7 @@ def test_write_read_rows_roundtrip(tmp_path):
 
 
 def test_label_mask_covers_answer_and_end_of_turn_only(tiny_model_dir):
-    from introspection.finetune.trainer import label_mask_report
+    from introspection.finetune.label_mask import label_mask_report
 
     tokenizer = _tokenizer(tiny_model_dir)
     row = sft_rows([_example("cat dog", "third_word", "horse")], max_examples=None)[0]
@@ -129,7 +129,8 @@ def test_label_mask_covers_answer_and_end_of_turn_only(tiny_model_dir):
 
 
 def test_label_mask_report_matches_the_trainer_dataset(tiny_model_dir, tmp_path):
-    from introspection.finetune.trainer import build_trainer, label_mask_report
+    from introspection.finetune.label_mask import label_mask_report
+    from introspection.finetune.trainer import build_trainer
 
     tokenizer = _tokenizer(tiny_model_dir)
     rows = _yes_rows(4)
@@ -142,7 +143,7 @@ def test_label_mask_report_matches_the_trainer_dataset(tiny_model_dir, tmp_path)
 
 
 def test_label_mask_prompt_longer_than_max_length_is_an_error(tiny_model_dir):
-    from introspection.finetune.trainer import label_mask_report
+    from introspection.finetune.label_mask import label_mask_report
 
     row = _yes_rows(1)[0]
     with pytest.raises(ValueError, match="max_length=8"):
@@ -150,7 +151,7 @@ def test_label_mask_prompt_longer_than_max_length_is_an_error(tiny_model_dir):
 
 
 def test_pad_token_equal_to_eos_is_rejected(tiny_model_dir):
-    from introspection.finetune.trainer import label_mask_report
+    from introspection.finetune.label_mask import label_mask_report
 
     tokenizer = _tokenizer(tiny_model_dir)
     tokenizer.pad_token = tokenizer.eos_token
@@ -166,7 +167,7 @@ def test_lora_run_learns_the_answer_and_writes_an_adapter(tiny_model_dir, tmp_pa
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from introspection.finetune.trainer import finetune
+    from introspection.finetune.training import finetune
 
     tokenizer = _tokenizer(tiny_model_dir)
     rows = _yes_rows(16)
@@ -210,7 +211,7 @@ def test_lora_run_learns_the_answer_and_writes_an_adapter(tiny_model_dir, tmp_pa
 def test_full_run_saves_full_weights_and_replaces_old_output(tiny_model_dir, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from introspection.finetune.trainer import finetune
+    from introspection.finetune.training import finetune
 
     tokenizer = _tokenizer(tiny_model_dir)
     out_dir = tmp_path / "full"
@@ -228,7 +229,7 @@ def test_full_run_saves_full_weights_and_replaces_old_output(tiny_model_dir, tmp
 
 
 def test_failed_run_leaves_nothing_behind(tiny_model_dir, tmp_path):
-    from introspection.finetune.trainer import finetune
+    from introspection.finetune.training import finetune
 
     bad_rows = [{"prompt": [{"role": "user", "content": "q"}], "completion": "not a message list"}]
     with pytest.raises(ValueError, match="row 0"):
@@ -238,7 +239,7 @@ def test_failed_run_leaves_nothing_behind(tiny_model_dir, tmp_path):
 
 
 def test_bad_method_is_a_clear_error(tiny_model_dir, tmp_path):
-    from introspection.finetune.trainer import finetune
+    from introspection.finetune.training import finetune
 
     with pytest.raises(ValueError, match="finetune.method='dora'.*lora, qlora, full"):
         finetune(str(tiny_model_dir), _tokenizer(tiny_model_dir), _yes_rows(2), FinetuneConfig(name="t", method="dora"),
@@ -248,7 +249,7 @@ def test_bad_method_is_a_clear_error(tiny_model_dir, tmp_path):
 def test_qlora_without_cuda_says_to_use_lora(tiny_model_dir, tmp_path):
     import torch
 
-    from introspection.finetune.trainer import finetune
+    from introspection.finetune.training import finetune
 
     if torch.cuda.is_available():
         pytest.skip(reason="this machine has CUDA: qlora is allowed here")
@@ -298,7 +299,8 @@ def test_a_models_own_learning_rate_is_the_one_it_trains_at_and_is_keyed_by(tiny
 
     from introspection.config import ModelEntry
     from introspection.models import resolve_model
-    from introspection.stages import ModelRef, finetune_model
+    from introspection.stages.adapters import finetune_model
+    from introspection.stages.model_ref import ModelRef
     from introspection.store import Store, digest
 
     store = Store(tmp_path / "store")
@@ -330,7 +332,7 @@ def test_a_models_own_learning_rate_is_the_one_it_trains_at_and_is_keyed_by(tiny
 # --- the saved folder is checked before the store seals it -----------------------------------------
 @pytest.fixture(scope="module")
 def trained_adapter(tiny_model_dir, tmp_path_factory) -> Path:
-    from introspection.finetune.trainer import finetune
+    from introspection.finetune.training import finetune
 
     out_dir = tmp_path_factory.mktemp("trained") / "adapter"
     cfg = FinetuneConfig(name="t", lora=LoraSettings(r=4, alpha=8), epochs=1, batch_size=2, learning_rate=1e-3)

@@ -85,7 +85,8 @@ def test_a_single_process_finetune_on_a_4_gpu_job_sees_one_device_and_records_it
     from introspection.config import ModelEntry
     from introspection.finetune.data import write_rows
     from introspection.models import resolve_model
-    from introspection.stages import ModelRef, finetune_model
+    from introspection.stages.adapters import finetune_model
+    from introspection.stages.model_ref import ModelRef
     from introspection.store import Store, digest
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", JOB_GPUS)

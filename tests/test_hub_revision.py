@@ -15,9 +15,12 @@ from types import SimpleNamespace
 import pytest
 
 from introspection.config import ModelEntry
+from introspection.errors import ModelResolveError
 from introspection.inference.lora import merge_adapter, merge_info, merged_folder_ready
-from introspection.models import ModelResolveError, hub_fingerprint, resolve_model, weights_record
-from introspection.stages import AnswerJob, ModelRef, answer_key
+from introspection.model_fingerprints import hub_fingerprint
+from introspection.models import resolve_model, weights_record
+from introspection.stages.answers import AnswerJob, answer_key
+from introspection.stages.model_ref import ModelRef
 from introspection.types import ChatRequest, Sampling
 
 REPO = "org/tiny-chat"
@@ -128,7 +131,7 @@ def test_online_an_unreachable_hub_falls_back_to_the_cache(hub, monkeypatch, cap
         resolved()
     assert "Name or service not known" in str(raised.value) and "not in the Hugging Face cache" in str(raised.value)
     cache_commit(hub, REPO, FIRST)
-    with caplog.at_level(logging.WARNING, logger="introspection.models"):
+    with caplog.at_level(logging.WARNING, logger="introspection.model_fingerprints"):
         assert resolved()["revision"] == FIRST
     assert "using the commit in the local cache" in caplog.text
 

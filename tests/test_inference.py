@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from introspection.config import InferenceConfig, ModelEntry
+from introspection.config import InferenceConfig, ModelEntry, default_cache_dir
 from introspection.inference import choose_answer, make_backend
 from introspection.inference.hf_backend import HFBackend
 from introspection.inference.lora import (
@@ -29,7 +29,7 @@ from introspection.inference.lora import (
     vllm_max_lora_rank,
 )
 from introspection.inference.vllm_backend import prepare_cpu_env
-from introspection.models import ResolvedModel, default_cache_dir, resolve_model
+from introspection.models import ResolvedModel, resolve_model
 from introspection.types import ChatRequest, Sampling
 
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
@@ -521,7 +521,7 @@ def test_behaviour_shift_merges_in_the_entry_dtype(tiny_model_dir, tiny_adapter,
     worker: bf16 for a bf16 entry, float32 for `auto` on a CPU (the demo's)."""
     import introspection.devices as devices
     from introspection.experiments import behavior_shift
-    from introspection.stages import ModelRef
+    from introspection.stages.model_ref import ModelRef
     from introspection.store import Store
 
     monkeypatch.setattr(devices, "visible_devices", lambda: [])

@@ -17,16 +17,11 @@ from omegaconf import OmegaConf
 from introspection.config import FinetuneConfig, InferenceConfig, LoraSettings, ModelEntry, TaskSetConfig
 from introspection.finetune.distributed import accelerate_config_path
 from introspection.models import resolve_model
-from introspection.stages import (
-    AnswerJob,
-    ModelRef,
-    adapter_key,
-    answer_key,
-    build_plan,
-    finetune_settings,
-    prepare_rows,
-    sampling_for,
-)
+from introspection.stages.answers import AnswerJob, answer_key, sampling_for
+from introspection.stages.finetune_settings import adapter_key, finetune_settings
+from introspection.stages.model_ref import ModelRef
+from introspection.stages.plan import build_plan
+from introspection.stages.rows import prepare_rows
 from introspection.store import Store
 from introspection.types import Answer
 
@@ -277,8 +272,8 @@ def test_settings_that_act_together_enter_the_adapter_key(setting, tmp_path):
 def test_a_template_that_is_the_folders_own_is_keyed_by_the_folder(setting, tiny_model_dir, tmp_path):
     """The demo's Gemma names the template its converted folder already holds: its keys stay as before.
     The same text given for a folder whose own template differs is keyed."""
-    from introspection.models import NAMED_TEMPLATES
-    from introspection.stages import _own_template
+    from introspection.chat_templates import NAMED_TEMPLATES
+    from introspection.stages.model_ref import _own_template
 
     store = setting[0]
     folder = tmp_path / "model"

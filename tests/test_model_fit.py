@@ -13,7 +13,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from introspection.model_checks import check_models_fit
-from introspection.stages import ModelRef
+from introspection.stages.model_ref import ModelRef
 from tests.helpers import tiny_overrides
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,19 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from introspection.config import ModelEntry
-from introspection.models import (
-    CHATML_TEMPLATE,
-    EMBEDDED,
-    GEMMA_TEMPLATE,
-    ModelResolveError,
-    _sidecar_check,
-    default_cache_dir,
-    folder_fingerprint,
-    hub_fingerprint,
-    load_tokenizer,
-    resolve_model,
-)
+from introspection.chat_templates import CHATML_TEMPLATE, GEMMA_TEMPLATE
+from introspection.config import ModelEntry, default_cache_dir
+from introspection.embedded_models import EMBEDDED
+from introspection.errors import ModelResolveError
+from introspection.model_fingerprints import _sidecar_check, folder_fingerprint, hub_fingerprint
+from introspection.models import load_tokenizer, resolve_model
 from tests.tiny_model import build_tiny_tokenizer
 
 CONV = [{"role": "system", "content": ""}, {"role": "user", "content": "What is 2+2?"}]

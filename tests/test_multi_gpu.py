@@ -20,7 +20,8 @@ from introspection.finetune.distributed import (
     launch_command,
 )
 from introspection.models import resolve_model
-from introspection.stages import ModelRef, finetune_model
+from introspection.stages.adapters import finetune_model
+from introspection.stages.model_ref import ModelRef
 from introspection.store import Store, digest
 
 CPU_CONFIG = """compute_environment: LOCAL_MACHINE

@@ -26,8 +26,12 @@ from introspection.finetune import openai_finetune
 from introspection.finetune.checkpoints import checkpoint_folder
 from introspection.finetune.data import read_rows
 from introspection.inference.server_checks import check_server_entry, check_server_service
-from introspection.models import resolve_model, server_fingerprint
-from introspection.stages import ModelRef, build_plan, finetune_model, prepare_rows
+from introspection.model_fingerprints import server_fingerprint
+from introspection.models import resolve_model
+from introspection.stages.adapters import finetune_model
+from introspection.stages.model_ref import ModelRef
+from introspection.stages.plan import build_plan
+from introspection.stages.rows import prepare_rows
 from introspection.store import Store
 from introspection.types import Answer
 from tests.helpers import compose_cfg

@@ -16,7 +16,9 @@ from hydra import compose, initialize_config_dir
 
 from introspection import plan_rates, plan_recorder, plan_tokens, preflight
 from introspection.experiments import registry
-from introspection.stages import ModelRef, build_plan, prepare_rows
+from introspection.stages.model_ref import ModelRef
+from introspection.stages.plan import build_plan
+from introspection.stages.rows import prepare_rows
 from introspection.store import Store, read_jsonl
 from introspection.types import Answer
 from tests.tiny_model import build_tiny_model

@@ -15,13 +15,8 @@ from introspection.profile import Profile, StageRecord, make_record, timed_stage
 from tests.helpers import run_main, tiny_overrides
 
 
-class _Store:
-    """Stands in for introspection.store.Store, which the profile is attached to."""
-
-
 def test_two_threads_add_every_record_and_the_summary_adds_them_up():
-    store = _Store()
-    profile = Profile.attach(store)
+    profile = Profile()
     n, barrier = 200, threading.Barrier(2)
 
     def side(name: str) -> None:
@@ -50,7 +45,7 @@ def test_two_threads_add_every_record_and_the_summary_adds_them_up():
 
 
 def test_worker_records_carry_the_process_start_and_exit():
-    profile = Profile.attach(_Store())
+    profile = Profile()
     spawned = 1000.0
     records = [StageRecord("answers m object/train", "answers", "m", 1004.0, 1006.0, 2.0, engine_start_s=1.0),
                StageRecord("answers m object/test", "answers", "m", 1006.0, 1007.0, 1.0)]
@@ -62,13 +57,12 @@ def test_worker_records_carry_the_process_start_and_exit():
 
 
 def test_timed_stage_records_only_with_a_profile_and_only_when_the_block_completes():
-    store = _Store()
-    with timed_stage(store, "build", "build"):  # no profile attached: nothing to record into, no error
-        pass
-    profile = Profile.attach(store)
-    with pytest.raises(RuntimeError), timed_stage(store, "answers m x", "answers", "m"):
+    with timed_stage(None, "build", "build") as stage:  # no profile given: nothing to record into, no error
+        stage["reused"] = True
+    profile = Profile()
+    with pytest.raises(RuntimeError), timed_stage(profile, "answers m x", "answers", "m"):
         raise RuntimeError("failed stage")
-    with timed_stage(store, "answers m y", "answers", "m") as stage:
+    with timed_stage(profile, "answers m y", "answers", "m") as stage:
         stage["reused"] = True
     (record,) = profile.records()
     assert record.stage == "answers m y" and record.reused and record.wall_s >= 0 and record.peak_rss_gib > 0
@@ -76,7 +70,7 @@ def test_timed_stage_records_only_with_a_profile_and_only_when_the_block_complet
 
 
 def _profile_of_two_stages() -> dict:
-    profile = Profile.attach(_Store())
+    profile = Profile()
     profile.add(StageRecord("build", "build", None, 100.0, 100.5, 0.5, peak_rss_gib=0.3))
     profile.add(StageRecord("answers m object/train", "answers", "m", 101.0, 109.0, 8.0, engine_start_s=3.0,
                             requests=4, prompt_tokens=100, generated_tokens=48, peak_rss_gib=1.5))
@@ -132,7 +126,7 @@ def stored_answers(store: Path) -> dict[tuple[str, str], list[dict]]:
 
 def prompts_by_request(results: dict, store: Path) -> dict[str, list[dict]]:
     """request id -> the chat messages the run sent (the plan rebuilt from the run's saved config)."""
-    from introspection.stages import build_plan
+    from introspection.stages.plan import build_plan
     from introspection.store import Store
 
     plan = build_plan(OmegaConf.create(results["config"]["tasks"]), Store(store))

@@ -6,7 +6,7 @@ from omegaconf import OmegaConf
 
 from introspection.config import TaskSetConfig
 from introspection.experiments.behavior_shift import ShiftOptions, input_words_answer, shift_answers
-from introspection.stages import build_plan
+from introspection.stages.plan import build_plan
 from introspection.store import Store
 from introspection.types import ChatRequest
 

@@ -57,28 +57,28 @@ def _signal_during_step(monkeypatch, step: int) -> None:
     """Send this process SIGUSR2 while optimizer step `step` runs, as Slurm would at any moment."""
     from transformers import TrainerCallback
 
-    from introspection.finetune import trainer as trainer_module
+    from introspection.finetune import training as training_module
 
     class SignalDuringStep(TrainerCallback):
         def on_step_begin(self, args, state, control, **kwargs):
             if state.global_step == step - 1:
                 os.kill(os.getpid(), signal.SIGUSR2)
 
-    real = trainer_module.build_trainer
+    real = training_module.build_trainer
 
     def build_and_signal(*args, **kwargs):
         trainer, hyperparameters = real(*args, **kwargs)
         trainer.add_callback(SignalDuringStep())
         return trainer, hyperparameters
 
-    monkeypatch.setattr(trainer_module, "build_trainer", build_and_signal)
+    monkeypatch.setattr(training_module, "build_trainer", build_and_signal)
 
 
 def test_a_finetune_stopped_by_the_signal_resumes_to_the_uninterrupted_adapter(tiny_model_dir, tmp_path, monkeypatch,
                                                                                  usr2_handler):
     from transformers import AutoTokenizer
 
-    from introspection.finetune.trainer import finetune
+    from introspection.finetune.training import finetune
 
     tokenizer, rows, cfg = AutoTokenizer.from_pretrained(tiny_model_dir), _rows(), _cfg()
     whole = finetune(str(tiny_model_dir), tokenizer, rows, cfg, tmp_path / "whole" / "adapter", progress=False,

@@ -12,7 +12,12 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import introspection.config as config
-from introspection import stages
+from introspection.stages.adapters import finetune_model
+from introspection.stages.answers import AnswerJob, answer_key, sampling_for
+from introspection.stages.finetune_settings import adapter_key, settings_for_model
+from introspection.stages.model_ref import ModelRef
+from introspection.stages.plan import build_plan
+from introspection.stages.rows import prepare_rows
 from introspection.store import Store
 from introspection.types import Answer
 from tests.helpers import run_main, tiny_overrides
@@ -49,22 +54,22 @@ def artifact_keys(cfg, store_dir: Path, apply: bool = True) -> dict[str, str]:
     if apply:
         config.apply_seed(cfg)
     store = Store(store_dir)
-    plan = stages.build_plan(cfg.tasks, store)
+    plan = build_plan(cfg.tasks, store)
     entry = OmegaConf.to_container(cfg.model.m1, resolve=True)
-    model = stages.ModelRef(entry["name"], entry, {"fingerprint": "fixed-weights"})
+    model = ModelRef(entry["name"], entry, {"fingerprint": "fixed-weights"})
     keys = {}
     for name, requests, hypothetical in (("object/train", plan.object_requests(plan.train_items), False),
                                          ("hypothetical/test", plan.hypothetical_requests(plan.test_items), True)):
-        job = stages.AnswerJob(name, requests, stages.sampling_for(cfg.inference, hypothetical))
-        keys[f"answers {name}"] = stages.answer_key(model, job, cfg.inference)
-    job = stages.AnswerJob("sampled", plan.object_requests(plan.train_items)[:1], stages.sampling_for(cfg.inference, False))
-    keys["answers, same prompts"] = stages.answer_key(model, job, cfg.inference)
+        job = AnswerJob(name, requests, sampling_for(cfg.inference, hypothetical))
+        keys[f"answers {name}"] = answer_key(model, job, cfg.inference)
+    job = AnswerJob("sampled", plan.object_requests(plan.train_items)[:1], sampling_for(cfg.inference, False))
+    keys["answers, same prompts"] = answer_key(model, job, cfg.inference)
     answers = {r.request_id: Answer(r.request_id, r.messages[-1]["content"].split()[-1] + " red blue")
                for r in plan.object_requests(plan.train_items)}
-    rows, keys["rows"] = stages.prepare_rows(store, plan, model, model, answers, cfg.tasks, cfg.finetune,
+    rows, keys["rows"] = prepare_rows(store, plan, model, model, answers, cfg.tasks, cfg.finetune,
                                              predictor_answers=answers)
-    keys["adapter"] = stages.finetune_model(NoAdapters(), model, rows, keys["rows"], cfg.finetune, "m1[self]").adapter_key
-    keys["adapter, same rows"] = stages.adapter_key(model, "rows", stages.settings_for_model(cfg.finetune, model))
+    keys["adapter"] = finetune_model(NoAdapters(), model, rows, keys["rows"], cfg.finetune, "m1[self]").adapter_key
+    keys["adapter, same rows"] = adapter_key(model, "rows", settings_for_model(cfg.finetune, model))
     return keys
 
 

@@ -31,8 +31,10 @@ from introspection.config import InferenceConfig, ModelEntry
 from introspection.inference import make_backend
 from introspection.inference.server_checks import check_server_entry, check_server_service
 from introspection.inference.server_client import ServerClient, ServerError, backoff_seconds
-from introspection.models import resolve_model, server_fingerprint
-from introspection.stages import AnswerJob, ModelRef, answer_key, run_answer_jobs
+from introspection.model_fingerprints import server_fingerprint
+from introspection.models import resolve_model
+from introspection.stages.answers import AnswerJob, answer_key, run_answer_jobs
+from introspection.stages.model_ref import ModelRef
 from introspection.store import Store
 from introspection.types import ChatRequest, Sampling
 from tests.helpers import compose_cfg
@@ -438,8 +440,8 @@ def vllm_serve(tiny_model_dir, tmp_path_factory):
 
 @pytest.mark.skipif(not HAS_VLLM, reason="vllm is not installed")
 def test_vllm_serve_answers_equal_the_in_process_engine(vllm_serve, tiny_model_dir, tmp_path):
+    from introspection.config import default_cache_dir
     from introspection.inference.vllm_backend import prepare_cpu_env
-    from introspection.models import default_cache_dir
 
     requests = REQUESTS[:6]
     sampling = Sampling(max_tokens=8, top_logprobs=5)

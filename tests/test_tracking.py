@@ -99,7 +99,8 @@ def test_finetune_curves_reach_the_runs_project_and_group(tiny_model_dir, tmp_pa
     from introspection.config import FinetuneConfig, LoraSettings, ModelEntry
     from introspection.finetune.data import sft_rows, write_rows
     from introspection.models import resolve_model
-    from introspection.stages import ModelRef, finetune_model
+    from introspection.stages.adapters import finetune_model
+    from introspection.stages.model_ref import ModelRef
     from introspection.store import Store, digest
 
     monkeypatch.setenv("WANDB_SILENT", "true")

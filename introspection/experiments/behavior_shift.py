@@ -96,7 +96,7 @@ def shift_answers(opts: ShiftOptions, ctx: RunContext, models: dict, requests: l
 
 def run_behavior_shift(ctx: RunContext, opts: ShiftOptions) -> ExperimentResult:
     cfg = ctx.cfg
-    plan = build_plan(cfg.tasks, ctx.store)
+    plan = build_plan(cfg.tasks, ctx.store, profile=ctx.profile)
     models = resolve_models(ctx)
     target = models[opts.target]
     train_obj = plan.object_requests(plan.train_items)

@@ -160,7 +160,7 @@ def mad_with_ci(object_dists: list[dict], hyp_dists: list[dict], n_bins: int, n_
 
 def run_calibration(ctx: RunContext, opts: CalibrationOptions) -> ExperimentResult:
     cfg = ctx.cfg
-    plan = build_plan(cfg.tasks, ctx.store)
+    plan = build_plan(cfg.tasks, ctx.store, profile=ctx.profile)
     models = resolve_models(ctx)
     t_slot = opts.target
     p_slot = "m2" if t_slot == "m1" else "m1"

@@ -36,7 +36,7 @@ log = logging.getLogger("introspection")
 
 def run_cross_prediction(ctx: RunContext, options: NoOptions) -> ExperimentResult:
     cfg = ctx.cfg
-    plan = build_plan(cfg.tasks, ctx.store)
+    plan = build_plan(cfg.tasks, ctx.store, profile=ctx.profile)
     n_items = {"train": len(plan.train_items), "test": len(plan.test_items)}
     log.info("items: %d train, %d held-out; properties: %s", n_items["train"], n_items["test"], plan.properties)
     if cfg.experiment.stop_after == "build":

@@ -43,7 +43,7 @@ class UntrainedSelfOptions:
 
 
 def run_untrained_self(ctx: RunContext, opts: UntrainedSelfOptions) -> ExperimentResult:
-    plan = build_plan(ctx.cfg.tasks, ctx.store)
+    plan = build_plan(ctx.cfg.tasks, ctx.store, profile=ctx.profile)
     models = resolve_models(ctx, plan)
     prompts = Prompts.of(plan)
     answers: dict[str, dict] = {}

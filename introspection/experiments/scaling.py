@@ -48,7 +48,7 @@ class ScalingOptions:
 def run_scaling(ctx: RunContext, opts: ScalingOptions) -> ExperimentResult:
     cfg = ctx.cfg
     sizes = sorted(opts.sizes)
-    plan = build_plan(cfg.tasks, ctx.store)
+    plan = build_plan(cfg.tasks, ctx.store, profile=ctx.profile)
     models = resolve_models(ctx)
     t_slot = opts.target
     target, predictor = models[t_slot], models["m2" if t_slot == "m1" else "m1"]

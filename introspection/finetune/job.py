@@ -1,4 +1,5 @@
-"""One finetune as a spawned process runs it: a plain-dict payload in, a checked, trained folder out.
+"""One finetune as a spawned process runs it: a plain-dict payload in (introspection/payload.py), a checked,
+trained folder out.
 
 Both the single-process worker (worker.finetune_worker) and every rank of a multi-GPU launch
 (finetune/distributed.py) train through `train_from_payload`, and both check the saved folder with
@@ -15,19 +16,17 @@ def train_from_payload(payload: dict, folder: Path) -> dict:
     """Train the payload's model on its rows into folder/adapter; return the artifact's info.
 
     Also what every rank of a multi-GPU launch runs (finetune/distributed.py)."""
-    from omegaconf import OmegaConf
-
     from introspection.config import FinetuneConfig
     from introspection.finetune import checkpoints
     from introspection.finetune.data import read_rows
-    from introspection.finetune.trainer import finetune
+    from introspection.finetune.training import finetune
     from introspection.models import ResolvedModel, load_tokenizer
+    from introspection.payload import config_from_payload, record_from_payload
 
     checkpoints.stop_on_signal()  # Slurm's time-limit signal: checkpoint and stop, not die mid-step
     model = payload["model"]
-    resolved = ResolvedModel(**model["resolved"])
-    # The schema's nested settings (lora, openai) rebuilt from the payload's plain dict by the schema itself.
-    cfg = OmegaConf.merge(OmegaConf.structured(FinetuneConfig), payload["finetune"])
+    resolved = record_from_payload(ResolvedModel, model["resolved"])
+    cfg = config_from_payload(FinetuneConfig, payload["finetune"])  # nested settings (lora, openai) typed too
     rows = read_rows(Path(payload["rows_path"]))
     tokenizer = load_tokenizer(resolved)
     # logger.log_training: the orchestrator set this switch and the W&B project, group, mode and folder

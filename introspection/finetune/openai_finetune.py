@@ -70,7 +70,7 @@ def job_body(model_id: str, file_id: str, finetune_cfg) -> dict[str, Any]:
 def finetuned_entry(base, model_id: str) -> tuple[dict, dict]:
     """The finetuned model's entry and resolution: the base's server entry with the finetuned model's id as its
     path (stages.finetune_model makes them a ModelRef)."""
-    from introspection.models import server_fingerprint
+    from introspection.model_fingerprints import server_fingerprint
 
     entry = {**base.entry, "path": model_id}
     resolved = {**base.resolved, "path": model_id,

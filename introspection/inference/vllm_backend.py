@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from introspection.config import InferenceConfig, ModelEntry
+from introspection.config import InferenceConfig, ModelEntry, default_cache_dir
 from introspection.devices import inference_dtype
 from introspection.inference.base import BackendSpec, make_answer
 from introspection.inference.lora import (
@@ -26,7 +26,7 @@ from introspection.inference.lora import (
     merge_adapter,
     vllm_max_lora_rank,
 )
-from introspection.models import ResolvedModel, default_cache_dir
+from introspection.models import ResolvedModel
 from introspection.types import Answer, ChatRequest, Sampling
 
 log = logging.getLogger(__name__)

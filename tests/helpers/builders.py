@@ -14,9 +14,9 @@ from pathlib import Path
 def killed_builder(kind: str, store: str, ready: str, model_dir: str, adapter_dir: str) -> None:
     """Start one build and signal `ready` from inside it, then hang."""
     import introspection.store as store_module
-    from introspection import models
+    from introspection import embedded_models
+    from introspection.embedded_models import EMBEDDED, EmbeddedModel, materialize_embedded
     from introspection.inference.lora import merge_adapter
-    from introspection.models import EMBEDDED, EmbeddedModel, materialize_embedded
     from introspection.store import Store
 
     def hang(*_args, **_kwargs):
@@ -34,14 +34,14 @@ def killed_builder(kind: str, store: str, ready: str, model_dir: str, adapter_di
     elif kind == "convert":
         store_module.seal = hang
         EMBEDDED["tiny"] = EmbeddedModel("tiny", "the tiny test model", lambda d: d, None)
-        models._convert_in_worker = lambda key, out, cache: shutil.copytree(model_dir, out, dirs_exist_ok=True)
+        embedded_models._convert_in_worker = lambda key, out, cache: shutil.copytree(model_dir, out, dirs_exist_ok=True)
         materialize_embedded("tiny", Path(store))
     elif kind == "finetune":  # killed after the first optimizer step by the fault hook
         from transformers import AutoTokenizer
 
         from introspection.config import FinetuneConfig, LoraSettings
         from introspection.finetune.data import sft_rows
-        from introspection.finetune.trainer import finetune
+        from introspection.finetune.training import finetune
 
         rows = sft_rows([{"prompt": [{"role": "user", "content": f"word {i}?"}], "completion": "yes",
                           "item_id": str(i), "task": "t", "property": "p"} for i in range(8)], max_examples=None)
