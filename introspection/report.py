@@ -19,11 +19,11 @@ from introspection.store import write_text_atomic
 KIND_ORDER = {"self": 0, "cross": 1, "untrained": 2, "old_behavior": 3, "new_behavior": 4}
 
 
-def _pct(x) -> str:
+def pct(x) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1%}"
 
 
-def _savefig(fig, path: Path) -> None:
+def savefig(fig, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -34,7 +34,7 @@ def _savefig(fig, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -53,7 +53,7 @@ def plot_matrix(cells: list[Cell], path: Path) -> bool:
     trained = [c for c in headline(cells) if c.kind in ("self", "cross")]
     if not trained:
         return False
-    plt = _pyplot()
+    plt = pyplot()
     predictors = sorted({c.predictor for c in trained})
     targets = sorted({c.target for c in trained})
     grid = [[math.nan] * len(targets) for _ in predictors]
@@ -61,8 +61,8 @@ def plot_matrix(cells: list[Cell], path: Path) -> bool:
     for c in trained:
         i, j = predictors.index(c.predictor), targets.index(c.target)
         grid[i][j] = c.accuracy
-        ax.text(j, i, f"{_pct(c.accuracy)}\n[{_pct(c.ci_low)}, {_pct(c.ci_high)}]\n"
-                      f"n={c.n}, baseline {_pct(c.mode_baseline)}", ha="center", va="center", fontsize=8)
+        ax.text(j, i, f"{pct(c.accuracy)}\n[{pct(c.ci_low)}, {pct(c.ci_high)}]\n"
+                      f"n={c.n}, baseline {pct(c.mode_baseline)}", ha="center", va="center", fontsize=8)
     image = ax.imshow(grid, cmap="Greens", vmin=0, vmax=1)
     ax.set_xticks(range(len(targets)), [f"{t}\n(self-trained)" for t in targets])
     ax.set_yticks(range(len(predictors)), predictors)
@@ -70,7 +70,7 @@ def plot_matrix(cells: list[Cell], path: Path) -> bool:
     ax.set_ylabel("predictor")
     ax.set_title("Held-out prediction accuracy (diagonal = self-prediction)")
     fig.colorbar(image, ax=ax, fraction=0.046)
-    _savefig(fig, path)
+    savefig(fig, path)
     return True
 
 
@@ -84,7 +84,7 @@ def plot_property_bars(cells: list[Cell], path: Path) -> bool:
     rows = by_property(cells)
     if not rows:
         return False
-    plt = _pyplot()
+    plt = pyplot()
     targets = sorted({c.target for c in rows})
     props = sorted({c.property for c in rows})
     series = sorted({(c.kind, c.predictor) for c in rows}, key=lambda s: (KIND_ORDER.get(s[0], 9), s[1]))
@@ -111,20 +111,20 @@ def plot_property_bars(cells: list[Cell], path: Path) -> bool:
         ax.set_title(f"target {target}", fontsize=9)
         ax.set_ylabel("accuracy (black tick: mode baseline)", fontsize=8)
     axes[0][-1].legend(fontsize=7, loc="upper right")
-    _savefig(fig, path)
+    savefig(fig, path)
     return True
 
 
 # --- markdown -----------------------------------------------------------------------------------
-def _cell_table(cells: list[Cell], by: tuple[str, ...] = ()) -> list[str]:
+def cell_table(cells: list[Cell], by: tuple[str, ...] = ()) -> list[str]:
     """Markdown rows of cells; `by` adds leading columns (task, property) for tables that break them down."""
     head = [*by, "predictor", "target", "kind", "accuracy", "95% CI", "n", "mode baseline", "compliance", "flag"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in sorted(cells, key=lambda c: (*(getattr(c, k) for k in by), c.target, KIND_ORDER.get(c.kind, 9), c.predictor)):
         lead = "".join(f"{getattr(c, k)} | " for k in by)
-        out.append(f"| {lead}{c.predictor} | {c.target} | {c.kind} | {_pct(c.accuracy)} | "
-                   f"[{_pct(c.ci_low)}, {_pct(c.ci_high)}] | {c.n} | {_pct(c.mode_baseline)} | "
-                   f"{_pct(c.compliance)} | {_flag(c)} |")
+        out.append(f"| {lead}{c.predictor} | {c.target} | {c.kind} | {pct(c.accuracy)} | "
+                   f"[{pct(c.ci_low)}, {pct(c.ci_high)}] | {c.n} | {pct(c.mode_baseline)} | "
+                   f"{pct(c.compliance)} | {_flag(c)} |")
     return out
 
 
@@ -144,7 +144,7 @@ def _tests_table(tests: list[PairedTest]) -> list[str]:
            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for t in tests:
         holm = f" (Holm {t.mcnemar_p_holm:.3g})" if t.mcnemar_p_holm is not None else ""
-        out.append(f"| {t.target} | {t.task} | {_pct(t.self_accuracy)} | {t.cross_predictor} | {_pct(t.cross_accuracy)} | "
+        out.append(f"| {t.target} | {t.task} | {pct(t.self_accuracy)} | {t.cross_predictor} | {pct(t.cross_accuracy)} | "
                    f"{t.delta:+.1%} | {_signed_interval(t.ci_low, t.ci_high)} | "
                    f"{_signed_interval(t.boot_ci_low, t.boot_ci_high)} | {t.n} | {t.self_only} / {t.cross_only} | "
                    f"{t.mcnemar_p:.3g}{holm} | {_flag(t)} |")
@@ -222,7 +222,7 @@ def render(run_dir: Path) -> Path:
                "several properties, at the effective n (n over the design effect of clustering by item; the number "
                "of items when every row agrees). Paired differences: Agresti-Min interval, on the table scaled to "
                "the same effective n.", ""]
-        md += _cell_table(trained) + [""]
+        md += cell_table(trained) + [""]
         if plot_matrix(cells, plots / "matrix.png"):
             md += ["![matrix](plots/matrix.png)", ""]
     if results.paired_tests:
@@ -231,25 +231,25 @@ def render(run_dir: Path) -> Path:
     if alternative:
         md += [f"## With non-compliant predictions {'excluded' if alternative[0].get('noncompliant') == 'exclude' else 'counted as wrong'}",
                "", "The same comparison under the other treatment of non-compliant answers (docs/method.md §4.1).", ""]
-        md += _cell_table(alternative) + [""]
+        md += cell_table(alternative) + [""]
     untrained = [c for c in headline(cells) if c.kind == "untrained"]
     if untrained:
         md += ["## Before training (untrained baseline)", "",
                "Each base model predicting its own base behaviour, with no finetuning.", ""]
-        md += _cell_table(untrained) + [""]
+        md += cell_table(untrained) + [""]
     if plot_property_bars(cells, plots / "properties.png"):
         md += ["## By property", "", "![properties](plots/properties.png)", ""]
-        md += _cell_table(by_property(cells), by=("property",)) + [""]
+        md += cell_table(by_property(cells), by=("property",)) + [""]
     adjusted = [c for c in cells if c.is_adjusted]
     if adjusted:
         md += ["## Distribution-matched (adjusted) accuracy", "",
                "Both sides restricted to equal numbers of items per object-level answer (docs/method.md §4.4), so a "
                "collapsed, low-entropy behaviour earns no advantage. Reported beside the raw numbers above.", ""]
-        md += _cell_table(adjusted) + [""]
+        md += cell_table(adjusted) + [""]
     by_task = [c for c in cells if not c.pooled_over_tasks and not c.is_adjusted]
     if by_task:
         md += ["## By task and property", "", "<details><summary>table</summary>", ""]
-        md += _cell_table(by_task, by=("task", "property")) + ["", "</details>", ""]
+        md += cell_table(by_task, by=("task", "property")) + ["", "</details>", ""]
     md += results.report_section  # the experiment's own section, rendered by it (Experiment.render)
     if results.profile:
         md += _profile_section(results.profile)

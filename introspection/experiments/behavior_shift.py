@@ -36,7 +36,7 @@ from introspection.pipeline import (
     train_self,
     weights_of,
 )
-from introspection.report import KIND_ORDER, _cell_table, _pyplot, _savefig
+from introspection.report import KIND_ORDER, cell_table, pyplot, savefig
 from introspection.results import Cell
 from introspection.store import read_jsonl
 from introspection.tasks import get_task, load_items
@@ -179,12 +179,12 @@ def render_shift(result: ExperimentResult, run_dir: Path) -> list[str]:
         return []
     plot_shift(rows, run_dir / "plots" / "shift.png")
     return ["## Behaviour shift", "", "On items whose behaviour changed: does the shifted model's self-report "
-            "follow its new behaviour or its old one?", "", *_cell_table(rows), "", "![shift](plots/shift.png)", ""]
+            "follow its new behaviour or its old one?", "", *cell_table(rows), "", "![shift](plots/shift.png)", ""]
 
 
 def plot_shift(rows: list[Cell], path: Path) -> None:
     """Accuracy against the old vs the new behaviour, on the same shifted items; the mode baseline as a tick."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.2, 3.6))
     ys = [c.accuracy for c in rows]
     err = [[max(0.0, c.accuracy - c.ci_low) for c in rows], [max(0.0, c.ci_high - c.accuracy) for c in rows]]
@@ -194,7 +194,7 @@ def plot_shift(rows: list[Cell], path: Path) -> None:
     ax.set_ylim(0, 1)
     ax.set_ylabel("accuracy (black tick: mode baseline)")
     ax.set_title("Predicting old vs new behaviour")
-    _savefig(fig, path)
+    savefig(fig, path)
 
 
 EXPERIMENT = Experiment("behavior_shift", run_behavior_shift, ShiftOptions, render=render_shift,

@@ -50,7 +50,7 @@ from introspection.pipeline import (
     weights_of,
 )
 from introspection.properties import PROPERTIES, Property, get_property
-from introspection.report import _pct, _pyplot, _savefig
+from introspection.report import pct, pyplot, savefig
 from introspection.tasks import get_task, load_items, properties_for
 from introspection.types import Answer, ChatRequest, Item, Sampling
 
@@ -228,7 +228,7 @@ def render_calibration(result: ExperimentResult, run_dir: Path) -> list[str]:
           "| setup | MAD | 95% CI (bootstrap over strings) | points | strings | hypothetical compliance |",
           "|---|---|---|---|---|---|"]
     md += [f"| {c['setup']} | {c['mad']:.1f} | [{c['ci_low']:.1f}, {c['ci_high']:.1f}] | {c['n_points']} | "
-           f"{c['n_strings']} | {_pct(c['hypothetical_compliance']) if 'hypothetical_compliance' in c else 'n/a'} |"
+           f"{c['n_strings']} | {pct(c['hypothetical_compliance']) if 'hypothetical_compliance' in c else 'n/a'} |"
            for c in curves] + [""]
     plot_calibration(curves, run_dir / "plots" / "calibration.png")
     return md + ["![calibration](plots/calibration.png)", ""]
@@ -236,7 +236,7 @@ def render_calibration(result: ExperimentResult, run_dir: Path) -> list[str]:
 
 def plot_calibration(curves: list[dict], path: Path) -> None:
     """Object-level probability vs hypothetical probability, binned, one line per setup."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
     for curve in curves:
@@ -249,7 +249,7 @@ def plot_calibration(curves: list[dict], path: Path) -> None:
     ax.set_ylim(0, 1)
     ax.legend(fontsize=7)
     ax.set_title("Calibration (10 equal-count bins)")
-    _savefig(fig, path)
+    savefig(fig, path)
 
 
 EXPERIMENT = Experiment("calibration", run_calibration, CalibrationOptions, render=render_calibration,

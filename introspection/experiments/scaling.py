@@ -27,7 +27,7 @@ from introspection.pipeline import (
     train_self,
     weights_of,
 )
-from introspection.report import _pct, _pyplot, _savefig
+from introspection.report import pct, pyplot, savefig
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def scaling_scores(cfg, plan, selfs: dict, predictions: dict, target: str, predi
 def plot_scaling(points: list[dict], target: str, predictor: str, path: Path) -> None:
     if not points:
         return
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.8, 3.6))
     xs = [p["n_examples"] for p in points]
     ys = [p["accuracy"] for p in points]
@@ -112,7 +112,7 @@ def plot_scaling(points: list[dict], target: str, predictor: str, path: Path) ->
     ax.set_ylabel("held-out accuracy")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=7)
-    _savefig(fig, path)
+    savefig(fig, path)
 
 
 def render_scaling(result: ExperimentResult, run_dir: Path) -> list[str]:
@@ -122,8 +122,8 @@ def render_scaling(result: ExperimentResult, run_dir: Path) -> list[str]:
         return []
     md = ["## Cross-training size", "", "| cross-training examples | cross accuracy | 95% CI | n | self accuracy |",
           "|---|---|---|---|---|"]
-    md += [f"| {s['n_examples']} | {_pct(s['accuracy'])} | [{_pct(s['ci_low'])}, {_pct(s['ci_high'])}] | {s['n']} | "
-           f"{_pct(s['self_accuracy'])} |" for s in points] + [""]
+    md += [f"| {s['n_examples']} | {pct(s['accuracy'])} | [{pct(s['ci_low'])}, {pct(s['ci_high'])}] | {s['n']} | "
+           f"{pct(s['self_accuracy'])} |" for s in points] + [""]
     if (run_dir / "plots" / "scaling.png").is_file():
         md += ["![scaling](plots/scaling.png)", ""]
     return md
