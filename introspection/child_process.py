@@ -1,7 +1,7 @@
 """Waiting for a child process that holds GPUs, with a bound on how long: a hung child must not hold the
 job's GPUs until the job's time limit.
 
-Every such child (a spawned model worker, errors.spawn_and_wait; the `accelerate launch` / torchrun of a
+Every such child (a spawned model worker, spawn.spawn_and_wait; the `accelerate launch` / torchrun of a
 multi-rank finetune, finetune/distributed.py) runs in a process group of its own, so that everything it
 started (vLLM's engine and tensor-parallel workers, the ranks of a launch) is stopped with it. Two limits:
 

@@ -124,7 +124,7 @@ def _adopt_unsealed(final: Path, cache_dir: Path) -> None:
 def _convert_in_worker(key: str, out_dir: Path, cache_dir: Path) -> None:
     """Run convert_gguf in a spawned process. Dequantising holds the whole model in float32 (1 GiB more
     for Gemma-3), which a Python process does not give back, and the caller lives for the whole run."""
-    from introspection.errors import spawn_and_wait
+    from introspection.spawn import spawn_and_wait
 
     spawn_and_wait(cache_dir, materialize_worker, {"store_root": str(cache_dir), "key": key, "out_dir": str(out_dir)},
                    f"materialising embedded model {key}")

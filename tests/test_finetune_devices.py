@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from introspection import devices
-from introspection.errors import spawn_and_wait
+from introspection.spawn import spawn_and_wait
 
 JOB_GPUS = "0,1,2,3"
 

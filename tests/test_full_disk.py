@@ -16,7 +16,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from introspection.errors import WorkerError, one_line_errors, quiet_full_disk_logs, reported, spawn_and_wait
+from introspection.errors import WorkerError, one_line_errors, quiet_full_disk_logs, reported
+from introspection.spawn import spawn_and_wait
 from tests.helpers.checks import assert_store_consistent
 
 ROOT = Path(__file__).resolve().parents[1]

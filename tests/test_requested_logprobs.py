@@ -30,9 +30,9 @@ import dataclasses, json, runpy, sys
 from pathlib import Path
 
 record = Path(sys.argv[1])
-import introspection.errors as errors
+import introspection.spawn as spawn
 
-real_spawn = errors.spawn_and_wait
+real_spawn = spawn.spawn_and_wait
 
 
 def in_process(store_root, target, payload, what, **_):
@@ -40,7 +40,7 @@ def in_process(store_root, target, payload, what, **_):
 
 
 # Before the pipeline's modules load: each imports spawn_and_wait by name (the loop catches any loaded already).
-errors.spawn_and_wait = in_process
+spawn.spawn_and_wait = in_process
 import introspection.inference as inference
 
 for module in list(sys.modules.values()):

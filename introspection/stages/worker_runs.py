@@ -1,4 +1,4 @@
-"""Model-bound stages run in a fresh spawned process (errors.spawn_and_wait), after waiting for any other job
+"""Model-bound stages run in a fresh spawned process (spawn.spawn_and_wait), after waiting for any other job
 that builds the same artifacts; the worker's counts join the store's, its stage records the run's profile."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from introspection.errors import spawn_and_wait
 from introspection.profile import Profile
+from introspection.spawn import spawn_and_wait
 from introspection.store import Store
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def wait_for_live_builders(store: Store, kind: str, keys: list[str]) -> bool:
 def run_in_subprocess(store: Store, target, payload: dict, what: str, gpus: int = 1, *,
                       profile: Profile | None = None) -> None:
     """Run one model-bound stage in a fresh spawned process so its memory is returned when it ends; it sees
-    `gpus` CUDA devices of its side (errors.spawn_and_wait).
+    `gpus` CUDA devices of its side (spawn.spawn_and_wait).
 
     A worker that builds store artifacts writes what it computed and what it found sealed by another job
     into payload["result_path"] (worker.write_result); those counts are added to this store's, and the
