@@ -250,7 +250,10 @@ def render(run_dir: Path) -> Path:
     if by_task:
         md += ["## By task and property", "", "<details><summary>table</summary>", ""]
         md += cell_table(by_task, by=("task", "property")) + ["", "</details>", ""]
-    md += results.report_section  # the experiment's own section, rendered by it (Experiment.render)
+    md += results.report_section  # the experiment's own section, rendered by it (Experiment.render) at run time
+    if results.sections and not results.report_section:  # written before experiments rendered their own sections
+        md += [f"Sections {', '.join(results.sections)} are in results.json; this file predates the sections an "
+               "experiment renders itself at run time, so they are not drawn here (rerun the experiment to draw them).", ""]
     if results.profile:
         md += _profile_section(results.profile)
     path = run_dir / "report.md"
