@@ -19,7 +19,7 @@ import pytest
 from introspection.cli import rewrite_model_sides
 from introspection.config import InferenceConfig, ModelEntry
 from introspection.inference import make_backend
-from introspection.inference.server_checks import check_finetune_route, check_server_service
+from introspection.inference.server_checks import check_finetune_route, check_server_entry, check_server_service
 from introspection.inference.server_client import ServerClient, ServerError
 from introspection.inference.server_lora import adapter_name, served_weights_entry
 from introspection.models import ModelResolveError, resolve_model
@@ -99,6 +99,12 @@ def test_a_server_that_takes_no_adapters_fails_at_start_saying_how_to_start_it(e
     endpoint.lora = "enabled"
     check_server_service(served_cfg(endpoint.base_url, "model.m1.api_key_env=null"), "m1")
     assert [load["lora_path"] for load in endpoint.loads] == ["/nonexistent/introspection-start-probe"] * 2
+
+
+def test_weights_given_as_a_missing_folder_fail_at_every_start(tmp_path):
+    message = raised(check_server_entry, served_cfg("http://127.0.0.1:1/v1", weights=str(tmp_path / "nowhere")), "m1")
+    assert_one_line(message, f"model.m1.weights='{tmp_path / 'nowhere'}'", "is not a folder here", "hub id")
+    check_server_entry(served_cfg("http://127.0.0.1:1/v1", weights=str(tmp_path)), "m1")
 
 
 # --- adapters loaded into the server -----------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 that cannot reach its endpoint fails before any other model loads (the registry runs them, start_checks.py
 calls the registry):
 
-- from the config, at every start: a base URL, no chat template (the server renders its own), a variable name
-  in api_key_env (finetune.openai's hyperparameters: config.check_choices);
+- from the config, at every start: a base URL, no chat template (the server renders its own), `weights` that
+  are a folder here when given as a path, a variable name in api_key_env (finetune.openai's hyperparameters: config.check_choices);
 - once models will run: a server model that the experiment finetunes needs finetune.api=openai, or `weights`
   and a LoRA method for TRL (not behavior_shift's further training of a self-trained target; open models train
   with TRL either way: the start logs one line saying which side trains how), its key variable set, the
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 
 from omegaconf import DictConfig
 
@@ -43,6 +44,11 @@ def check_server_entry(cfg: DictConfig, slot: str) -> None:
     if entry.chat_template:
         raise ValueError(f"{where}.chat_template={entry.chat_template!r} is set but {entry.name} is a server model: "
                          f"the server renders its own template; set {where}.chat_template=null")
+    weights = entry.get("weights")
+    if weights and str(weights).startswith(("/", ".", "~")) and not Path(str(weights)).expanduser().is_dir():
+        raise ValueError(f"{where}.weights={weights!r} ({entry.name}) is not a folder here; valid: the folder of the "
+                         "weights the server runs (readable here, where its adapters train), a hub id, or an "
+                         "embedded model's key")
     name = entry.api_key_env
     if name is not None and not _ENV_NAME.match(str(name)):
         raise ValueError(f"{where}.api_key_env={'<redacted>' if len(str(name)) > 40 else repr(name)} is not a "
