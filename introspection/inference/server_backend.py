@@ -85,7 +85,11 @@ class ServerBackend:
             from introspection.inference.lora import adapter_rank
             from introspection.inference.server_lora import load_adapter
 
-            self.model_id = load_adapter(self.client, self.model_id, adapter_path, rank=adapter_rank(adapter_path))
+            try:
+                self.model_id = load_adapter(self.client, self.model_id, adapter_path, rank=adapter_rank(adapter_path))
+            except Exception:
+                self.client.close()
+                raise
             self.serving = "server adapter"
         log.info("server backend: %s at %s, up to %d requests in flight", self.model_id, self.client.base_url,
                  self.concurrency)
