@@ -1,11 +1,11 @@
 """The `server` model source (introspection/inference/server_backend.py, server_client.py, server_checks.py).
 
-Unit tests talk to a small HTTP server in a thread on 127.0.0.1 that answers as an OpenAI-compatible endpoint
-would, or fails as one can (429, 5xx, slow answers, refused connections): retries with backoff, timeouts, the
+Unit tests talk to a small HTTP server in a thread on 127.0.0.1 (tests/helpers/served.py) that answers as an
+OpenAI-compatible endpoint would, or fails as one can (429, 5xx, slow answers, refused connections): retries with backoff, timeouts, the
 bounded number of requests in flight, the answer's fields, the start checks, the answers stored through the
-answer worker (resumed without asking twice, no key written anywhere). The last class starts a real
+answer worker (resumed without asking twice, no key written anywhere). The last test starts a real
 `vllm serve` of a tiny random model (one server for the module, torn down at its end) and checks its greedy
-answers equal the in-process vLLM engine's.
+answers equal the in-process vLLM engine's. Finetuned served models: tests/test_server_finetune.py.
 """
 
 from __future__ import annotations
