@@ -488,7 +488,7 @@ def finetune_model(store: Store, base: ModelRef, rows_path: Path, rows_key: str,
     if base.entry.get("source") == "server":  # an adapter of the weights it serves, trained here, served there
         trained = finetune_model(store, served_weights(store, base), rows_path, rows_key, finetune_cfg, label)
         if trained.adapter_key is None:  # finetune=full: new weights, not an adapter (refused at start)
-            raise ValueError(f"{label}: finetune.method={finetune_cfg.method} made complete weights, which the server "
+            raise ValueError(f"{label}: finetune.method={finetune_cfg.get('method')} made complete weights, which the server "
                              "of a served model cannot load; use finetune.method=lora or qlora")
         return base.with_adapter(label, Path(trained.adapter_dir), trained.adapter_key)
     started = time.time()  # for the profile's record of a finetune that is not the worker's (reused, multi-GPU)

@@ -3,7 +3,8 @@ that cannot reach its endpoint fails before any other model loads (the registry 
 calls the registry):
 
 - from the config, at every start: a base URL, no chat template (the server renders its own), `weights` that
-  are a folder here when given as a path, a variable name in api_key_env (finetune.openai's hyperparameters: config.check_choices);
+  are a folder here when given as a path, a variable name in api_key_env (finetune.openai's hyperparameters:
+  config.check_choices);
 - once models will run: a server model that the experiment finetunes needs finetune.api=openai, or `weights`
   and a LoRA method for TRL (not behavior_shift's further training of a self-trained target; open models train
   with TRL either way: the start logs one line saying which side trains how), its key variable set, the
