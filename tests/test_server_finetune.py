@@ -15,14 +15,17 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from introspection.cli import rewrite_model_sides
-from introspection.config import InferenceConfig, ModelEntry
+from introspection.config import FinetuneConfig, InferenceConfig, ModelEntry
 from introspection.inference import make_backend
 from introspection.inference.server_checks import check_finetune_route, check_server_entry, check_server_service
 from introspection.inference.server_client import ServerClient, ServerError
 from introspection.inference.server_lora import adapter_name, served_weights_entry
 from introspection.models import ModelResolveError, resolve_model
+from introspection.stages import ModelRef, adapter_key, finetune_settings, served_weights
+from introspection.store import Store
 from introspection.types import ChatRequest, Sampling
 from tests.helpers import TINY_SIZES, compose_cfg, run_main, tiny_side
 from tests.helpers.checks import assert_one_line
@@ -66,6 +69,20 @@ def test_the_weights_resolve_like_an_open_model(tmp_path):
     assert {(e.name, e.params_b, e.chat_template) for e in kinds.values()} == {("s", 7.0, None)}
     with pytest.raises(ModelResolveError, match=r"names no model.m1.weights"):
         served_weights_entry(served, "model.m1")
+
+
+def test_the_served_weights_train_under_the_open_models_adapter_key(tiny_model_dir, tmp_path):
+    store = Store(tmp_path / "store")
+    local = ModelEntry(name="tiny_a", source="local", path=str(tiny_model_dir), dtype="float32")
+    served = ModelEntry(name="tiny_a_served", source="server", path="tiny_a", base_url="http://127.0.0.1:1/v1",
+                        weights=str(tiny_model_dir))
+    in_process = ModelRef("tiny_a", asdict(local), asdict(resolve_model(local, store.root)))
+    server = ModelRef("tiny_a_served", asdict(served), asdict(resolve_model(served, store.root)))
+    weights = served_weights(store, server)
+    assert weights.resolved["path"] == str(tiny_model_dir.resolve()) and weights.label == "tiny_a_served"
+    settings = finetune_settings(OmegaConf.structured(FinetuneConfig(name="t", batch_size=4)), weights.entry)
+    assert adapter_key(weights, "rows", settings) == adapter_key(in_process, "rows", settings)
+    assert server.fingerprint != in_process.fingerprint  # its answers stay keyed by the endpoint and model id
 
 
 # --- the start checks --------------------------------------------------------------------------------------------
