@@ -46,6 +46,10 @@ class ModelEntry:
     # variable that holds its key (never the key; null: a server that needs none)
     base_url: Optional[str] = None
     api_key_env: Optional[str] = None
+    # source=server: the weights the server runs (a local folder, a hub id at `revision`, or an embedded model's
+    # key), so that finetune=lora|qlora trains an adapter here and the server answers with it loaded
+    # (docs/api_models.md, "Finetuning a served model"); null: the server's model can only answer, or finetune=openai
+    weights: Optional[str] = None
 
 
 @dataclass

@@ -31,7 +31,8 @@ def test_the_demo_keeps_its_own_finetune():
     cfg = compose_cfg()
     ft = cfg.finetune
     assert cfg.model.name == "demo" and ft.name == "demo"
-    assert dict(ft.learning_rate_by_model) == {"smollm2_135m": 5e-4, "gemma3_270m": 2e-3}
+    # smollm2_135m_served: the same weights behind a vllm serve train at the same rate (the same adapters)
+    assert dict(ft.learning_rate_by_model) == {"smollm2_135m": 5e-4, "gemma3_270m": 2e-3, "smollm2_135m_served": 5e-4}
     assert ft.object_anchor_ratio == 0.5 and ft.max_examples == 128
     assert ft.batch_size == 8 and ft.effective_batch_size is None and ft.gradient_checkpointing is False
     for slot, rate in (("m1", 5e-4), ("m2", 2e-3)):

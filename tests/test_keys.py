@@ -66,6 +66,8 @@ MODEL_FIELDS = {
                  "read only for source=server, whose fingerprint names it (tests/test_server_backend.py)"),
     "api_key_env": ({"api_key_env": "OTHER_KEY"}, NOTHING, "which variable holds a server's key: a key authenticates, "
                                                            "it changes no answer"),
+    "weights": ({"weights": "org/other"}, NOTHING, "read only for source=server: the open weights its TRL adapters "
+                                                  "train on, keyed by their own fingerprint (tests/test_server_finetune.py)"),
 }
 
 INFERENCE_FIELDS = {

@@ -1,26 +1,17 @@
 """The `server` model source (introspection/inference/server_backend.py, server_client.py, server_checks.py).
 
-Unit tests talk to a small HTTP server in a thread on 127.0.0.1 that answers as an OpenAI-compatible endpoint
-would, or fails as one can (429, 5xx, slow answers, refused connections): retries with backoff, timeouts, the
+Unit tests talk to a small HTTP server in a thread on 127.0.0.1 (tests/helpers/served.py) that answers as an
+OpenAI-compatible endpoint would, or fails as one can (429, 5xx, slow answers, refused connections): retries with backoff, timeouts, the
 bounded number of requests in flight, the answer's fields, the start checks, the answers stored through the
-answer worker (resumed without asking twice, no key written anywhere). The last class starts a real
+answer worker (resumed without asking twice, no key written anywhere). The last test starts a real
 `vllm serve` of a tiny random model (one server for the module, torn down at its end) and checks its greedy
-answers equal the in-process vLLM engine's.
+answers equal the in-process vLLM engine's. Finetuned served models: tests/test_server_finetune.py.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
 from dataclasses import asdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -39,92 +30,10 @@ from introspection.store import Store
 from introspection.types import ChatRequest, Sampling
 from tests.helpers import compose_cfg
 from tests.helpers.checks import SECRETS, assert_one_line, secrets_found
+from tests.helpers.served import HAS_VLLM, FakeEndpoint, closed_port_url, vllm_serve
 
 KEY_VARIABLE = "OPENAI_API_KEY"
 KEY = SECRETS[KEY_VARIABLE]
-
-
-class FakeEndpoint:
-    """An OpenAI-compatible endpoint in a thread: GET /v1/models lists `models`; POST /v1/chat/completions answers
-    each prompt with its last message reversed, after `delay_s`, unless `failures` (a list of status codes, or
-    "slow") says to fail this request first. Records every request and the most requests in flight at once."""
-
-    def __init__(self, models=("tiny-server",), delay_s: float = 0.0):
-        self.models, self.delay_s = list(models), delay_s
-        self.failures: list = []
-        self.refuse: set[str] = set()  # prompts answered with HTTP 400 (a request the server will never take)
-        self.requests: list[dict] = []
-        self.authorizations: list[str | None] = []
-        self.in_flight = self.max_in_flight = 0
-        self.lock = threading.Lock()
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # quiet
-                pass
-
-            def _reply(self, status: int, body: dict, headers: dict | None = None):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self):
-                endpoint.authorizations.append(self.headers.get("Authorization"))
-                if self.path.rstrip("/") != "/v1/models":
-                    return self._reply(404, {"error": {"message": f"no route {self.path}"}})
-                self._reply(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in endpoint.models]})
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with endpoint.lock:
-                    endpoint.requests.append(body)
-                    endpoint.authorizations.append(self.headers.get("Authorization"))
-                    failure = endpoint.failures.pop(0) if endpoint.failures else None
-                    endpoint.in_flight += 1
-                    endpoint.max_in_flight = max(endpoint.max_in_flight, endpoint.in_flight)
-                try:
-                    if failure == "slow":
-                        time.sleep(2.0)
-                    elif failure is not None:
-                        return self._reply(failure, {"error": {"message": f"injected {failure}\nsecond line"}},
-                                           {"Retry-After": "0"} if failure == 429 else None)
-                    time.sleep(endpoint.delay_s)
-                    prompt = body["messages"][-1]["content"]
-                    if prompt in endpoint.refuse:
-                        return self._reply(400, {"error": {"message": f"refused {prompt}"}})
-                    self._reply(200, endpoint.completion(body, prompt))
-                finally:
-                    with endpoint.lock:
-                        endpoint.in_flight -= 1
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-        self.thread.start()
-
-    @staticmethod
-    def completion(body: dict, prompt: str) -> dict:
-        n = body.get("n", 1)
-        choices = []
-        for i in range(n):
-            choice = {"index": i, "message": {"role": "assistant", "content": prompt[::-1] + ("" if i == 0 else str(i))},
-                      "finish_reason": "stop"}
-            if body.get("logprobs"):
-                top = [{"token": t, "logprob": lp} for t, lp in (("b", -2.0), ("a", -0.5), ("c", -3.0))]
-                choice["logprobs"] = {"content": [{"token": "a", "logprob": -0.5, "top_logprobs": top}]}
-            choices.append(choice)
-        return {"id": "x", "object": "chat.completion", "model": body["model"] + "-served", "choices": choices,
-                "system_fingerprint": "fp_test", "usage": {"prompt_tokens": len(prompt), "completion_tokens": 3 * n}}
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -132,13 +41,6 @@ def endpoint():
     server = FakeEndpoint()
     yield server
     server.close()
-
-
-def closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/v1"  # nothing listens there once the socket is closed
 
 
 def server_entry(base_url: str, path: str = "tiny-server", key_env: str | None = KEY_VARIABLE) -> ModelEntry:
@@ -393,59 +295,21 @@ def test_answers_are_stored_and_a_failed_run_resumes_without_asking_twice(endpoi
 
 
 # --- a real `vllm serve` against the in-process engine -----------------------------------------------------------
-HAS_VLLM = importlib.util.find_spec("vllm") is not None
-SERVE_START_TIMEOUT_S = 300
-
-
 @pytest.fixture(scope="module")
-def vllm_serve(tiny_model_dir, tmp_path_factory):
+def vllm_serve_url(tiny_model_dir, tmp_path_factory):
     """`vllm serve` of the tiny model on 127.0.0.1, started once for the module and always stopped."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log_path = tmp_path_factory.mktemp("serve") / "serve.log"
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
-    # --generation-config vllm: no sampling defaults from the model's generation_config.json, as in-process
-    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_model_dir),
-               "--served-model-name", "tiny", "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
-               "--max-model-len", "512", "--generation-config", "vllm", "--enforce-eager", "--seed", "0"]
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        client = ServerClient(base_url, None, timeout_s=2, max_retries=0, connect_timeout_s=2)
-        deadline = time.monotonic() + SERVE_START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"vllm serve exited with {proc.returncode}: {log_path.read_text()[-3000:]}")
-            try:
-                client.get("models")
-                break
-            except ServerError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"vllm serve not ready in {SERVE_START_TIMEOUT_S} s: {log_path.read_text()[-3000:]}")
-                time.sleep(2)
-        client.close()
+    with vllm_serve(tiny_model_dir, "tiny", tmp_path_factory.mktemp("serve")) as base_url:
         yield base_url
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        except ProcessLookupError:
-            pass
 
 
 @pytest.mark.skipif(not HAS_VLLM, reason="vllm is not installed")
-def test_vllm_serve_answers_equal_the_in_process_engine(vllm_serve, tiny_model_dir, tmp_path):
+def test_vllm_serve_answers_equal_the_in_process_engine(vllm_serve_url, tiny_model_dir, tmp_path):
     from introspection.config import default_cache_dir
     from introspection.inference.vllm_backend import prepare_cpu_env
 
     requests = REQUESTS[:6]
     sampling = Sampling(max_tokens=8, top_logprobs=5)
-    served_entry = server_entry(vllm_serve, path="tiny", key_env=None)
+    served_entry = server_entry(vllm_serve_url, path="tiny", key_env=None)
     server = make_backend("vllm", resolve_model(served_entry, tmp_path), inference(), served_entry)
     try:
         served = server.chat(requests, sampling)

@@ -197,6 +197,19 @@ def plot_shift(rows: list[Cell], path: Path) -> None:
     savefig(fig, path)
 
 
+def check_target_trains_here(cfg, opts: ShiftOptions) -> None:
+    """Its start check: the target trains further from its self-trained adapter merged into its weights, which a
+    served model's server cannot load as a LoRA adapter (docs/api_models.md), so a served target needs the
+    fine-tuning API of its endpoint (finetune=openai)."""
+    entry, where = cfg.model[opts.target], f"model.{opts.target}"
+    if entry.source == "server" and cfg.finetune.get("api") != "openai":
+        raise ValueError(f"experiment=behavior_shift trains {where} ({entry.name}) further from its self-trained "
+                         "adapter merged into its weights, which its server cannot load as a LoRA adapter; set "
+                         f"experiment.options.target={opts.source} experiment.options.source={opts.target}, use "
+                         f"finetune=openai, or serve the model in-process ({where}.source=local|hub|embedded)")
+
+
 EXPERIMENT = Experiment("behavior_shift", run_behavior_shift, ShiftOptions, render=render_shift,
+                        check=check_target_trains_here,
                         finetunes=lambda options: (options.target,),  # the source side only answers
                         summary="after a behaviour change, does the self-report follow the new or the old behaviour?")

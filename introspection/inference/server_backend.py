@@ -8,6 +8,8 @@ inference.server_concurrency in flight; each request is retried with backoff (se
 carries what the engines' answers carry (samples, finish reasons, token counts from the server's `usage`,
 first-token top logprobs when asked) plus what the server said about the model (`served`: its model name and
 system_fingerprint). A killed run keeps every finished batch, so a rerun pays only for the batch in progress.
+A finetuned served model (a LoRA adapter trained here on the entry's `weights`) is answered by the same server
+with the adapter loaded into it, its requests naming the adapter as their model (server_lora.py).
 """
 
 from __future__ import annotations
@@ -67,20 +69,28 @@ def answer_from(request_id: str, data: dict, sampling: Sampling, aggregation: st
 
 
 class ServerBackend:
-    serving = "base"  # a server model is served as the endpoint has it: this framework adds no adapter
-
     def __init__(self, model: ResolvedModel, cfg: InferenceConfig, entry: ModelEntry,
                  adapter_path: str | None = None) -> None:
-        if adapter_path is not None:
-            raise ValueError(f"model {entry.name} is a server model ({entry.base_url}); it cannot serve the LoRA "
-                             f"adapter {adapter_path}: a server model takes no adapter (finetune=openai makes a "
-                             "finetuned server model: the same entry with the finetuned model's id)")
         self.model_id = model.path  # the endpoint's model id (models.resolve_model: path of a server entry)
         self.cfg = cfg
         self.concurrency = max(1, int(cfg.server_concurrency))
         self.client = ServerClient(str(entry.base_url), api_key(entry),
                                    timeout_s=float(cfg.server_timeout_s), max_retries=int(cfg.server_max_retries),
                                    max_connections=self.concurrency)
+        self.serving = "base"  # as the endpoint has it
+        if adapter_path is not None:  # a TRL adapter of the entry's weights: loaded into the server (server_lora.py)
+            if not entry.weights:
+                raise ValueError(f"model {entry.name} is a server model ({entry.base_url}) with no weights named "
+                                 f"(model.mX.weights), so it cannot serve the LoRA adapter {adapter_path}")
+            from introspection.inference.lora import adapter_rank
+            from introspection.inference.server_lora import load_adapter
+
+            try:
+                self.model_id = load_adapter(self.client, self.model_id, adapter_path, rank=adapter_rank(adapter_path))
+            except Exception:
+                self.client.close()
+                raise
+            self.serving = "server adapter"
         log.info("server backend: %s at %s, up to %d requests in flight", self.model_id, self.client.base_url,
                  self.concurrency)
 

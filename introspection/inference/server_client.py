@@ -105,10 +105,11 @@ class ServerClient:
                                  limits=httpx.Limits(max_connections=max_connections))
         self.attempts = 0  # requests sent, retries included (a test reads it)
 
-    def post(self, path: str, body: dict, retries: int | None = None) -> dict:
+    def post(self, path: str, body: dict, retries: int | None = None, json_answer: bool = True) -> dict:
         """POST JSON, retrying what a retry can fix (`retries` times; None: max_retries); the parsed JSON answer
-        or a one-line ServerError."""
-        return self._send("POST", path, body, retries=retries)
+        (json_answer=False: {"text": the answer's text}, as vLLM's load_lora_adapter answers) or a one-line
+        ServerError."""
+        return self._send("POST", path, body, retries=retries, json_answer=json_answer)
 
     def get(self, path: str, params: dict | None = None) -> dict:
         return self._send("GET", path, None, params=params)
@@ -117,7 +118,8 @@ class ServerClient:
         """POST a multipart form with one file (the fine-tuning API's POST /files), retried as post is."""
         return self._send("POST", path, None, data=fields, files={"file": (file_name, content, "application/jsonl")})
 
-    def _send(self, method: str, path: str, body: dict | None, retries: int | None = None, **request: Any) -> dict:
+    def _send(self, method: str, path: str, body: dict | None, retries: int | None = None, json_answer: bool = True,
+              **request: Any) -> dict:
         import httpx
 
         where = f"{method} {self.base_url}/{path}"
@@ -131,6 +133,8 @@ class ServerClient:
                 problem = f"{type(exc).__name__}: {' '.join(str(exc).split()) or 'no detail'}"
             else:
                 if response.status_code < 400:
+                    if not json_answer:
+                        return {"text": response.text}
                     try:
                         return response.json()
                     except ValueError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from introspection import devices
@@ -23,11 +24,18 @@ log = logging.getLogger(__name__)
 def finetune_model(store: Store, base: ModelRef, rows_path: Path, rows_key: str, finetune_cfg, label: str, *,
                    profile: Profile | None = None) -> ModelRef:
     """Finetune `base` on the rows; returns the finetuned model (base + adapter)."""
-    if base.entry.get("source") == "server":  # trained by its service (finetune.api=openai), not by TRL
+    if base.entry.get("source") == "server" and finetune_cfg.get("api") == "openai":  # trained by its service
         from introspection.finetune.openai_finetune import finetune_server_model
 
         entry, resolved = finetune_server_model(store, base, rows_path, rows_key, finetune_cfg, label)
         return ModelRef(label, entry, resolved)
+    if base.entry.get("source") == "server":  # an adapter of the weights it serves, trained here, served there
+        trained = finetune_model(store, served_weights(store, base), rows_path, rows_key, finetune_cfg, label,
+                                 profile=profile)
+        if trained.adapter_key is None:  # finetune=full: new weights, not an adapter (refused at start)
+            raise ValueError(f"{label}: finetune.method={finetune_cfg.get('method')} made complete weights, which the server "
+                             "of a served model cannot load; use finetune.method=lora or qlora")
+        return base.with_adapter(label, Path(trained.adapter_dir), trained.adapter_key)
     started = time.time()  # for the profile's record of a finetune that is not the worker's (reused, multi-GPU)
     cfg = settings_for_model(finetune_cfg, base)
     key = adapter_key(base, rows_key, cfg)
@@ -68,6 +76,18 @@ def finetune_model(store: Store, base: ModelRef, rows_path: Path, rows_key: str,
         resolved = {**base.resolved, "path": str(folder / "adapter"), "fingerprint": digest([base.fingerprint, key])}
         return ModelRef(label, base.entry, resolved)
     return base.with_adapter(label, folder / "adapter", key)
+
+
+def served_weights(store: Store, model: ModelRef) -> ModelRef:
+    """The open weights a server model's `weights` names, as a model to finetune (inference/server_lora.py):
+    the same weights give the same fingerprint, so the adapter an in-process run trained is reused."""
+    from introspection.config import ModelEntry
+    from introspection.inference.server_lora import served_weights_entry
+    from introspection.models import resolve_model
+
+    entry = served_weights_entry(ModelEntry(**model.entry))
+    resolved = resolve_model(entry, store.root, where=f"{model.label} weights")
+    return ModelRef(model.label, asdict(entry), asdict(resolved))
 
 
 def _record_finetune(profile: Profile | None, store: Store, label: str, base: ModelRef, started: float, reused: bool,
