@@ -29,10 +29,10 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from introspection import config as _config  # noqa: F401  (registers the structured configs)
-from introspection.cli import rewrite_model_sides, validate_cli
+from introspection.cli import CONF_DIR, rewrite_model_sides, validate_cli
 from introspection.errors import one_line_errors
 from introspection.executor import LocalExecutor
 from introspection.experiments import Experiment, parse_options, registry
@@ -57,6 +57,17 @@ def chosen_experiment(cfg: DictConfig) -> Experiment:
     return known[name]
 
 
+def note_unused_learning_rates(cfg: DictConfig) -> None:
+    """finetune.learning_rate_by_model may name models of other pairs (one finetune config serves several), but
+    never silently: catalogue entries not in this pair are logged, a name no entry has (a typo?) is a warning."""
+    unused = set(cfg.finetune.learning_rate_by_model) - {cfg.model.m1.name, cfg.model.m2.name}
+    catalogue = {OmegaConf.load(path).get("name") for path in (CONF_DIR / "model" / "llm").glob("*.yaml")}
+    for names, say in ((unused & catalogue, log.info), (unused - catalogue, log.warning)):
+        if names:
+            say("finetune.learning_rate_by_model names %s, neither of this pair's models (%s, %s): ignored",
+                sorted(names), cfg.model.m1.name, cfg.model.m2.name)
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 @one_line_errors  # bad input, missing files, a full disk: `error: <one line>` and exit code 2
 def main(cfg: DictConfig) -> float | None:
@@ -73,10 +84,7 @@ def main(cfg: DictConfig) -> float | None:
     store = Store(cfg.store_dir)
     run_profile = Profile()  # each stage it is handed to adds its wall, tokens and memory: results.json "profile"
     log.info("run folder %s; artifact store %s", run_dir, store.root)
-    unused = set(cfg.finetune.learning_rate_by_model) - {cfg.model.m1.name, cfg.model.m2.name}
-    if unused:  # allowed (one finetune config may serve several pairs), but never silent
-        log.warning("finetune.learning_rate_by_model names %s, neither of this pair's models (%s, %s): ignored",
-                    sorted(unused), cfg.model.m1.name, cfg.model.m2.name)
+    note_unused_learning_rates(cfg)
     with training_logging(cfg, run_dir):  # logger.log_training: finetune curves to this run's W&B project and group
         result = experiment.run(RunContext(cfg, store, run_dir, LocalExecutor(), run_profile), options)
     if experiment.render is not None:  # the experiment's own section of report.md

@@ -127,10 +127,19 @@ class RecordingExecutor:
         self.counters = {slot: TokenCounter(e, store_root, pf.chars_per_token) for slot, e in self.entries.items()}
         self.sizes, self.prices, self.notes = {}, {}, []
         self.server = {slot: e["source"] == "server" for slot, e in self.entries.items()}
+        # A served model whose adapters TRL trains here on the weights it serves (its `weights`, not finetune=openai):
+        # its finetunes take the job's GPUs at those weights' size; its answers are still the server's.
+        self.trains_here = {slot: self.server[slot] and bool(e.get("weights")) and cfg.finetune.get("api") != "openai"
+                            for slot, e in self.entries.items()}
         for slot, entry in self.entries.items():
+            if self.trains_here[slot]:
+                params, how = model_params_b({**entry, "path": entry["weights"], "source": "local"}, slot)
+                size, rates = rates_for(params, pf)
+                self.sizes[slot] = {"params_b": params, "params_from": f"{how} (its weights, trained here)",
+                                    "size_class": size, "rates": rates}
             if self.server[slot]:  # an API model: no size, no GPU; priced in dollars
-                self.sizes[slot] = {"params_b": None, "params_from": "a server model: priced in tokens and dollars",
-                                    "size_class": "api", "rates": None}
+                self.sizes.setdefault(slot, {"params_b": None, "params_from": "a server model: priced in tokens and dollars",
+                                             "size_class": "api", "rates": None})
                 self.prices[slot] = api_prices(pf.get("api_prices"), str(entry["path"]))
                 if self.prices[slot] is None:
                     base = base_model_id(str(entry["path"]))[0]
@@ -247,7 +256,7 @@ class RecordingExecutor:
         return int(self.cfg.preflight.gpus or self.entries[slot].get("tensor_parallel_size") or 1)
 
     def training_gpus(self, slot: str, finetune_cfg) -> int:
-        if self.server[slot]:
+        if self.server[slot] and not self.trains_here[slot]:
             return 0
         if self.cfg.preflight.gpus:
             return int(self.cfg.preflight.gpus)
@@ -290,7 +299,7 @@ class RecordingExecutor:
                  for n, (r, hyp) in zip(counter.prompt_tokens([r for r, _ in rows]), rows, strict=True)]
         step.training_tokens = round(sum(min(max_length, n + answer + END_OF_TURN_TOKENS) for n, _, answer in sized))
         step.training_tokens_max = sum(min(max_length, n + cap + END_OF_TURN_TOKENS) for n, cap, _ in sized)
-        if self.server[slot]:  # the fine-tuning API bills every epoch's tokens
+        if self.server[slot] and not self.trains_here[slot]:  # the fine-tuning API bills every epoch's tokens
             epochs, how = openai_epochs(finetune_cfg.openai.n_epochs, step.training_rows)
             step.priced_as = how
             self._priced(step, {"training": step.training_tokens * epochs}, {"training": step.training_tokens_max * epochs})

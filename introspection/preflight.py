@@ -98,7 +98,7 @@ def make_plan(cfg, store: Store, experiment, options) -> dict:
                         "tokens": counter.method, "tokenizer_counted": counter.counted, **planner.sizes[slot]}
         if planner.server[slot]:
             models[slot]["prices"] = planner.prices[slot]
-    api_steps = [s for s in steps if planner.server[s.slot]]
+    api_steps = [s for s in steps if planner.server[s.slot] and s.gpus == 0]  # a served model's TRL finetune takes GPUs
     return {
         "config": {"model": cfg.model.name, "tasks": cfg.tasks.name, "experiment": cfg.experiment.name,
                    "finetune": cfg.finetune.name, "inference_backend": cfg.inference.backend},
@@ -137,7 +137,7 @@ def make_plan(cfg, store: Store, experiment, options) -> dict:
             "critical_path_hours": critical_path_hours(steps),
             "assumptions": {"gpu": pf.gpu, "gpus": pf.gpus, "linear_scaling_with_gpus": True,
                             "rates_per_gpu": {planner.sizes[s]["size_class"]: planner.sizes[s]["rates"]
-                                              for s in planner.sizes if not planner.server[s]},
+                                              for s in planner.sizes if planner.sizes[s]["rates"] is not None},
                             "answer_tokens": planner.lengths.table,
                             "source": "conf/preflight/default.yaml, each figure's public source there and in "
                                       "docs/measurements.md §7 (override: preflight.throughput.<gpu>.<class>.<key>=...)"},

@@ -119,3 +119,14 @@ def test_bad_string_choices_fail_at_start_in_one_line(tmp_path, override):
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and override.split("=")[0] in last and ("valid: " in last or "use " in last)
     assert not (tmp_path / "s" / "artifacts").exists()  # failed before any stage ran
+
+
+def test_learning_rates_of_other_pairs_are_logged_and_an_unknown_name_is_a_warning(caplog):
+    from introspection.main import note_unused_learning_rates
+
+    cfg = compose_cfg(["+finetune.learning_rate_by_model.llama3_1_70b=1e-5", "+finetune.learning_rate_by_model.lama3=2e-5"])
+    with caplog.at_level("INFO", logger="introspection"):
+        note_unused_learning_rates(cfg)
+    by_level = {r.levelname: r.getMessage() for r in caplog.records}
+    assert "'llama3_1_70b'" in by_level["INFO"] and "lama3'" not in by_level["INFO"]  # a catalogue entry of another pair
+    assert "['lama3']" in by_level["WARNING"]  # no entry has that name: a typo, said louder

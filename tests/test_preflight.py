@@ -329,6 +329,21 @@ def test_a_server_model_is_priced_in_tokens_and_dollars_beside_gpu_hours(tmp_pat
     assert math.isclose(ft2["dollars"], ft["dollars"] * 2 / 3)
 
 
+def test_a_served_models_trl_finetunes_take_gpus_at_its_weights_size_and_its_answers_none(tmp_path):
+    store = Store(tmp_path / "store")
+    served = ["model/llm@model.m1=vllm_serve_example", "model.m1.weights=meta-llama/Llama-3.1-70B-Instruct"]
+    result = make_plan(composed(api_pair(store.root, *served)), store)
+    m1 = [s for s in result["steps"] if s["slot"] == "m1"]
+    finetunes = [s for s in m1 if s["finetunes"]]
+    assert finetunes and all(s["gpus"] >= 1 and s["gpu_hours"] > 0 and s["dollars"] is None for s in finetunes)
+    assert all(s["gpus"] == 0 and s["gpu_hours"] == 0 for s in m1 if not s["finetunes"])  # the server answers
+    assert result["models"]["m1"]["params_b"] == 70.0 and "trained here" in result["models"]["m1"]["params_from"]
+    assert result["api"]["training_tokens"] == 0 and result["api"]["steps"] == len(m1) - len(finetunes)
+    # Without `weights` (finetune=openai), the same side's finetunes are the API's: no GPU.
+    api = make_plan(composed(api_pair(store.root, "model/llm@model.m1=vllm_serve_example", "finetune=openai")), store)
+    assert all(s["gpus"] == 0 for s in api["steps"] if s["slot"] == "m1")
+
+
 def test_a_server_model_without_a_price_gets_a_note_not_a_crash(tmp_path):
     store = Store(tmp_path / "store")
     result = make_plan(composed(api_pair(store.root, "model.m1.path=gpt-5-unpriced")), store)

@@ -45,8 +45,6 @@ class BackendSpec:
     on_devices: bool = True
     # The profile reads the memory in use on every visible GPU (the engine runs in a child it cannot see).
     device_wide: bool = False
-    # Whether this framework can finetune its models (a server model cannot be, yet).
-    finetunable: bool = True
     # check_config(cfg, slot): one-line ValueError for an entry it cannot run, judged from the config alone
     # (every start, dry runs included). check_service(cfg, slot, finetuned): the same once models will run (it may
     # ask a server, within seconds); finetuned: whether the experiment finetunes that slot (Experiment.finetunes).

@@ -140,5 +140,5 @@ def _check_service(cfg: Any, slot: str, finetuned: bool = True) -> None:
 
 
 BACKEND = BackendSpec(name="server", summary="an OpenAI-compatible /v1/chat/completions endpoint (model.mX.source=server)",
-                      load=_load, source="server", on_devices=False, finetunable=False,
+                      load=_load, source="server", on_devices=False,
                       check_config=_check_config, check_service=_check_service)
