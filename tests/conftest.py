@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.background import Background, BackgroundTinyRun, TinyRun, background_embedded_conversion
 from tests.helpers.session import (
     REPO_OUTPUT_FOLDERS,
     TEST_CACHE_VARIABLE,
@@ -31,13 +32,13 @@ from tests.helpers.session import (
     use_session_folders,
     user_folders,
 )
-from tests.helpers.tiny_run import BackgroundTinyRun, TinyRun
 from tests.tiny_model import build_tiny_model
 
 PAPER_DATA_VARIABLE = "INTROSPECTION_PAPER_DATA"
 SESSION_FOLDERS = pytest.StashKey[SessionFolders]()
 TINY_PAIR = pytest.StashKey[tuple]()
 TINY_RUN = pytest.StashKey[BackgroundTinyRun]()
+EMBEDDED_CONVERSION = pytest.StashKey[Background]()
 
 
 def pytest_configure(config):
@@ -58,8 +59,9 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
-    if TINY_RUN in config.stash:
-        config.stash[TINY_RUN].stop()  # still running when the session ended early
+    for key in (TINY_RUN, EMBEDDED_CONVERSION):
+        if key in config.stash:
+            config.stash[key].stop()  # still running when the session ended early
     folders = config.stash.get(SESSION_FOLDERS, None)
     if folders is not None and folders.remove:
         shutil.rmtree(folders.base, ignore_errors=True)
@@ -75,18 +77,41 @@ def needs_tiny_run(item) -> bool:
     return "tiny_run" in getattr(item, "fixturenames", ())  # warm_store's users too: it depends on tiny_run
 
 
+def needs_background(item) -> bool:
+    return needs_tiny_run(item) or "embedded_models" in getattr(item, "fixturenames", ())
+
+
 def pytest_collection_modifyitems(items):
-    # stable sorts, the collected order kept otherwise: the tests that read the session's tiny run come late, so
-    # that it runs (tests/helpers/tiny_run.py) beside the tests before them; session_end tests come last.
-    items.sort(key=needs_tiny_run)
+    # stable sorts, the collected order kept otherwise: the tests that wait for a background fixture come late, so
+    # that it runs (tests/helpers/background.py) beside the tests before them; session_end tests come last.
+    items.sort(key=needs_background)
     items.sort(key=lambda item: item.get_closest_marker("session_end") is not None)
 
 
 def pytest_collection_finish(session):
-    """Start the session's tiny run now, in the background, when a collected test needs it."""
+    """Start the session's tiny run and the embedded models' conversion now, in the background, when a collected
+    test needs them (tests/helpers/background.py)."""
     config = session.config
-    if not config.option.collectonly and any(needs_tiny_run(item) for item in session.items):
+    if config.option.collectonly:
+        return
+    if any(needs_tiny_run(item) for item in session.items):
         background_tiny_run(config)
+    if any("embedded_models" in getattr(item, "fixturenames", ()) for item in session.items):
+        background_conversion(config)
+
+
+def background_conversion(config) -> Background:
+    if EMBEDDED_CONVERSION not in config.stash:
+        log = config._tmp_path_factory.mktemp("embedded") / "conversion.txt"
+        config.stash[EMBEDDED_CONVERSION] = background_embedded_conversion(log)
+    return config.stash[EMBEDDED_CONVERSION]
+
+
+@pytest.fixture(scope="session")
+def embedded_models(pytestconfig) -> None:
+    """Both embedded models converted into the session's cache (30-75 s each), in the background from the start of
+    the session; a test that resolves one afterwards finds it there."""
+    background_conversion(pytestconfig).wait()
 
 
 def session_tiny_pair(config) -> tuple[Path, Path]:
@@ -119,7 +144,7 @@ def tiny_pair(pytestconfig) -> tuple[Path, Path]:
 def tiny_run(pytestconfig) -> TinyRun:
     """The tiny pipeline, run once per session from an empty store; tests read its run folder and results.json.
 
-    It runs in a process of its own, started when collection ends (tests/helpers/tiny_run.py); its workers run on
+    It runs in a process of its own, started when collection ends (tests/helpers/background.py); its workers run on
     one thread each (OMP_NUM_THREADS=1), so that a run of the same config elsewhere on one thread
     (tests/test_concurrent_sides.py) computes the same bytes."""
     return background_tiny_run(pytestconfig).result()

