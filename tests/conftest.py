@@ -14,17 +14,16 @@ end (tests/helpers/session.py). The integration tests therefore convert the embe
 
 from __future__ import annotations
 
-import json
+import contextlib
+import io
 import os
 import shutil
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_main, tiny_overrides
+from tests.helpers.background import Background, BackgroundTinyRun, TinyRun, background_embedded_conversion
 from tests.helpers.session import (
     REPO_OUTPUT_FOLDERS,
     TEST_CACHE_VARIABLE,
@@ -37,6 +36,9 @@ from tests.tiny_model import build_tiny_model
 
 PAPER_DATA_VARIABLE = "INTROSPECTION_PAPER_DATA"
 SESSION_FOLDERS = pytest.StashKey[SessionFolders]()
+TINY_PAIR = pytest.StashKey[tuple]()
+TINY_RUN = pytest.StashKey[BackgroundTinyRun]()
+EMBEDDED_CONVERSION = pytest.StashKey[Background]()
 
 
 def pytest_configure(config):
@@ -57,13 +59,12 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
+    for key in (TINY_RUN, EMBEDDED_CONVERSION):
+        if key in config.stash:
+            config.stash[key].stop()  # still running when the session ended early
     folders = config.stash.get(SESSION_FOLDERS, None)
     if folders is not None and folders.remove:
         shutil.rmtree(folders.base, ignore_errors=True)
-
-
-def pytest_collection_modifyitems(items):
-    items.sort(key=lambda item: item.get_closest_marker("session_end") is not None)  # stable: order kept
 
 
 @pytest.fixture(scope="session")
@@ -72,53 +73,81 @@ def session_folders(pytestconfig) -> SessionFolders:
     return pytestconfig.stash[SESSION_FOLDERS]
 
 
+def needs_tiny_run(item) -> bool:
+    return "tiny_run" in getattr(item, "fixturenames", ())  # warm_store's users too: it depends on tiny_run
+
+
+def needs_background(item) -> bool:
+    return needs_tiny_run(item) or "embedded_models" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(items):
+    # stable sorts, the collected order kept otherwise: the tests that wait for a background fixture come late, so
+    # that it runs (tests/helpers/background.py) beside the tests before them; session_end tests come last.
+    items.sort(key=needs_background)
+    items.sort(key=lambda item: item.get_closest_marker("session_end") is not None)
+
+
+def pytest_collection_finish(session):
+    """Start the session's tiny run and the embedded models' conversion now, in the background, when a collected
+    test needs them (tests/helpers/background.py)."""
+    config = session.config
+    if config.option.collectonly:
+        return
+    if any(needs_tiny_run(item) for item in session.items):
+        background_tiny_run(config)
+    if any("embedded_models" in getattr(item, "fixturenames", ()) for item in session.items):
+        background_conversion(config)
+
+
+def background_conversion(config) -> Background:
+    if EMBEDDED_CONVERSION not in config.stash:
+        log = config._tmp_path_factory.mktemp("embedded") / "conversion.txt"
+        config.stash[EMBEDDED_CONVERSION] = background_embedded_conversion(log)
+    return config.stash[EMBEDDED_CONVERSION]
+
+
 @pytest.fixture(scope="session")
-def tiny_pair(tiny_model_dir, tmp_path_factory) -> tuple[Path, Path]:
+def embedded_models(pytestconfig) -> None:
+    """Both embedded models converted into the session's cache (30-75 s each), in the background from the start of
+    the session; a test that resolves one afterwards finds it there."""
+    background_conversion(pytestconfig).wait()
+
+
+def session_tiny_pair(config) -> tuple[Path, Path]:
+    """Two tiny random models of one architecture (seeds 0 and 1), built once per session."""
+    if TINY_PAIR not in config.stash:
+        factory = config._tmp_path_factory  # the tmp_path_factory fixture's object, before any fixture runs
+        with contextlib.redirect_stderr(io.StringIO()):  # its progress bars, printed outside any test's capture
+            config.stash[TINY_PAIR] = (build_tiny_model(factory.mktemp("tiny_model")),
+                                       build_tiny_model(factory.mktemp("tiny_b"), seed=1))
+    return config.stash[TINY_PAIR]
+
+
+def background_tiny_run(config) -> BackgroundTinyRun:
+    if TINY_RUN not in config.stash:
+        config.stash[TINY_RUN] = BackgroundTinyRun(session_tiny_pair(config),
+                                                   config._tmp_path_factory.mktemp("tiny_run"))
+    return config.stash[TINY_RUN]
+
+
+@pytest.fixture(scope="session")
+def tiny_pair(pytestconfig) -> tuple[Path, Path]:
     """Two tiny random models of one architecture (seeds 0 and 1: tiny_model_dir and one more), once per session.
 
     Every artifact key starts from a model's fingerprint, the sha256 of its folder's files
     (introspection/model_fingerprints.py folder_fingerprint), so runs in any module share tiny_run's artifacts."""
-    return tiny_model_dir, build_tiny_model(tmp_path_factory.mktemp("tiny_b"), seed=1)
-
-
-@dataclass(frozen=True)
-class TinyRun:
-    """The whole experiment on tiny_pair at tests/helpers TINY_SIZES, from an empty store."""
-
-    store: Path  # never written after the run: copy it first (the warm_store fixture)
-    run_dir: Path
-    results: dict  # run_dir/results.json
-    stdout: str  # what the entry point printed (its logging included)
-    workers: list[dict]  # each model worker: what it did, its CUDA_VISIBLE_DEVICES, start and end (monotonic s)
+    return session_tiny_pair(pytestconfig)
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tiny_pair, tmp_path_factory) -> TinyRun:
-    """The tiny pipeline, run once per session; tests read its run folder and results.json.
+def tiny_run(pytestconfig) -> TinyRun:
+    """The tiny pipeline, run once per session from an empty store; tests read its run folder and results.json.
 
-    Its workers run on one thread each (OMP_NUM_THREADS=1), so that a run of the same config elsewhere on one
-    thread (tests/test_concurrent_sides.py) computes the same bytes."""
-    from introspection import devices
-    from introspection.stages import worker_runs
-
-    base = tmp_path_factory.mktemp("tiny_run")
-    workers: list[dict] = []
-    spawn_and_wait = worker_runs.spawn_and_wait
-
-    def recorded(store_root, target, payload, what, *args, **kwargs):
-        record = {"what": what, "devices": devices.environment().get("CUDA_VISIBLE_DEVICES"), "start": time.monotonic()}
-        try:
-            spawn_and_wait(store_root, target, payload, what, *args, **kwargs)
-        finally:
-            workers.append(record | {"end": time.monotonic()})
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(worker_runs, "spawn_and_wait", recorded)
-        patch.setenv("OMP_NUM_THREADS", "1")
-        patch.delenv("CUDA_VISIBLE_DEVICES", raising=False)  # no devices: the two sides in turn
-        proc = run_main([f"hydra.run.dir={base / 'run'}", *tiny_overrides(tiny_pair, base / "store")])
-    results = json.loads((base / "run" / "results.json").read_text())
-    return TinyRun(base / "store", base / "run", results, proc.stdout, workers)
+    It runs in a process of its own, started when collection ends (tests/helpers/background.py); its workers run on
+    one thread each (OMP_NUM_THREADS=1), so that a run of the same config elsewhere on one thread
+    (tests/test_concurrent_sides.py) computes the same bytes."""
+    return background_tiny_run(pytestconfig).result()
 
 
 @pytest.fixture
@@ -128,9 +157,9 @@ def warm_store(tiny_run, tmp_path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> Path:
+def tiny_model_dir(tiny_pair) -> Path:
     """A random tiny Llama (byte tokenizer, ChatML template) saved once per test session."""
-    return build_tiny_model(tmp_path_factory.mktemp("tiny_model"))
+    return tiny_pair[0]
 
 
 @pytest.fixture(scope="session")

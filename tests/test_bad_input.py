@@ -1,8 +1,9 @@
 """Bad input: each case fails with one line that names the bad value and the fix, and leaves the store
 consistent; through the command line it is `error: <line>` on stderr and exit code 2, no traceback.
 
-Most cases call the function that checks the input (no model is loaded); the command-line cases run
-`python -m introspection.main` up to the failing check (seconds each).
+Most cases call the function that checks the input (no model is loaded); the command-line cases run the entry
+point up to the failing check: in the test's process (tests/helpers run_main), or, where the case needs it (an
+environment read at import, a library patched first), as `python -m introspection.main` (seconds each).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from introspection.cli import check_overrides
 from introspection.config import ModelEntry
 from introspection.errors import WorkerError, one_line_errors, reported, worker_failure
 from introspection.store import Store
-from tests.helpers import compose_cfg
+from tests.helpers import compose_cfg, run_main
 from tests.helpers.checks import assert_one_line, assert_store_consistent
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,15 +35,21 @@ def raised(exc_type, fn, *args, **kwargs) -> str:
 
 
 def main_fails(tmp_path: Path, args: list[str], *parts: str, env: dict | None = None, code: str | None = None) -> str:
-    """Run the entry point; assert exit 2 and exactly one stderr line, `error: ...` holding every part."""
+    """Run the entry point; assert exit 2 and exactly one stderr line, `error: ...` holding every part.
+
+    In this process (tests/helpers run_main) unless the case needs a process of its own: an environment read when
+    the libraries load (`env`), or a library patched before anything imports it (`code`)."""
     store = tmp_path / "store"
     argv = ["tasks=smoke", "logger=none", f"store_dir={store}", f"hydra.run.dir={tmp_path / 'run'}", *args]
-    # `code` patches the library first; then the entry point runs as `python -m` runs it.
-    launch = ["-c", f"{code}\nimport runpy, sys\nsys.argv[1:] = {argv!r}\n"
-                    "runpy.run_module('introspection.main', run_name='__main__', alter_sys=True)"] \
-        if code else ["-m", "introspection.main", *argv]
-    proc = subprocess.run([sys.executable, *launch], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
+    if env is None and code is None:
+        proc = run_main(argv, check=False)
+    else:
+        # `code` patches the library first; then the entry point runs as `python -m` runs it.
+        launch = ["-c", f"{code}\nimport runpy, sys\nsys.argv[1:] = {argv!r}\n"
+                        "runpy.run_module('introspection.main', run_name='__main__', alter_sys=True)"] \
+            if code else ["-m", "introspection.main", *argv]
+        proc = subprocess.run([sys.executable, *launch], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr[-3000:]

@@ -11,6 +11,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from introspection.cli import CONF_DIR, check_overrides, group_options
+from tests.helpers import run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,13 +89,10 @@ def test_dry_run_builds_all_thirteen_tasks_offline_from_local_files(tmp_path, sh
 
 
 def test_release_mode_builds_items_from_the_released_rows(tmp_path, shared_data):
-    proc = subprocess.run(
-        [sys.executable, "-m", "introspection.main", "tasks=release",
-         f"tasks.release_path={shared_data / 'paper' / 'release_train_sample'}",
-         "tasks.train_tasks=[colors_long,power_seeking]", "tasks.test_tasks=[wikipedia_long]", "tasks.n_test_items=50",
-         "experiment.stop_after=build", "logger=none", f"hydra.run.dir={tmp_path / 'run'}", f"store_dir={tmp_path / 's'}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = run_main(["tasks=release", f"tasks.release_path={shared_data / 'paper' / 'release_train_sample'}",
+                     "tasks.train_tasks=[colors_long,power_seeking]", "tasks.test_tasks=[wikipedia_long]",
+                     "tasks.n_test_items=50", "experiment.stop_after=build", "logger=none",
+                     f"hydra.run.dir={tmp_path / 'run'}", f"store_dir={tmp_path / 's'}"])
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("items per task: "))
     counts = dict(part.rsplit(" ", 1) for part in line.removeprefix("items per task: ").split(", "))
     assert counts == {"colors_long": "300", "power_seeking": "300", "wikipedia_long": "50"}
@@ -112,9 +110,8 @@ def test_release_mode_offline_without_a_path_fails_in_one_line(tmp_path):
 @pytest.mark.parametrize("override", ["experiment.noncompliant=ignore", "finetune.method=dpo", "inference.backend=tgi",
                                       "logger.backend=mlflow", "finetune.multi_gpu=tp"])
 def test_bad_string_choices_fail_at_start_in_one_line(tmp_path, override):
-    proc = subprocess.run([sys.executable, "-m", "introspection.main", "tasks=smoke", "logger=none", override,
-                           f"hydra.run.dir={tmp_path / 'run'}", f"store_dir={tmp_path / 's'}"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = run_main(["tasks=smoke", "logger=none", override, f"hydra.run.dir={tmp_path / 'run'}",
+                     f"store_dir={tmp_path / 's'}"], check=False)  # in this process; a real one: just above
     assert proc.returncode == 2
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and override.split("=")[0] in last and ("valid: " in last or "use " in last)

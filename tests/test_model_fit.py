@@ -5,8 +5,6 @@ hidden size."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,7 @@ from omegaconf import OmegaConf
 
 from introspection.model_checks import check_models_fit
 from introspection.stages.model_ref import ModelRef
-from tests.helpers import tiny_overrides
+from tests.helpers import run_main, tiny_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,8 +21,7 @@ def test_a_prompt_longer_than_the_context_stops_before_any_inference(tiny_model_
     store = tmp_path / "store"
     args = [f"hydra.run.dir={tmp_path / 'run'}", *tiny_overrides((tiny_model_dir, tiny_model_dir), store),
             "model.m2.name=tiny_b2", "model.m1.max_model_len=64"]
-    proc = subprocess.run([sys.executable, "-m", "introspection.main", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+    proc = run_main(args, check=False)
     assert proc.returncode == 2, proc.stderr[-2000:]
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "model.m1.max_model_len=64" in errors[0] and "prompt tokens" in errors[0], errors

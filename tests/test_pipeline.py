@@ -82,10 +82,14 @@ def test_input_words_shift_source_is_seeded_and_draws_from_the_string():
 
 
 def test_scaling_experiment(tmp_path, tiny_pair, warm_store):
+    # 128 is finetune=demo's max_examples, so that point's cross-finetune is tiny_run's own (reused, not trained);
+    # the point at 4 trains one of its own.
+    adapters = {p.name for p in (warm_store / "artifacts" / "adapters").iterdir()}
     run_main([f"hydra.run.dir={tmp_path}", *tiny_overrides(tiny_pair, warm_store), "experiment=scaling",
-              "experiment.options.sizes=[4,8]"])
+              "experiment.options.sizes=[4,128]"])
     results = json.loads((tmp_path / "results.json").read_text())
-    assert [p["n_examples"] for p in results["scaling"]] == [4, 8]
+    assert [p["n_examples"] for p in results["scaling"]] == [4, 128]
+    assert len({p.name for p in (warm_store / "artifacts" / "adapters").iterdir()} - adapters) == 1
     assert len({p["self_accuracy"] for p in results["scaling"]}) == 1  # one self reference line
     assert (tmp_path / "plots" / "scaling.png").is_file()
 

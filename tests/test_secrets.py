@@ -20,6 +20,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from introspection.cli import CONF_DIR, group_options
+from tests.helpers import run_main
 from tests.helpers.checks import SECRETS, secrets_found
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,10 +159,15 @@ def test_sweep_tables_read_overrides_without_credentials():
         "logger.api_key": "<redacted>", "seed": "1", "preflight.chars_per_token": "3.5"}
 
 
-def _run_main(args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
+def _run_main(args: list[str], spawn: bool = True) -> subprocess.CompletedProcess:
+    """The entry point offline. spawn=False: in this process (tests/helpers run_main), for a run that starts no
+    other process (no W&B service, no worker) whose output the check must also read."""
+    if not spawn:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("WANDB_MODE", "offline")
+            return run_main(args, check=False)
     return subprocess.run([sys.executable, "-m", "introspection.main", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300,
-                          env={**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1", **(env or {})})
+                          text=True, timeout=300, env={**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1"})
 
 
 def _assert_nowhere(value: str, folders: list[Path], texts: list[str]) -> None:
@@ -199,7 +205,7 @@ def test_an_unknown_secret_key_fails_in_one_line_without_its_value(tmp_path, ove
     and neither that line nor any file of the run folder holds XYZ."""
     run_dir, store = tmp_path / "run", tmp_path / "store"
     proc = _run_main(["tasks=smoke", "logger=wandb", f"hydra.run.dir={run_dir}", f"store_dir={store}",
-                      f"{override}={OVERRIDE_SECRET}"])
+                      f"{override}={OVERRIDE_SECRET}"], spawn=False)
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr[-3000:]
     assert "logger.api_key" in lines[0]
@@ -212,7 +218,7 @@ def test_a_sweep_writes_secret_overrides_nowhere(tmp_path):
     sweep_dir = tmp_path / "sweep"
     proc = _run_main(["-m", "tasks=smoke", "experiment.stop_after=build", "logger=none", "seed=0,1",
                       f"hydra.sweep.dir={sweep_dir}", f"store_dir={tmp_path / 'store'}",
-                      f"+preflight.throughput.api_key={OVERRIDE_SECRET}"])  # a section that takes any key
+                      f"+preflight.throughput.api_key={OVERRIDE_SECRET}"], spawn=False)  # a section that takes any key
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (sweep_dir / "multirun.yaml").is_file() and (sweep_dir / "sweep_results.csv").is_file()
     assert len(list(sweep_dir.glob("*/.hydra/overrides.yaml"))) == 2

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import TINY_SIZES, tiny_overrides, tiny_side
+from tests.helpers import TINY_SIZES, tiny_side
 from tests.tiny_model import build_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,10 +125,12 @@ def submitted_array(sweep: Path, strict: bool = True) -> str | None:
 
 
 @pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory) -> Path:
+def tiny_models(tmp_path_factory, tiny_pair) -> Path:
+    """tiny_a and tiny_b (the session's tiny_pair, whose run tiny_run is) and tiny_c, side by side in one folder."""
     base = tmp_path_factory.mktemp("slurm_models")
-    for name, seed in (("tiny_a", 0), ("tiny_b", 1), ("tiny_c", 2)):
-        build_tiny_model(base / name, seed=seed)
+    (base / "tiny_a").symlink_to(tiny_pair[0], target_is_directory=True)
+    (base / "tiny_b").symlink_to(tiny_pair[1], target_is_directory=True)
+    build_tiny_model(base / "tiny_c", seed=2)
     return base
 
 
@@ -141,9 +143,11 @@ def stop(*procs: subprocess.Popen, job: str | None) -> None:
         subprocess.run(["scancel", job], capture_output=True, timeout=30)
 
 
-def test_slurm_sweep_with_a_requeued_job(slurm_cluster, tmp_path, tiny_models):
+def test_slurm_sweep_with_a_requeued_job(slurm_cluster, tmp_path, tiny_models, tiny_run):
     started = time.monotonic()
-    store, sweep, reference = tmp_path / "store", tmp_path / "sweep", tmp_path / "reference"
+    store, sweep = tmp_path / "store", tmp_path / "sweep"
+    # The same pair as job 0, uninterrupted, on one thread: the session's tiny run (tests/conftest.py).
+    reference, reference_store = tiny_run.run_dir, tiny_run.store
     name = f"introspection-test-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1",
            "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": str(ROOT)}
@@ -157,11 +161,6 @@ def test_slurm_sweep_with_a_requeued_job(slurm_cluster, tmp_path, tiny_models):
     submitter = subprocess.Popen(
         [sys.executable, "-m", "introspection.main", "-m", f"hydra.sweep.dir={sweep}", *launcher, *TINY_SIZES,
          f"store_dir={store}", *pairs], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    # The same pair as job 0, uninterrupted, in a store of its own, here (concurrently, to save time).
-    uninterrupted = subprocess.Popen(
-        [sys.executable, "-m", "introspection.main", f"hydra.run.dir={reference}",
-         *tiny_overrides((tiny_models / "tiny_a", tiny_models / "tiny_b"), tmp_path / "reference_store")],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     array_id = None
     try:
         # Job 0 has sealed an artifact only it computes (tiny_b's): requeue it while it runs.
@@ -179,12 +178,10 @@ def test_slurm_sweep_with_a_requeued_job(slurm_cluster, tmp_path, tiny_models):
         requeue_and_release(job0)
 
         out, _ = submitter.communicate(timeout=SWEEP_TIMEOUT_S - (time.monotonic() - started))
-        ref_out, _ = uninterrupted.communicate(timeout=max(30.0, SWEEP_TIMEOUT_S - (time.monotonic() - started)))
     finally:
-        stop(submitter, uninterrupted, job=array_id or submitted_array(sweep, strict=False))
+        stop(submitter, job=array_id or submitted_array(sweep, strict=False))
     elapsed = time.monotonic() - started
     assert submitter.returncode == 0, out[-4000:] + controller_log(array_id)
-    assert uninterrupted.returncode == 0, ref_out[-4000:]
 
     # Real submissions with the launcher's resources: 1 CPU, 2 GB, no GPU line, srun given the CPUs.
     script = (sweep / ".submitit" / array_id / f"{array_id}_submission.sh").read_text()
@@ -212,10 +209,10 @@ def test_slurm_sweep_with_a_requeued_job(slurm_cluster, tmp_path, tiny_models):
     assert requeued["models"] == expected["models"] == {"m1": "tiny_a", "m2": "tiny_b"}
     assert requeued["matrix"] == expected["matrix"]
     assert read_jsonl(sweep / "0" / "items.jsonl") == read_jsonl(reference / "items.jsonl")
-    reference_adapters = sorted((tmp_path / "reference_store").glob("artifacts/adapters/*/adapter/*.safetensors"))
+    reference_adapters = sorted(reference_store.glob("artifacts/adapters/*/adapter/*.safetensors"))
     assert len(reference_adapters) == 4  # self and cross, for each model of the pair
     for path in reference_adapters:
-        assert (store / path.relative_to(tmp_path / "reference_store")).read_bytes() == path.read_bytes()
+        assert (store / path.relative_to(reference_store)).read_bytes() == path.read_bytes()
     assert json.loads((sweep / "1" / "results.json").read_text())["models"] == {"m1": "tiny_a", "m2": "tiny_c"}
 
     # The end-of-sweep table, written by the submitting process once both jobs were back.
@@ -240,13 +237,22 @@ def release_requeued(job_id: str, timeout: float = 60) -> None:
     raise AssertionError(f"job {job_id} did not requeue itself after SIGUSR2: {job_record(job_id)}")
 
 
-def test_time_limit_signal_mid_finetune_resumes_from_its_checkpoint(slurm_cluster, tmp_path, tiny_models):
+def new_adapters(store: Path, before: Path) -> list[Path]:
+    """The adapter folders of `store` that the store `before` (which it was copied from) does not hold."""
+    return sorted(p for p in store.glob("artifacts/adapters/*") if not (before / p.relative_to(store)).exists())
+
+
+def test_time_limit_signal_mid_finetune_resumes_from_its_checkpoint(slurm_cluster, tmp_path, tiny_models, tiny_run):
     """Slurm's time-limit signal (SIGUSR2, what `--signal=USR2@<signal_delay_s>` sends to every process of
     the job step) comes while a finetune runs: the finetune stops at a checkpoint, the job requeues itself
     (submitit), and its next attempt resumes the finetune from that checkpoint, ending with adapters equal
     to an uninterrupted run's."""
     started = time.monotonic()
-    store, sweep, reference = tmp_path / "store", tmp_path / "sweep", tmp_path / "reference"
+    sweep, reference = tmp_path / "sweep", tmp_path / "reference"
+    # Both stores start as copies of the session's tiny run (tests/conftest.py): the base models' answers are
+    # reused, and what the finetunes of 6 epochs make is new (4 adapters and their answers).
+    store, reference_store = (Path(shutil.copytree(tiny_run.store, tmp_path / name, symlinks=True))
+                              for name in ("store", "reference_store"))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1",
            "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": str(ROOT)}
     # 36 optimizer steps per finetune (seconds), a checkpoint every 2: the signal lands mid-finetune.
@@ -261,7 +267,7 @@ def test_time_limit_signal_mid_finetune_resumes_from_its_checkpoint(slurm_cluste
          f"store_dir={store}", *pair], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     uninterrupted = subprocess.Popen(
         [sys.executable, "-m", "introspection.main", f"hydra.run.dir={reference}", *longer,
-         f"store_dir={tmp_path / 'reference_store'}", *pair],
+         f"store_dir={reference_store}", *pair],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     array_id = None
     try:
@@ -295,16 +301,18 @@ def test_time_limit_signal_mid_finetune_resumes_from_its_checkpoint(slurm_cluste
     resumed = re.findall(r"resuming the finetune from \S+checkpoint-(\d+) \(step \d+\)", log)
     assert len(stopped) == 1 and resumed == [stopped[0][0]], log[-3000:]
     assert 0 < int(stopped[0][0]) < int(stopped[0][1])  # mid-finetune
-    lineages = [json.loads(p.read_text()) for p in store.glob("artifacts/adapters/*/adapter/lineage.json")]
+    trained = new_adapters(store, tiny_run.store)
+    lineages = [json.loads((folder / "adapter" / "lineage.json").read_text()) for folder in trained]
     resumed_from = [x.get("resumed_from_step") for x in lineages]
     assert len(resumed_from) == 4 and resumed_from.count(None) == 3 and int(stopped[0][0]) in resumed_from
     assert not list(store.glob("checkpoints/*/checkpoint-*"))  # sealed adapters keep no checkpoints
 
     # the resumed adapter equals the uninterrupted run's, as do the other three and the results
-    reference_adapters = sorted((tmp_path / "reference_store").glob("artifacts/adapters/*/adapter/*.safetensors"))
+    reference_adapters = [path for folder in new_adapters(reference_store, tiny_run.store)
+                          for path in sorted(folder.glob("adapter/*.safetensors"))]
     assert len(reference_adapters) == 4
     for path in reference_adapters:
-        assert (store / path.relative_to(tmp_path / "reference_store")).read_bytes() == path.read_bytes()
+        assert (store / path.relative_to(reference_store)).read_bytes() == path.read_bytes()
     assert json.loads((sweep / "0" / "results.json").read_text())["matrix"] == \
         json.loads((reference / "results.json").read_text())["matrix"]
     print(f"time-limit signal mid-finetune: {time.monotonic() - started:.0f} s")

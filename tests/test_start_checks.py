@@ -2,8 +2,9 @@
 any model or data work, in a single run (`error: ...`, exit 2) and in every job of a sweep (the line in the
 job's error.txt and log, the other jobs go on). Nothing is written to the store.
 
-The command-line cases run the real entry point up to the failing check (a few seconds each); the rest call
-the checks on a composed config.
+The command-line cases run the real entry point up to the failing check (in the test's process; as a process of
+its own where the case sets environment variables, a few seconds each); the rest call the checks on a composed
+config.
 """
 
 from __future__ import annotations
@@ -20,19 +21,30 @@ from omegaconf import OmegaConf
 from introspection import start_checks
 from introspection.errors import JOB_ERROR_FILE
 from tests.helpers import compose_cfg
+from tests.helpers import run_main as run_entry_point
 from tests.helpers.checks import assert_one_line
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_main(tmp_path: Path, args: list[str], env: dict | None = None, multirun: bool = False):
-    """The entry point with a fresh store and run folder; returns (process, the lines holding `error: `)."""
+    """The entry point with a fresh store and run folder; returns (process, the lines holding `error: `).
+
+    Without HYDRA_FULL_ERROR and HF_HUB_OFFLINE and with no CUDA device. In this process (tests/helpers
+    run_main) unless `env` adds variables: those a process of its own reads when its libraries load."""
     folders = [f"store_dir={tmp_path / 'store'}",
                f"hydra.sweep.dir={tmp_path / 'sweep'}" if multirun else f"hydra.run.dir={tmp_path / 'run'}"]
-    command = [sys.executable, "-m", "introspection.main", *(["-m"] if multirun else []), "logger=none", *folders, *args]
-    base = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "HF_HUB_OFFLINE")}
-    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env={**base, "CUDA_VISIBLE_DEVICES": "", **(env or {})})
+    argv = [*(["-m"] if multirun else []), "logger=none", *folders, *args]
+    if env is None:
+        with pytest.MonkeyPatch.context() as patch:
+            for name in ("HYDRA_FULL_ERROR", "HF_HUB_OFFLINE"):
+                patch.delenv(name, raising=False)
+            patch.setenv("CUDA_VISIBLE_DEVICES", "")
+            proc = run_entry_point(argv, check=False)
+    else:
+        base = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "HF_HUB_OFFLINE")}
+        proc = subprocess.run([sys.executable, "-m", "introspection.main", *argv], cwd=ROOT, capture_output=True,
+                              text=True, timeout=120, env={**base, "CUDA_VISIBLE_DEVICES": "", **env})
     output = proc.stdout + proc.stderr
     return proc, [line for line in output.splitlines() if "error: " in line]
 

@@ -1,0 +1,143 @@
+"""Expensive session fixtures computed in processes of their own, started when collection ends (tests/conftest.py):
+the session's tiny pipeline run (`tiny_run`) and the conversion of the embedded models (`embedded_models`).
+
+Each starts as soon as collection shows that a test needs it, and runs beside the tests that do not: the tiny run's
+model workers use one thread each, so on a 2-core machine it takes the core that single-threaded tests leave idle
+(docs/testing.md). The fixture waits for it when its first user comes.
+
+`python -m tests.helpers.background RECORD ARGS...` runs `python -m introspection.main ARGS` and appends one JSON
+line per model worker to RECORD: what it did, its CUDA_VISIBLE_DEVICES, start and end (time.monotonic, one
+clock for every process of the machine).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.helpers import ROOT, tiny_overrides
+
+TIMEOUT_S = 1800  # ~150 s on an idle 2-core machine; generous for a loaded one
+
+
+@dataclass(frozen=True)
+class TinyRun:
+    """The whole experiment on tiny_pair at tests/helpers TINY_SIZES, from an empty store."""
+
+    store: Path  # never written after the run: copy it first (the warm_store fixture)
+    run_dir: Path
+    results: dict  # run_dir/results.json
+    stdout: str  # what the entry point printed (its logging and its workers' output included)
+    workers: list[dict]  # each model worker: what it did, its CUDA_VISIBLE_DEVICES, start and end (monotonic s)
+
+
+class Background:
+    """A command started now, in a process group of its own, its output to a file; `wait` waits for it."""
+
+    def __init__(self, what: str, command: list[str], log: Path, env: dict[str, str]) -> None:
+        self.what, self.log_path = what, log
+        self._log = open(log, "w")  # noqa: SIM115  (closed in stop)
+        self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self.output: str | None = None
+
+    def wait(self) -> str:
+        """Its output, once it ended; a failure names it and shows the output's end."""
+        if self.output is None:
+            try:
+                code = self.proc.wait(timeout=TIMEOUT_S)
+            finally:
+                self.stop()
+            output = self.log_path.read_text()
+            assert code == 0, f"{self.what} failed (exit {code}):\n{output[-4000:]}"
+            self.output = output
+        return self.output
+
+    def stop(self) -> None:
+        """Kill it and everything it started if it is still going (the session ended or was interrupted)."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        self._log.close()
+
+
+def session_environment() -> dict[str, str]:
+    """The environment of a background process: the session's (its cache folders), with this checkout importable."""
+    env = {k: v for k, v in os.environ.items() if k not in ("INTROSPECTION_FAULT", "PYTEST_CURRENT_TEST")}
+    return env | {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))}
+
+
+class BackgroundTinyRun(Background):
+    """The run's process, started now; `result()` waits for it."""
+
+    def __init__(self, tiny_pair: tuple[Path, Path], base: Path) -> None:
+        self.base = base
+        base.mkdir(parents=True, exist_ok=True)
+        # One thread per worker: the same bytes as a run of the same config elsewhere on one thread
+        # (tests/test_concurrent_sides.py), and the other core stays free for the tests running meanwhile.
+        # No devices: the two sides in turn.
+        env = {k: v for k, v in session_environment().items() if k != "CUDA_VISIBLE_DEVICES"} | {"OMP_NUM_THREADS": "1"}
+        args = [f"hydra.run.dir={base / 'run'}", *tiny_overrides(tiny_pair, base / "store")]
+        super().__init__("the session's tiny run", [sys.executable, "-m", "tests.helpers.background",
+                                                    str(base / "workers.jsonl"), *args], base / "output.txt", env)
+        self._result: TinyRun | None = None
+
+    def result(self) -> TinyRun:
+        if self._result is None:
+            output = self.wait()
+            workers = [json.loads(line) for line in (self.base / "workers.jsonl").read_text().splitlines()]
+            results = json.loads((self.base / "run" / "results.json").read_text())
+            self._result = TinyRun(self.base / "store", self.base / "run", results, output, workers)
+        return self._result
+
+
+# Converts both embedded models into the session's cache (introspection/models.py resolve_model, under its lock).
+EMBEDDED_CONVERSION = """
+from introspection.config import ModelEntry, default_cache_dir
+from introspection.embedded_models import EMBEDDED
+from introspection.models import resolve_model
+
+for key in EMBEDDED:
+    resolve_model(ModelEntry(name=key, source="embedded", path=key), default_cache_dir())
+    print("converted", key, flush=True)
+"""
+
+
+def background_embedded_conversion(log: Path) -> Background:
+    return Background("converting the embedded models", [sys.executable, "-c", EMBEDDED_CONVERSION], log,
+                      session_environment())
+
+
+def main(record: str, args: list[str]) -> None:
+    import runpy
+
+    from introspection import devices
+    from introspection.stages import worker_runs
+
+    spawn_and_wait = worker_runs.spawn_and_wait
+
+    def recorded(store_root, target, payload, what, *rest, **kwargs):
+        row = {"what": what, "devices": devices.environment().get("CUDA_VISIBLE_DEVICES"), "start": time.monotonic()}
+        try:
+            spawn_and_wait(store_root, target, payload, what, *rest, **kwargs)
+        finally:
+            with open(record, "a") as f:
+                f.write(json.dumps(row | {"end": time.monotonic()}) + "\n")
+
+    worker_runs.spawn_and_wait = recorded
+    Path(record).touch()
+    sys.argv = ["introspection/main.py", *args]
+    runpy.run_module("introspection.main", run_name="__main__", alter_sys=True)  # as `python -m` runs it
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2:])
