@@ -36,7 +36,7 @@ def compose_config(overrides: list[str]):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from introspection import config as _config  # noqa: F401  (registers the structured configs)
+    from introspection.core import config as _config  # noqa: F401  (registers the structured configs)
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -48,7 +48,7 @@ def model_entry(spec: str) -> dict:
     ("smollm2_135m_instruct") or a local model folder."""
     from omegaconf import OmegaConf
 
-    from introspection.config import ModelEntry
+    from introspection.core.config import ModelEntry
 
     folder = Path(spec).expanduser()
     if folder.is_dir():
@@ -69,9 +69,9 @@ def model_entry(spec: str) -> dict:
 
 def model_ref(entry: dict, store):
     """The pipeline's view of a model (weights located, converted once, fingerprinted)."""
-    from introspection.config import ModelEntry
-    from introspection.models import resolve_model
+    from introspection.core.config import ModelEntry
     from introspection.stages.model_ref import ModelRef
+    from introspection.weights.resolve import resolve_model
 
     resolved = resolve_model(ModelEntry(**entry), store.root, where=f"model {entry['name']}")
     return ModelRef(entry["name"], entry, asdict(resolved))
@@ -93,8 +93,8 @@ def unique_dir(work: Path, name: str) -> Path:
 def fresh_store(work: Path, name: str):
     """An empty artifact store that shares the user's converted models (and their cached fingerprints),
     so a measurement recomputes every stage but never re-converts a GGUF."""
-    from introspection.config import default_cache_dir
-    from introspection.store import Store
+    from introspection.core.config import default_cache_dir
+    from introspection.core.store import Store
 
     root = unique_dir(work, name)
     cache = default_cache_dir()

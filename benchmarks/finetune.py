@@ -24,14 +24,14 @@ def bench_rows(n_rows: int, work: Path, seed: int = 42) -> list[dict]:
     items, answered with the property of the item's own text (a stand-in for a model's answer)."""
     from benchmarks.common import compose_config
     from introspection.finetune.data import sft_rows
-    from introspection.properties import get_property, property_value
-    from introspection.stages.plan import build_plan
+    from introspection.paper.properties import get_property, property_value
+    from introspection.stages.items import build_items
 
     cfg = compose_config(["tasks=demo"])
     n_props = max(1, min(len(v) for v in cfg.tasks.properties.values()))
     per_task = -(-n_rows // (n_props * len(cfg.tasks.train_tasks))) + 1
     cfg = compose_config(["tasks=demo", f"tasks.n_train_items={per_task}"])
-    plan = build_plan(cfg.tasks, fresh_store(work, "rows"))
+    plan = build_items(cfg.tasks, fresh_store(work, "rows"))
     requests = {r.request_id: r for r in plan.hypothetical_requests(plan.train_items)}
     examples = []
     for it in plan.train_items:

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import TreeSampler, fresh_store, load1, model_ref, rate, settle, spawn_call
-from introspection.devices import inference_dtype
+from introspection.core.devices import inference_dtype
 from introspection.inference.vllm_backend import CPU_MAX_BATCHED_TOKENS, CPU_MAX_MEMORY_UTILIZATION
 
 MIN_MAX_LOGPROBS = 20
@@ -44,12 +44,12 @@ def timed_chat(llm, p: dict, s: dict, sampling_params_class) -> tuple[list, floa
 def bench_requests(n: int, work: Path) -> list:
     """n object-level chat requests of the demo's train tasks (the behave stage's workload)."""
     from benchmarks.common import compose_config
-    from introspection.stages.plan import build_plan
+    from introspection.stages.items import build_items
 
     cfg = compose_config(["tasks=demo"])
     per_task = -(-n // len(cfg.tasks.train_tasks))
     cfg = compose_config(["tasks=demo", f"tasks.n_train_items={per_task}"])
-    plan = build_plan(cfg.tasks, fresh_store(work, "prompts"))
+    plan = build_items(cfg.tasks, fresh_store(work, "prompts"))
     requests = plan.object_requests(plan.train_items)
     if len(requests) < n:
         raise ValueError(f"the demo train tasks hold only {len(requests)} items; lower --n-prompts")

@@ -1,6 +1,6 @@
 """The pre-flight plan's rate model against a measured run (the bench's demo section).
 
-The plan prices work with five rates per machine kind and model size class (introspection/plan_rates.py):
+The plan prices work with five rates per machine kind and model size class (introspection/preflight/rates.py):
 an engine start, prompt and generated tokens per second, a finetune start, trained tokens per second. A
 run's profile (results.json "profile") records, per stage, the same work it actually did: requests, prompt and
 generated tokens, engine start seconds, trained tokens, and the wall. This module
@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.common import ROOT, unique_dir
-from introspection.plan_rates import inference_seconds, training_seconds
+from introspection.preflight.rates import inference_seconds, training_seconds
 
 
 def _stages(profile) -> list[dict]:

@@ -276,8 +276,8 @@ def say(message: str) -> None:
 
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
     """Every section not skipped; a failing section is recorded with its error and the others still run."""
-    from introspection.config import default_cache_dir
-    from introspection.store import write_json_atomic
+    from introspection.core.config import default_cache_dir
+    from introspection.core.store import write_json_atomic
 
     # One warm compiler cache for ours and raw alike (the demo's); a fresh store would otherwise be cold.
     # The demo section starts without it (common.BENCH_ENV_DEFAULTS), as a fresh clone does.

@@ -113,7 +113,7 @@ def demo_rows(d: dict) -> list[tuple[str, str, str]]:
     profile = profile_stages(d.get("profile"))
     if profile:
         total = d["profile"] if isinstance(d["profile"], dict) else {}
-        if "wall_s" in total:  # the run's own totals (introspection/profile.py)
+        if "wall_s" in total:  # the run's own totals (introspection/core/profile.py)
             rows.append(("  the run's profile: in all", "; ".join([
                 _fmt(total.get("wall_s"), " s", 1), f"{total.get('requests', '-')} requests",
                 f"{total.get('prompt_tokens', '-')} / {total.get('generated_tokens', '-')} prompt / generated tokens",

@@ -69,7 +69,7 @@ def check_overrides(overrides: list[str]) -> str | None:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    import introspection.config  # noqa: F401  (registers the schemas)
+    import introspection.core.config  # noqa: F401  (registers the schemas)
 
     mine = list(overrides)  # Hydra's own settings too (hydra/launcher=..., hydra.launcher.partition=...)
     try:
@@ -130,7 +130,7 @@ def validate_cli(argv: list[str]) -> None:
         return
     problem = check_overrides(_overrides(argv)) or check_output_folders(_overrides(argv))
     if problem:
-        from introspection.secrets import override_secrets, scrub
+        from introspection.core.secrets import override_secrets, scrub
 
         problem = scrub(problem, override_secrets(_overrides(argv)))  # never echo a credential
         print(f"error: {problem}", file=sys.stderr)

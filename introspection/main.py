@@ -31,16 +31,16 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from introspection import config as _config  # noqa: F401  (registers the structured configs)
+from introspection.checks.start_checks import run_start_checks
 from introspection.cli import CONF_DIR, rewrite_model_sides, validate_cli
-from introspection.errors import one_line_errors
-from introspection.executor import LocalExecutor
+from introspection.core import config as _config  # noqa: F401  (registers the structured configs)
+from introspection.core.errors import one_line_errors
+from introspection.core.profile import Profile
+from introspection.core.store import Store
 from introspection.experiments import Experiment, parse_options, registry
-from introspection.profile import Profile
-from introspection.run_context import RunContext
-from introspection.start_checks import run_start_checks
-from introspection.store import Store
-from introspection.tracking import log_results, print_summary, training_logging, write_results
+from introspection.outputs.run_outputs import log_results, print_summary, training_logging, write_results
+from introspection.pipeline.executor import LocalExecutor
+from introspection.pipeline.run_context import RunContext
 
 log = logging.getLogger("introspection")
 
@@ -78,7 +78,7 @@ def main(cfg: DictConfig) -> float | None:
     run_start_checks(cfg, experiment, options)
     _config.apply_seed(cfg)  # top-level `seed` offsets tasks/inference/finetune seeds (0: every key as before)
     if cfg.experiment.stop_after == "plan":  # the pre-flight plan: the experiment's steps recorded, no model loads
-        from introspection.preflight import run_plan
+        from introspection.preflight.plan import run_plan
 
         return run_plan(cfg, run_dir, experiment, options)
     store = Store(cfg.store_dir)

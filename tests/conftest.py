@@ -136,7 +136,7 @@ def tiny_pair(pytestconfig) -> tuple[Path, Path]:
     """Two tiny random models of one architecture (seeds 0 and 1: tiny_model_dir and one more), once per session.
 
     Every artifact key starts from a model's fingerprint, the sha256 of its folder's files
-    (introspection/model_fingerprints.py folder_fingerprint), so runs in any module share tiny_run's artifacts."""
+    (introspection/weights/fingerprints.py folder_fingerprint), so runs in any module share tiny_run's artifacts."""
     return session_tiny_pair(pytestconfig)
 
 

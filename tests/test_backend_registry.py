@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 import pytest
 
-from introspection.config import InferenceConfig, ModelEntry
+from introspection.core.config import InferenceConfig, ModelEntry
 from introspection.inference import make_backend, registry
 from introspection.inference.base import BackendSpec
 from tests.helpers import compose_cfg
@@ -89,10 +89,10 @@ BACKEND = BackendSpec(name="echo", summary="answers each prompt reversed", load=
 
 
 def test_a_backend_is_one_module(echo_backend, tiny_model_dir, tmp_path):
-    from introspection.models import resolve_model
+    from introspection.core.types import ChatRequest, Sampling
     from introspection.stages.answers import AnswerJob, answer_key
     from introspection.stages.model_ref import ModelRef
-    from introspection.types import ChatRequest, Sampling
+    from introspection.weights.resolve import resolve_model
 
     assert "echo" in registry.engine_names()
     cfg = compose_cfg(["inference.backend=echo"])

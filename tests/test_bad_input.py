@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from introspection.cli import check_overrides
-from introspection.config import ModelEntry
-from introspection.errors import WorkerError, one_line_errors, reported, worker_failure
-from introspection.store import Store
+from introspection.core.config import ModelEntry
+from introspection.core.errors import WorkerError, one_line_errors, reported, worker_failure
+from introspection.core.store import Store
 from tests.helpers import compose_cfg, run_main
 from tests.helpers.checks import assert_one_line, assert_store_consistent
 
@@ -116,7 +116,7 @@ def test_store_dir_that_cannot_be_created(tmp_path):
 
 DISK_FULL = """
 import errno, os
-import introspection.store as store
+import introspection.core.store as store
 real = store.write_text_atomic
 def full(path, text):
     real(path, text[: len(text) // 2])  # half the file lands, then the disk is full
@@ -134,7 +134,7 @@ def test_disk_full_while_writing_an_artifact(tmp_path):
 
 # --- task data --------------------------------------------------------------------------------
 def test_malformed_jsonl_row_types(tmp_path):
-    from introspection.tasks import read_jsonl
+    from introspection.paper.tasks import read_jsonl
 
     path = tmp_path / "rows.jsonl"
     path.write_text('{"string": "a"}\n\n{"string": 5}\n')
@@ -144,7 +144,7 @@ def test_malformed_jsonl_row_types(tmp_path):
 
 
 def test_unreadable_data_file(tmp_path):
-    from introspection.tasks import read_jsonl
+    from introspection.paper.tasks import read_jsonl
 
     path = tmp_path / "latin1.jsonl"
     path.write_bytes('{"string": "caf\xe9"}\n'.encode("latin-1"))
@@ -152,7 +152,7 @@ def test_unreadable_data_file(tmp_path):
 
 
 def test_data_dir_that_is_not_a_folder(tmp_path):
-    from introspection.tasks import get_task, load_items
+    from introspection.paper.tasks import get_task, load_items
 
     missing = tmp_path / "nowhere"
     assert_one_line(raised(ValueError, load_items, get_task("colors_long"), "train", 4, 0, str(missing)),
@@ -160,45 +160,45 @@ def test_data_dir_that_is_not_a_folder(tmp_path):
 
 
 def test_empty_task_file(tmp_path):
-    from introspection.stages.plan import build_plan
+    from introspection.stages.items import build_items
 
     (tmp_path / "train_colors.jsonl").write_text("\n")
     cfg = compose_cfg(["tasks=smoke", f"tasks.data_dir={tmp_path}"])
     store = Store(tmp_path / "store")
-    assert_one_line(raised(ValueError, build_plan, cfg.tasks, store), "task 'colors_long' has no train items",
+    assert_one_line(raised(ValueError, build_items, cfg.tasks, store), "task 'colors_long' has no train items",
                     str(tmp_path / "train_colors.jsonl"), "remove it from tasks.train_tasks")
     cfg = compose_cfg(["tasks=smoke", "tasks.n_test_items=0"])
-    assert_one_line(raised(ValueError, build_plan, cfg.tasks, store), "task 'animals_long' has no val items",
+    assert_one_line(raised(ValueError, build_items, cfg.tasks, store), "task 'animals_long' has no val items",
                     "tasks.n_test_items=0")
     assert_store_consistent(store.root)
 
 
 def test_task_set_without_test_tasks(tmp_path):
-    from introspection.stages.plan import build_plan
+    from introspection.stages.items import build_items
 
     cfg = compose_cfg(["tasks=smoke", "tasks.test_tasks=[]"])
-    assert_one_line(raised(ValueError, build_plan, cfg.tasks, Store(tmp_path)), "task set 'smoke'",
+    assert_one_line(raised(ValueError, build_items, cfg.tasks, Store(tmp_path)), "task set 'smoke'",
                     "needs at least one train task and one test task", "tasks.test_tasks=[]")
 
 
 def test_unknown_property(tmp_path):
-    from introspection.stages.plan import build_plan
+    from introspection.stages.items import build_items
 
     cfg = compose_cfg(["tasks=smoke", "tasks.properties.colors_long=[first_letter]"])
-    assert_one_line(raised(ValueError, build_plan, cfg.tasks, Store(tmp_path)), "unknown property 'first_letter'",
+    assert_one_line(raised(ValueError, build_items, cfg.tasks, Store(tmp_path)), "unknown property 'first_letter'",
                     "tasks.properties.colors_long", "valid: ", "first_character")
 
 
 def test_property_that_does_not_apply_to_the_task(tmp_path):
-    from introspection.stages.plan import build_plan
+    from introspection.stages.items import build_items
 
     cfg = compose_cfg(["tasks=smoke", "tasks.properties.colors_long=[among_a_or_c]"])
-    assert_one_line(raised(ValueError, build_plan, cfg.tasks, Store(tmp_path)), "property 'among_a_or_c'",
+    assert_one_line(raised(ValueError, build_items, cfg.tasks, Store(tmp_path)), "property 'among_a_or_c'",
                     "task 'colors_long'", "valid: ", "first_character")
 
 
 def test_number_of_items_of_the_wrong_type():
-    from introspection.tasks import get_task, load_items
+    from introspection.paper.tasks import get_task, load_items
 
     for bad in (-1, "5", 2.5):
         assert_one_line(raised(ValueError, load_items, get_task("colors_long"), "train", bad, 0),
@@ -210,8 +210,8 @@ def test_number_of_items_of_the_wrong_type():
 def test_model_folder_without_chat_template(tiny_model_dir, tmp_path):
     import shutil
 
-    from introspection.errors import ModelResolveError
-    from introspection.models import resolve_model
+    from introspection.core.errors import ModelResolveError
+    from introspection.weights.resolve import resolve_model
 
     folder = tmp_path / "no_template"
     shutil.copytree(tiny_model_dir, folder)
@@ -227,8 +227,8 @@ def test_model_folder_without_chat_template(tiny_model_dir, tmp_path):
 
 
 def test_chat_template_that_is_neither_named_nor_a_file(tiny_model_dir, tmp_path):
-    from introspection.errors import ModelResolveError
-    from introspection.models import resolve_model
+    from introspection.core.errors import ModelResolveError
+    from introspection.weights.resolve import resolve_model
 
     entry = ModelEntry(name="tiny", source="local", path=str(tiny_model_dir), chat_template="llama3.jinja")
     assert_one_line(raised(ModelResolveError, resolve_model, entry, tmp_path, where="model.m1"), "'llama3.jinja'",
@@ -236,8 +236,8 @@ def test_chat_template_that_is_neither_named_nor_a_file(tiny_model_dir, tmp_path
 
 
 def test_unknown_model_source_and_embedded_key(tmp_path):
-    from introspection.errors import ModelResolveError
-    from introspection.models import resolve_model
+    from introspection.core.errors import ModelResolveError
+    from introspection.weights.resolve import resolve_model
 
     entry = ModelEntry(name="x", source="s3", path="bucket/model")
     assert_one_line(raised(ModelResolveError, resolve_model, entry, tmp_path, where="model.m1"),
@@ -248,8 +248,8 @@ def test_unknown_model_source_and_embedded_key(tmp_path):
 
 
 def test_two_models_with_one_name(tiny_model_dir, tmp_path):
-    from introspection.executor import LocalExecutor
-    from introspection.pipeline import RunContext, resolve_models
+    from introspection.pipeline.executor import LocalExecutor
+    from introspection.pipeline.steps import RunContext, resolve_models
 
     cfg = compose_cfg([f"model.{s}.{k}={v}" for s in ("m1", "m2")
                        for k, v in (("source", "local"), ("path", tiny_model_dir), ("name", "tiny"))])
@@ -273,7 +273,7 @@ def test_adapter_rank_beyond_the_engine_limit(tmp_path):
 def test_unknown_inference_backend_and_finetune_method():
     from omegaconf import OmegaConf
 
-    from introspection.config import FinetuneConfig, InferenceConfig
+    from introspection.core.config import FinetuneConfig, InferenceConfig
     from introspection.finetune.sft_settings import check_config
     from introspection.inference import make_backend
 
@@ -286,16 +286,16 @@ def test_unknown_inference_backend_and_finetune_method():
 
 # --- answers ----------------------------------------------------------------------------------
 def test_all_non_compliant_answers(tmp_path):
+    from introspection.core.types import Answer
+    from introspection.stages.items import build_items
     from introspection.stages.model_ref import ModelRef
-    from introspection.stages.plan import build_plan
     from introspection.stages.rows import prepare_rows
-    from introspection.types import Answer
 
     # Strict compliance: under the authors' rules (the default) any text has some values, e.g.
     # starts_with_vowel of "" is false.
     cfg = compose_cfg(["tasks=smoke", "tasks.n_train_items=3", "tasks.n_test_items=2", "tasks.compliance=strict"])
     store = Store(tmp_path)
-    plan = build_plan(cfg.tasks, store)
+    plan = build_items(cfg.tasks, store)
     target = ModelRef("tiny_b[self]", {}, {"fingerprint": "0"})
     # Nothing a property can be read from: empty, only punctuation, or no answer at all (samples disagreed).
     texts = ["", "?!", None]
@@ -309,7 +309,7 @@ def test_all_non_compliant_answers(tmp_path):
 # --- a full disk in the store -----------------------------------------------------------------
 @pytest.mark.parametrize("when", ["build", "manifest"])
 def test_disk_full_leaves_the_store_consistent(tmp_path, monkeypatch, when):
-    import introspection.store as store_module
+    import introspection.core.store as store_module
 
     store = Store(tmp_path)
 
@@ -335,8 +335,8 @@ def test_disk_full_leaves_the_store_consistent(tmp_path, monkeypatch, when):
 def test_disk_full_in_a_plain_write_names_the_file(tmp_path, monkeypatch):
     """Batches of answers in partial/ and run outputs are written by write_text_atomic: a write that fails
     names the file it was writing, and no temporary file is left."""
-    import introspection.store as store_module
-    from introspection.errors import one_line
+    import introspection.core.store as store_module
+    from introspection.core.errors import one_line
 
     def fsync(fd):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -350,7 +350,7 @@ def test_disk_full_in_a_plain_write_names_the_file(tmp_path, monkeypatch):
 
 
 # --- how an expected failure reaches the user ---------------------------------------------------
-@reported  # as introspection.worker's entry points
+@reported  # as introspection.stages.worker's entry points
 def bad_rank_worker(payload: dict) -> None:
     from introspection.inference.lora import vllm_max_lora_rank
 
@@ -398,7 +398,7 @@ def test_expected_errors_become_one_line_and_exit_2_others_keep_their_traceback(
 
 def test_a_failed_materialisation_is_one_line(tmp_path):
     """Embedded models are converted in a spawned process; its failure reaches the caller as one line."""
-    from introspection.embedded_models import _convert_in_worker
+    from introspection.weights.embedded import _convert_in_worker
 
     not_a_folder = tmp_path / "not_a_folder"
     not_a_folder.write_text("")
@@ -410,8 +410,8 @@ def test_a_failed_materialisation_is_one_line(tmp_path):
 def test_empty_model_folder_says_it_holds_no_model(tmp_path, tiny_model_dir):
     """Not "has no chat template": the folder has no config.json and no weights (at start, and in
     resolve_model for a folder emptied later)."""
-    from introspection.errors import ModelResolveError
-    from introspection.models import resolve_model
+    from introspection.core.errors import ModelResolveError
+    from introspection.weights.resolve import resolve_model
 
     empty = tmp_path / "empty_model"
     empty.mkdir()
@@ -443,9 +443,9 @@ def test_settings_that_leave_nothing_to_train_fail_at_start(tmp_path, override, 
 
 
 def test_data_folder_files_that_match_no_task_are_named(tmp_path, caplog):
-    from introspection.start_checks import check_data_dir_files
-    from introspection.tasks import get_task
-    from introspection.tasks.loading import data_dir_coverage
+    from introspection.checks.start_checks import check_data_dir_files
+    from introspection.paper.tasks import get_task
+    from introspection.paper.tasks.loading import data_dir_coverage
 
     data = tmp_path / "data"
     data.mkdir()
@@ -489,8 +489,8 @@ def test_data_folder_warning_through_the_command_line(tmp_path):
 
 def test_a_task_left_without_items_by_its_data_folder_is_an_error(tmp_path):
     """A task with no generator and no hub source finds no file in tasks.data_dir: one line at start."""
-    from introspection.start_checks import check_task_data
-    from introspection.tasks import TASKS
+    from introspection.checks.start_checks import check_task_data
+    from introspection.paper.tasks import TASKS
 
     no_other_source = next((t for t in TASKS.values() if t.kind != "generated" and t.hf is None), None)
     if no_other_source is None:

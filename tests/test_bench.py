@@ -83,7 +83,7 @@ def test_stage_timings_come_from_the_log_and_worker_lifetimes():
     t0 = time.mktime(time.strptime("2026-11-26 21:40:45", "%Y-%m-%d %H:%M:%S"))
     log = "\n".join([
         "[2026-11-26 21:40:45,500][introspection.stages.answers][INFO] - m1: answering 26 prompts (object/train)",
-        "[2026-11-26 21:40:46,000][introspection.worker][INFO] - not a stage line",
+        "[2026-11-26 21:40:46,000][introspection.stages.worker][INFO] - not a stage line",
         "[2026-11-26 21:40:55,000][introspection.stages.adapters][INFO] - finetuning m1 on /nowhere/rows.jsonl",
     ])
     stages = stage_starts(log)

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from introspection import embedded_models
-from introspection.embedded_models import EMBEDDED, EmbeddedModel, materialize_embedded
+from introspection.core.store import SEALED_MANIFEST, Store, file_sha256, verify_store
 from introspection.inference.lora import merge_adapter
-from introspection.model_fingerprints import folder_fingerprint
-from introspection.store import SEALED_MANIFEST, Store, file_sha256, verify_store
+from introspection.weights import embedded as embedded_models
+from introspection.weights.embedded import EMBEDDED, EmbeddedModel, materialize_embedded
+from introspection.weights.fingerprints import folder_fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -208,7 +208,7 @@ def test_finetune_outside_a_store_removes_a_killed_runs_folders(tiny_model_dir, 
     (and no adapter); the next finetune into the same folder removes both."""
     from transformers import AutoTokenizer
 
-    from introspection.config import FinetuneConfig, LoraSettings
+    from introspection.core.config import FinetuneConfig, LoraSettings
     from introspection.finetune.data import sft_rows
     from introspection.finetune.training import finetune
 

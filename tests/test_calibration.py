@@ -106,6 +106,7 @@ def test_logprob_distribution_merges_space_variants():
 
 # ----------------------------------------------------------------------------- the experiment reads the chosen property
 
+from introspection.core.types import Answer, Item  # noqa: E402
 from introspection.experiments.calibration import (  # noqa: E402
     CalibrationOptions,
     accepted_properties,
@@ -113,8 +114,7 @@ from introspection.experiments.calibration import (  # noqa: E402
     requests,
     setup_distributions,
 )
-from introspection.properties import get_property  # noqa: E402
-from introspection.types import Answer, Item  # noqa: E402
+from introspection.paper.properties import get_property  # noqa: E402
 
 # (property, task, item target, sampled object answers, p_obj of that property written out by hand)
 OBJECT_CASES = [

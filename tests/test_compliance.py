@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from introspection.compliance import (
+from introspection.paper.compliance import (
     COMPLIANCE_GROUPS,
     check_mode,
     hypothetical_groups,
     is_compliant,
     noncompliance_reason,
 )
-from introspection.properties import get_property
+from introspection.paper.properties import get_property
 
 
 def test_groups_listed() -> None:
@@ -203,8 +203,8 @@ def test_tasks_compliance_reaches_scoring_and_property_values() -> None:
     """tasks.compliance travels with the plan: object values (stages.object_values) and the compliance of
     hypothetical answers (scoring.score_pairs) follow it."""
     from introspection.analysis.scoring import score_pairs
-    from introspection.stages.plan import Plan, object_values
-    from introspection.types import Answer, Item
+    from introspection.core.types import Answer, Item
+    from introspection.stages.items import ItemSet, object_values
 
     items = [Item("mmlu_non_cot", "m:0", "Q0", "A"), Item("animals_long", "a:0", "cat dog")]
     properties = {"mmlu_non_cot": ["among_a_or_c"], "animals_long": ["first_word"]}
@@ -213,7 +213,7 @@ def test_tasks_compliance_reaches_scoring_and_property_values() -> None:
             "hyp|a:0|first_word": Answer("hyp|a:0|first_word", "- Brava")}
     seen = {}
     for mode in ("authors", "strict"):
-        plan = Plan(items, items, properties, compliance=mode)
+        plan = ItemSet(items, items, properties, compliance=mode)
         truth = object_values(plan, items, objects)
         rows = score_pairs(items, properties, truth, hyps, predictor="p", target="t", kind="self", compliance=mode)
         seen[mode] = (truth, {r["property"]: (r["compliant"], r["correct"]) for r in rows})

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from introspection.store import MANIFEST, Store
+from introspection.core.store import MANIFEST, Store
 from tests.helpers import tiny_overrides
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from introspection import config as _config  # noqa: F401  (registers the structured configs)
-from introspection import devices
 from introspection.cli import CONF_DIR
-from introspection.executor import SideSchedule, plan_sides, run_sides
+from introspection.core import config as _config  # noqa: F401  (registers the structured configs)
+from introspection.core import devices
+from introspection.core.store import Store
 from introspection.experiments import NoOptions
+from introspection.pipeline.executor import SideSchedule, run_sides, schedule_sides
 from introspection.stages import worker_runs
-from introspection.store import Store
 from tests.helpers import run_main, tiny_overrides
 
 SPAWN_AND_WAIT = worker_runs.spawn_and_wait
@@ -34,12 +34,12 @@ def compose_cfg(overrides: list[str]):
 
 def test_sides_are_planned_from_the_visible_devices_and_the_models_gpus():
     cfg = compose_cfg(["model.m1.gpus=2", "model.m2.gpus=1"])
-    assert plan_sides(cfg, visible=["4", "5", "6", "7"]).device_sets == {"m1": ["4", "5"], "m2": ["6"]}
-    assert not plan_sides(cfg, visible=["4", "5"]).concurrent  # 2 + 1 devices needed
-    assert not plan_sides(cfg, visible=[]).concurrent  # a CPU
-    assert not plan_sides(compose_cfg([]), visible=["0"]).concurrent  # one device
+    assert schedule_sides(cfg, visible=["4", "5", "6", "7"]).device_sets == {"m1": ["4", "5"], "m2": ["6"]}
+    assert not schedule_sides(cfg, visible=["4", "5"]).concurrent  # 2 + 1 devices needed
+    assert not schedule_sides(cfg, visible=[]).concurrent  # a CPU
+    assert not schedule_sides(compose_cfg([]), visible=["0"]).concurrent  # one device
     off = compose_cfg(["experiment.concurrent_sides=off"])
-    assert not plan_sides(off, visible=["0", "1"]).concurrent
+    assert not schedule_sides(off, visible=["0", "1"]).concurrent
 
 
 def test_sequential_order_is_step_by_step_and_concurrent_sides_see_their_devices():
@@ -82,9 +82,9 @@ def as_json(records: list[dict]) -> str:
 
 def run_recorded(monkeypatch, tiny_pair, store_dir: Path, run_dir: Path, extra: list[str]):
     """run_cross_prediction in this process; every worker start and end is recorded with the devices it got."""
-    from introspection.executor import LocalExecutor
     from introspection.experiments.cross_prediction import run_cross_prediction
-    from introspection.run_context import RunContext
+    from introspection.pipeline.executor import LocalExecutor
+    from introspection.pipeline.run_context import RunContext
 
     records = []
     original = SPAWN_AND_WAIT  # the real one, not a wrapper an earlier call of this function left in place

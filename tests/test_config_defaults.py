@@ -9,7 +9,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-import introspection.config  # noqa: F401  (registers the schemas)
+import introspection.core.config  # noqa: F401  (registers the schemas)
 from introspection.cli import rewrite_model_sides
 from introspection.stages.finetune_settings import adapter_key, finetune_settings
 from introspection.stages.model_ref import ModelRef
@@ -155,7 +155,7 @@ def test_an_effective_batch_enters_the_adapter_key():
 # --- requests per checkpointed batch -----------------------------------------------------------------
 @pytest.mark.parametrize("inference, cpu, gpu", [("vllm", 128, 4096), ("hf", 32, 32)])
 def test_checkpointed_batches_are_thousands_on_a_gpu_and_unchanged_on_a_cpu(inference, cpu, gpu):
-    from introspection.worker import checkpoint_batch_size
+    from introspection.stages.worker import checkpoint_batch_size
 
     cfg = compose_cfg(f"inference={inference}").inference
     assert checkpoint_batch_size(cfg, on_gpu=False) == cpu and checkpoint_batch_size(cfg, on_gpu=True) == gpu
@@ -170,12 +170,12 @@ def test_the_answer_worker_checkpoints_in_the_batches_of_its_device(tiny_model_d
     check is replaced; the tiny model itself runs on the CPU either way)."""
     from dataclasses import asdict
 
-    from introspection import worker
-    from introspection.config import ModelEntry
-    from introspection.models import resolve_model
+    from introspection.core.config import ModelEntry
+    from introspection.core.store import Store
+    from introspection.core.types import ChatRequest, Sampling
+    from introspection.stages import worker
     from introspection.stages.answers import AnswerJob, answer_key
-    from introspection.store import Store
-    from introspection.types import ChatRequest, Sampling
+    from introspection.weights.resolve import resolve_model
 
     monkeypatch.setattr(worker, "_cuda_available", lambda: on_gpu)
     store = Store(tmp_path / "store")
@@ -195,7 +195,7 @@ def test_the_answer_worker_checkpoints_in_the_batches_of_its_device(tiny_model_d
 def test_every_plan_rate_row_is_valid_and_the_paper_preset_is_the_default_name():
     """Each machine kind and size class of conf/preflight/default.yaml prices work (rates_for validates the row),
     every task of tasks=all has an expected answer length, and `tasks=all` is the paper's sizes."""
-    from introspection.plan_rates import AnswerLengths, rates_for
+    from introspection.preflight.rates import AnswerLengths, rates_for
 
     cfg = compose_cfg("model=llama3_70b", "tasks=all")
     pf = cfg.preflight

@@ -61,8 +61,8 @@ def test_a_result_lands_in_results_keys_without_overwriting_them():
 
 def test_the_example_experiment_is_named_only_in_its_own_files():
     """Adding it touched its module, its config and this test: the entry point, writers and report are generic."""
-    for path in ("introspection/main.py", "introspection/tracking.py", "introspection/report.py",
-                 "introspection/pipeline.py", "introspection/experiments/__init__.py", "introspection/cli.py"):
+    for path in ("introspection/main.py", "introspection/outputs/run_outputs.py", "introspection/outputs/report.py",
+                 "introspection/pipeline/steps.py", "introspection/experiments/__init__.py", "introspection/cli.py"):
         assert "untrained_self" not in (ROOT / path).read_text(), path
 
 

@@ -3,7 +3,7 @@ job would be) inside inference, inside finetuning or inside scoring is rerun to 
 bit, redoing only the unfinished stage; inference keeps its finished batches. Damaged artifacts are
 found by their checksums and recomputed, never read.
 
-The kill points are introspection/faults.py's test hook (INTROSPECTION_FAULT=<point>:<n>). The tiny
+The kill points are introspection/core/faults.py's test hook (INTROSPECTION_FAULT=<point>:<n>). The tiny
 models are random, so the comparison is of bytes, not of quality: every artifact (items, answers, SFT
 rows, adapter weights) and the scored matrix must equal those of an uninterrupted run. The uninterrupted
 reference runs in parallel with the killed runs (each on one thread: identical numerics, two cores used).
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from introspection.store import MANIFEST, Store, file_sha256
+from introspection.core.store import MANIFEST, Store, file_sha256
 from tests.helpers.checks import SECRETS, assert_store_consistent, secrets_found
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -212,12 +212,12 @@ def test_a_resumed_job_recomputes_batches_of_another_batch_size(tiny_model_dir, 
 
     from omegaconf import OmegaConf
 
-    from introspection.config import ModelEntry
-    from introspection.models import resolve_model
+    from introspection.core.config import ModelEntry
+    from introspection.core.types import ChatRequest, Sampling
     from introspection.stages.answers import AnswerJob, answer_key
     from introspection.stages.model_ref import ModelRef
-    from introspection.types import ChatRequest, Sampling
-    from introspection.worker import answer_worker
+    from introspection.stages.worker import answer_worker
+    from introspection.weights.resolve import resolve_model
 
     store = Store(tmp_path / "store")
     entry = ModelEntry(name="tiny", source="local", path=str(tiny_model_dir), dtype="float32")

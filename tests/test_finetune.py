@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from introspection.config import FinetuneConfig, LoraSettings
+from introspection.core.config import FinetuneConfig, LoraSettings
 from introspection.finetune.data import read_rows, rows_hash, sft_rows, write_rows
 
 
@@ -297,11 +297,11 @@ def test_a_models_own_learning_rate_is_the_one_it_trains_at_and_is_keyed_by(tiny
 
     from omegaconf import OmegaConf
 
-    from introspection.config import ModelEntry
-    from introspection.models import resolve_model
+    from introspection.core.config import ModelEntry
+    from introspection.core.store import Store, digest
     from introspection.stages.adapters import finetune_model
     from introspection.stages.model_ref import ModelRef
-    from introspection.store import Store, digest
+    from introspection.weights.resolve import resolve_model
 
     store = Store(tmp_path / "store")
     entry = asdict(ModelEntry(name="tiny", source="local", path=str(tiny_model_dir), dtype="float32"))
@@ -350,8 +350,8 @@ def test_an_adapter_folder_without_an_adapter_is_refused_and_nothing_is_sealed(t
                                                                                 tmp_path):
     """What FSDP with a sharded state dict left: rank 0's lineage.json and no adapter. The store's build
     (as finetune_worker and finetune_on_ranks run it) raises one line, and no artifact appears."""
-    from introspection.store import Store, digest
-    from introspection.worker import check_trained_folder
+    from introspection.core.store import Store, digest
+    from introspection.stages.worker import check_trained_folder
 
     store = Store(tmp_path / "store")
     payload = {"model": {"resolved": {"path": str(tiny_model_dir)}}}

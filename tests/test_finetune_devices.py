@@ -1,6 +1,6 @@
-"""Each model-bound process sees exactly its own CUDA devices (introspection/devices.py), a finetune records
+"""Each model-bound process sees exactly its own CUDA devices (introspection/core/devices.py), a finetune records
 the batch it trained with (finetune/batch.py), and a child that holds GPUs cannot outlive its limits
-(introspection/child_process.py). No GPU here: the job's GPUs are pretend ids in CUDA_VISIBLE_DEVICES,
+(introspection/core/child_process.py). No GPU here: the job's GPUs are pretend ids in CUDA_VISIBLE_DEVICES,
 which a child without a driver sees but cannot use, so what it is given is what the test reads."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from introspection import devices
-from introspection.spawn import spawn_and_wait
+from introspection.core import devices
+from introspection.core.spawn import spawn_and_wait
 
 JOB_GPUS = "0,1,2,3"
 
@@ -73,7 +73,7 @@ def _rows(n: int) -> list[dict]:
 def _finetune_cfg(**over) -> dict:
     from omegaconf import OmegaConf
 
-    from introspection.config import FinetuneConfig, LoraSettings
+    from introspection.core.config import FinetuneConfig, LoraSettings
 
     plain = OmegaConf.to_container(OmegaConf.structured(FinetuneConfig(name="t", lora=LoraSettings(r=4, alpha=8))))
     return plain | {"batch_size": 2, "gradient_accumulation_steps": 2, "learning_rate": 1e-3} | over
@@ -82,12 +82,12 @@ def _finetune_cfg(**over) -> dict:
 def test_a_single_process_finetune_on_a_4_gpu_job_sees_one_device_and_records_its_batch(monkeypatch, tmp_path,
                                                                                       tiny_model_dir):
     """The real finetune worker, as the pipeline starts it with the job's four (pretend) GPUs visible."""
-    from introspection.config import ModelEntry
+    from introspection.core.config import ModelEntry
+    from introspection.core.store import Store, digest
     from introspection.finetune.data import write_rows
-    from introspection.models import resolve_model
     from introspection.stages.adapters import finetune_model
     from introspection.stages.model_ref import ModelRef
-    from introspection.store import Store, digest
+    from introspection.weights.resolve import resolve_model
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", JOB_GPUS)
     store = Store(tmp_path / "store")
@@ -108,7 +108,7 @@ def test_a_single_process_finetune_on_a_4_gpu_job_sees_one_device_and_records_it
 def test_the_recorded_batch_is_the_rows_per_optimizer_step_counted_in_training(tmp_path, tiny_model_dir):
     from transformers import AutoTokenizer, TrainerCallback
 
-    from introspection.config import FinetuneConfig, LoraSettings
+    from introspection.core.config import FinetuneConfig, LoraSettings
     from introspection.finetune.trainer import build_trainer
 
     class CountSteps(TrainerCallback):
@@ -129,7 +129,7 @@ def test_the_recorded_batch_is_the_rows_per_optimizer_step_counted_in_training(t
 
 
 def test_a_trainer_that_would_take_another_batch_fails_in_one_line():
-    from introspection.config import FinetuneConfig
+    from introspection.core.config import FinetuneConfig
     from introspection.finetune.batch import check_batch
 
     cfg = FinetuneConfig(name="t", batch_size=4, gradient_accumulation_steps=4)
@@ -221,7 +221,7 @@ def test_ranks_that_hang_after_rank_0_wrote_its_result_are_stopped_and_the_step_
 def test_the_process_group_is_stopped_when_the_wait_is_interrupted(tmp_path):
     import subprocess
 
-    from introspection.child_process import wait_bounded
+    from introspection.core.child_process import wait_bounded
 
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
 

@@ -16,8 +16,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from introspection.errors import WorkerError, one_line_errors, quiet_full_disk_logs, reported
-from introspection.spawn import spawn_and_wait
+from introspection.core.errors import WorkerError, one_line_errors, quiet_full_disk_logs, reported
+from introspection.core.spawn import spawn_and_wait
 from tests.helpers.checks import assert_store_consistent
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,7 +82,7 @@ def test_run_folder_on_a_full_disk(full_disk, tmp_path):
 
 FILL_DURING_THE_RUN = """
 import logging
-import introspection.tracking as tracking
+import introspection.outputs.run_outputs as tracking
 real = tracking.write_results
 def write_results(results, cfg, run_dir):
     # Another process takes the last free byte of the run folder's disk, then the run logs on.
@@ -152,8 +152,8 @@ def test_a_worker_on_a_full_store_disk_reports_one_line(full_disk, capfd):
 
 
 def test_a_log_file_on_a_full_disk_stops_quietly(full_disk, capfd, monkeypatch):
-    monkeypatch.setattr("introspection.errors.STOPPED_LOGS", [])
-    import introspection.errors as errors
+    monkeypatch.setattr("introspection.core.errors.STOPPED_LOGS", [])
+    import introspection.core.errors as errors
 
     path = full_disk / "main.log"
     handler = logging.FileHandler(path)

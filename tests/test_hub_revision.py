@@ -14,14 +14,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from introspection.config import ModelEntry
-from introspection.errors import ModelResolveError
+from introspection.core.config import ModelEntry
+from introspection.core.errors import ModelResolveError
+from introspection.core.types import ChatRequest, Sampling
 from introspection.inference.lora import merge_adapter, merge_info, merged_folder_ready
-from introspection.model_fingerprints import hub_fingerprint
-from introspection.models import resolve_model, weights_record
 from introspection.stages.answers import AnswerJob, answer_key
 from introspection.stages.model_ref import ModelRef
-from introspection.types import ChatRequest, Sampling
+from introspection.weights.fingerprints import hub_fingerprint
+from introspection.weights.resolve import resolve_model, weights_record
 
 REPO = "org/tiny-chat"
 FIRST, SECOND, TAGGED = "1" * 40, "2" * 40, "3" * 40
@@ -131,7 +131,7 @@ def test_online_an_unreachable_hub_falls_back_to_the_cache(hub, monkeypatch, cap
         resolved()
     assert "Name or service not known" in str(raised.value) and "not in the Hugging Face cache" in str(raised.value)
     cache_commit(hub, REPO, FIRST)
-    with caplog.at_level(logging.WARNING, logger="introspection.model_fingerprints"):
+    with caplog.at_level(logging.WARNING, logger="introspection.weights.fingerprints"):
         assert resolved()["revision"] == FIRST
     assert "using the commit in the local cache" in caplog.text
 

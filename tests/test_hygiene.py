@@ -63,12 +63,12 @@ from pathlib import Path
 import huggingface_hub.constants as hf
 import matplotlib
 from wandb import env as wandb_env
-from introspection.config import default_cache_dir
+from introspection.core.config import default_cache_dir
 from tests.helpers import compose_cfg
 print(json.dumps({
     "home": str(Path.home()), "~/.cache": str(Path("~/.cache").expanduser()),
     "store_dir (conf default)": str(compose_cfg([]).store_dir),
-    "introspection.config.default_cache_dir()": str(default_cache_dir()),
+    "introspection.core.config.default_cache_dir()": str(default_cache_dir()),
     "huggingface HF_HOME": hf.HF_HOME, "huggingface HF_HUB_CACHE": hf.HF_HUB_CACHE,
     "wandb cache": str(wandb_env.get_cache_dir()), "wandb data": wandb_env.get_data_dir(),
     "matplotlib cache": matplotlib.get_cachedir(), "matplotlib config": matplotlib.get_configdir(),

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from introspection.config import InferenceConfig, ModelEntry, default_cache_dir
+from introspection.core.config import InferenceConfig, ModelEntry, default_cache_dir
+from introspection.core.types import ChatRequest, Sampling
 from introspection.inference import choose_answer, make_backend
 from introspection.inference.hf_backend import HFBackend
 from introspection.inference.lora import (
@@ -30,8 +31,7 @@ from introspection.inference.lora import (
     vllm_max_lora_rank,
 )
 from introspection.inference.vllm_backend import prepare_cpu_env
-from introspection.models import ResolvedModel, resolve_model
-from introspection.types import ChatRequest, Sampling
+from introspection.weights.resolve import ResolvedModel, resolve_model
 
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
 
@@ -498,7 +498,7 @@ def test_vllm_gemma_with_gemma_template(embedded_models):
 
 
 def test_native_bf16_is_read_from_the_cpu_flags(tmp_path):
-    from introspection.devices import cpu_has_native_bf16, inference_dtype
+    from introspection.core.devices import cpu_has_native_bf16, inference_dtype
 
     def cpuinfo(flags: str):
         path = tmp_path / f"cpuinfo-{len(flags)}"
@@ -518,10 +518,10 @@ def test_native_bf16_is_read_from_the_cpu_flags(tmp_path):
 def test_behaviour_shift_merges_in_the_entry_dtype(tiny_model_dir, tiny_adapter, tmp_path, monkeypatch):
     """continue_from (the merge before the continued finetune) hands the model entry's dtype to the merge
     worker: bf16 for a bf16 entry, float32 for `auto` on a CPU (the demo's)."""
-    import introspection.devices as devices
+    import introspection.core.devices as devices
+    from introspection.core.store import Store
     from introspection.experiments import behavior_shift
     from introspection.stages.model_ref import ModelRef
-    from introspection.store import Store
 
     monkeypatch.setattr(devices, "visible_devices", lambda: [])
     sent = []

@@ -14,16 +14,16 @@ from dataclasses import asdict, fields, replace
 import pytest
 from omegaconf import OmegaConf
 
-from introspection.config import FinetuneConfig, InferenceConfig, LoraSettings, ModelEntry, TaskSetConfig
+from introspection.core.config import FinetuneConfig, InferenceConfig, LoraSettings, ModelEntry, TaskSetConfig
+from introspection.core.store import Store
+from introspection.core.types import Answer
 from introspection.finetune.distributed import accelerate_config_path
-from introspection.models import resolve_model
 from introspection.stages.answers import AnswerJob, answer_key, sampling_for
 from introspection.stages.finetune_settings import adapter_key, finetune_settings
+from introspection.stages.items import build_items
 from introspection.stages.model_ref import ModelRef
-from introspection.stages.plan import build_plan
 from introspection.stages.rows import prepare_rows
-from introspection.store import Store
-from introspection.types import Answer
+from introspection.weights.resolve import resolve_model
 
 ANSWERS = {"answers/object", "answers/hypothetical", "answers/finetuned"}
 TRAINED = {"adapter", "answers/finetuned"}  # everything downstream of the adapter
@@ -171,7 +171,7 @@ def setting(tmp_path_factory):
     """A store and the plan and answers every key is computed from (generated items, fixed answers)."""
     store = Store(tmp_path_factory.mktemp("keys") / "store")
     tasks = OmegaConf.structured(TASKS)
-    plan = build_plan(tasks, store)
+    plan = build_items(tasks, store)
     words = ["Blue", "orange", "green", "indigo", "red", "amber"]
     answers = {f"obj|{it.item_id}": Answer(f"obj|{it.item_id}", f"{words[i % len(words)]} {i}")
                for i, it in enumerate(plan.train_items)}
@@ -274,8 +274,8 @@ def test_settings_that_act_together_enter_the_adapter_key(setting, tmp_path):
 def test_a_template_that_is_the_folders_own_is_keyed_by_the_folder(setting, tiny_model_dir, tmp_path):
     """The demo's Gemma names the template its converted folder already holds: its keys stay as before.
     The same text given for a folder whose own template differs is keyed."""
-    from introspection.chat_templates import NAMED_TEMPLATES
     from introspection.stages.model_ref import _own_template
+    from introspection.weights.chat_templates import NAMED_TEMPLATES
 
     store = setting[0]
     folder = tmp_path / "model"
@@ -293,7 +293,7 @@ def test_a_template_that_is_the_folders_own_is_keyed_by_the_folder(setting, tiny
 def test_dtype_auto_is_keyed_as_the_dtype_this_machine_computes_in(setting, base_keys, monkeypatch, native_bf16):
     """`dtype: auto` on a CPU means bfloat16 for vLLM where the CPU has the instructions, else float32: its
     answers share their keys with the explicit dtype they are computed in, never with the other one."""
-    from introspection import devices
+    from introspection.core import devices
 
     monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda *args: native_bf16)
     monkeypatch.setattr(devices, "visible_devices", lambda: [])  # a CPU machine

@@ -23,9 +23,9 @@ from hydra.core.plugins import Plugins
 from hydra.types import HydraContext
 from omegaconf import OmegaConf
 
-import introspection.config  # noqa: F401  (schemas and resolvers)
+import introspection.core.config  # noqa: F401  (schemas and resolvers)
 from introspection.cli import check_overrides, group_options, rewrite_model_sides
-from introspection.sweep import sweep_name
+from introspection.outputs.sweep import sweep_name
 from tests.helpers import run_main
 
 ROOT = Path(__file__).resolve().parents[1]

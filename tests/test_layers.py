@@ -86,10 +86,10 @@ def describe(graph: grimp.ImportGraph, component: list[str]) -> str:
 def test_circle_search_finds_a_circle():
     """The search itself: a lazy import that closes a circle is found (so the next test can fail)."""
     graph = grimp.build_graph("introspection", include_external_packages=False)
-    graph.add_import(importer="introspection.store", imported="introspection.stages.model_ref", line_number=1,
+    graph.add_import(importer="introspection.core.store", imported="introspection.stages.model_ref", line_number=1,
                      line_contents="from introspection.stages.model_ref import ModelRef")
-    (circle,) = [c for c in import_circles(graph) if {"introspection.store", "introspection.stages.model_ref"} <= set(c)]
-    assert "introspection.store:1  from introspection.stages.model_ref import ModelRef" in describe(graph, circle)
+    (circle,) = [c for c in import_circles(graph) if {"introspection.core.store", "introspection.stages.model_ref"} <= set(c)]
+    assert "introspection.core.store:1  from introspection.stages.model_ref import ModelRef" in describe(graph, circle)
 
 
 def test_no_import_circles():

@@ -1,4 +1,4 @@
-"""Store locks that hold across nodes (introspection.locks): no flock, a heartbeat, atomic stale-lock breaking.
+"""Store locks that hold across nodes (introspection.core.locks): no flock, a heartbeat, atomic stale-lock breaking.
 
 "Another node" is simulated in a process of its own whose machine identity (locks.this_machine) names
 another host: its pid then cannot be checked by the others, only its heartbeat, as across two nodes.
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from introspection.locks import STALE_ENV, LockTimeout, StoreLock
-from introspection.store import Store
+from introspection.core.locks import STALE_ENV, LockTimeout, StoreLock
+from introspection.core.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,7 +49,7 @@ def run_code(code: str, tmp_path: Path, stale_s: float | None = None, no_flock: 
 
 
 def on_node(name: str) -> str:
-    return f"import introspection.locks as L; L.this_machine = lambda: {name!r}\n"
+    return f"import introspection.core.locks as L; L.this_machine = lambda: {name!r}\n"
 
 
 def wait_for(path: Path, proc: subprocess.Popen, seconds: float = 60) -> None:
@@ -68,7 +68,7 @@ SWEEP_JOB = """
 import fcntl, json, os, random, sys, time
 from pathlib import Path
 assert getattr(fcntl.flock, "simulated", False), "the no-flock shim is not loaded"
-from introspection.store import Store
+from introspection.core.store import Store
 store_root, counter, order = sys.argv[1], sys.argv[2], sys.argv[3]
 keys = [f"{i:02d}" * 32 for i in range(24)]
 if order != "forward":
@@ -115,7 +115,7 @@ def test_two_jobs_whose_flock_locks_nothing_build_each_key_once(tmp_path):
 KILLED_BUILDER = """
 import time
 from pathlib import Path
-from introspection.store import Store
+from introspection.core.store import Store
 def build(folder):
     (folder / "half.txt").write_text("half")
     Path({ready!r}).write_text("building")
@@ -159,7 +159,7 @@ def test_a_lock_whose_holder_was_killed_mid_build_is_broken_and_the_key_built_on
 LONG_BUILDER = """
 import time
 from pathlib import Path
-from introspection.store import Store
+from introspection.core.store import Store
 def build(folder):
     Path({ready!r}).write_text("building")
     with open({counter!r}, "a") as f:

@@ -1,4 +1,4 @@
-"""The memory model of introspection/memory_fit.py, and the start check that refuses a setting whose memory
+"""The memory model of introspection/checks/memory_fit.py, and the start check that refuses a setting whose memory
 cannot fit its GPUs (issue 19: finetune=full and inference=hf of a 70B model failed out of memory an hour in)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import types
 
 import pytest
 
-from introspection import memory_fit
-from introspection.memory_fit import (
+from introspection.checks import memory_fit
+from introspection.checks.memory_fit import (
     CUDA_OVERHEAD_GB,
     Gpus,
     activations_gb,
@@ -197,7 +197,7 @@ def test_the_demo_and_unsized_models_are_never_refused():
 
 # --- measuring the GPUs ----------------------------------------------------------------------------
 def test_measuring_needs_visible_gpus_and_nvml(monkeypatch):
-    import introspection.devices as devices
+    import introspection.core.devices as devices
 
     monkeypatch.setattr(devices, "visible_devices", lambda: [])
     assert measured_gpu_gb() is None

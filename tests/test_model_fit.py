@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from introspection.model_checks import check_models_fit
+from introspection.checks.model_checks import check_models_fit
 from introspection.stages.model_ref import ModelRef
 from tests.helpers import run_main, tiny_overrides
 

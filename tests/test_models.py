@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from introspection.chat_templates import CHATML_TEMPLATE, GEMMA_TEMPLATE
-from introspection.config import ModelEntry, default_cache_dir
-from introspection.embedded_models import EMBEDDED
-from introspection.errors import ModelResolveError
-from introspection.model_fingerprints import _sidecar_check, folder_fingerprint, hub_fingerprint
-from introspection.models import load_tokenizer, resolve_model
+from introspection.core.config import ModelEntry, default_cache_dir
+from introspection.core.errors import ModelResolveError
+from introspection.weights.chat_templates import CHATML_TEMPLATE, GEMMA_TEMPLATE
+from introspection.weights.embedded import EMBEDDED
+from introspection.weights.fingerprints import _sidecar_check, folder_fingerprint, hub_fingerprint
+from introspection.weights.resolve import load_tokenizer, resolve_model
 from tests.tiny_model import build_tiny_tokenizer
 
 CONV = [{"role": "system", "content": ""}, {"role": "user", "content": "What is 2+2?"}]

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from introspection.config import FinetuneConfig, ModelEntry
+from introspection.core.config import FinetuneConfig, ModelEntry
+from introspection.core.store import Store, digest
 from introspection.finetune.data import write_rows
 from introspection.finetune.distributed import (
     LAUNCHERS_DIR,
@@ -19,10 +20,9 @@ from introspection.finetune.distributed import (
     check_multi_gpu,
     launch_command,
 )
-from introspection.models import resolve_model
 from introspection.stages.adapters import finetune_model
 from introspection.stages.model_ref import ModelRef
-from introspection.store import Store, digest
+from introspection.weights.resolve import resolve_model
 
 CPU_CONFIG = """compute_environment: LOCAL_MACHINE
 distributed_type: MULTI_CPU

@@ -14,7 +14,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from introspection.cli import rewrite_model_sides
-from introspection.config import (
+from introspection.core.config import (
     FinetuneConfig,
     ModelEntry,
     OpenAIFinetuneSettings,
@@ -22,18 +22,18 @@ from introspection.config import (
     check_choices,
     openai_hyperparameters,
 )
+from introspection.core.store import Store
+from introspection.core.types import Answer
 from introspection.finetune import openai_finetune
 from introspection.finetune.checkpoints import checkpoint_folder
 from introspection.finetune.data import read_rows
 from introspection.inference.server_checks import check_server_entry, check_server_service
-from introspection.model_fingerprints import server_fingerprint
-from introspection.models import resolve_model
 from introspection.stages.adapters import finetune_model
+from introspection.stages.items import build_items
 from introspection.stages.model_ref import ModelRef
-from introspection.stages.plan import build_plan
 from introspection.stages.rows import prepare_rows
-from introspection.store import Store
-from introspection.types import Answer
+from introspection.weights.fingerprints import server_fingerprint
+from introspection.weights.resolve import resolve_model
 from tests.helpers import compose_cfg
 from tests.helpers.checks import SECRETS, assert_one_line
 from tests.helpers.finetune_api import FakeFinetuneAPI
@@ -74,7 +74,7 @@ def setting(tmp_path, api):
     entry = ModelEntry(name="gpt", source="server", path="gpt-test", base_url=api.base_url, api_key_env=KEY_VARIABLE)
     base = ModelRef("gpt", asdict(entry), asdict(resolve_model(entry, store.root)))
     tasks = OmegaConf.structured(TASKS)
-    plan = build_plan(tasks, store)
+    plan = build_items(tasks, store)
     words = ["Blue", "orange", "green", "indigo", "red", "amber"]
     answers = {f"obj|{it.item_id}": Answer(f"obj|{it.item_id}", f"{words[i % len(words)]} {i}")
                for i, it in enumerate(plan.train_items)}

@@ -1,4 +1,4 @@
-"""The one encoding of worker payloads (introspection/payload.py): configs and records to plain data and back."""
+"""The one encoding of worker payloads (introspection/core/payload.py): configs and records to plain data and back."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError
 
-from introspection.config import FinetuneConfig, InferenceConfig, ModelEntry
-from introspection.models import ResolvedModel
-from introspection.payload import config_from_payload, record_from_payload, to_payload
+from introspection.core.config import FinetuneConfig, InferenceConfig, ModelEntry
+from introspection.core.payload import config_from_payload, record_from_payload, to_payload
+from introspection.core.types import ChatRequest, Sampling
 from introspection.stages.model_ref import ModelRef
-from introspection.types import ChatRequest, Sampling
+from introspection.weights.resolve import ResolvedModel
 
 
 def test_configs_travel_as_plain_data_and_come_back_typed_by_their_schema():

@@ -14,13 +14,16 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from introspection import plan_rates, plan_recorder, plan_tokens, preflight
+from introspection.core.store import Store, read_jsonl
+from introspection.core.types import Answer
 from introspection.experiments import registry
+from introspection.preflight.plan import plan as preflight
+from introspection.preflight.plan import rates as plan_rates
+from introspection.preflight.plan import recorder as plan_recorder
+from introspection.preflight.plan import tokens as plan_tokens
+from introspection.stages.items import build_items
 from introspection.stages.model_ref import ModelRef
-from introspection.stages.plan import build_plan
 from introspection.stages.rows import prepare_rows
-from introspection.store import Store, read_jsonl
-from introspection.types import Answer
 from tests.tiny_model import build_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,7 +83,7 @@ def test_plan_counts_equal_the_real_build(tmp_path, tiny_pair):
         assert m["tokenizer_counted"] and m["tokens"].startswith("counted with the model's tokenizer")
 
     # Requests and prompt tokens: the real plan's requests through each model's tokenizer.
-    plan = build_plan(cfg.tasks, store)
+    plan = build_items(cfg.tasks, store)
     jobs = {"object/train": (plan.object_requests(plan.train_items), 12),
             "object/test": (plan.object_requests(plan.test_items), 12),
             "hypothetical/test": (plan.hypothetical_requests(plan.test_items), 4)}
@@ -227,7 +230,7 @@ def test_size_from_names_and_estimated_tokens_without_a_tokenizer(tmp_path):
              "chat_template": None}
     counter = plan_tokens.TokenCounter(entry, tmp_path, 4.0)
     assert not counter.counted and "not in the local Hugging Face cache" in counter.method
-    from introspection.types import ChatRequest
+    from introspection.core.types import ChatRequest
 
     request = ChatRequest("r", [{"role": "system", "content": ""}, {"role": "user", "content": "x" * 10}])
     assert counter.prompt_tokens([request]) == [math.ceil(10 / 4) + 2 * plan_tokens.TOKENS_PER_MESSAGE]
@@ -255,7 +258,7 @@ def test_paper_tasks_plan_in_seconds(tmp_path, shared_data):
     assert len(saved["items"]["tasks"]) == 13
     assert saved["estimate"]["makespan_hours"] > 0 and "GPU-hours" in proc.stdout
     # The paper's sizes (docs/method.md §2.1): whole splits, 29,988 rows per finetune, 70,505 scored pairs.
-    from introspection.tasks.sizes import PAPER_SPLITS
+    from introspection.paper.tasks.sizes import PAPER_SPLITS
 
     train_tasks = {"wikipedia_long", "colors_long", "countries_long", "power_seeking", "wealth_seeking",
                    "arc_challenge_non_cot", "numbers"}
@@ -276,8 +279,8 @@ def test_a_hub_model_whose_tokenizer_is_cached_is_counted_with_it(tmp_path):
     (repo / "refs" / "main").write_text(commit)
     script = (
         "import json, sys\n"
-        "from introspection.plan_tokens import TokenCounter\n"
-        "from introspection.types import ChatRequest\n"
+        "from introspection.preflight.tokens import TokenCounter\n"
+        "from introspection.core.types import ChatRequest\n"
         "entry = {'name': 'tiny_chat', 'source': 'hub', 'path': 'tiny-org/tiny-chat', 'revision': None,\n"
         "         'chat_template': None}\n"
         "counter = TokenCounter(entry, sys.argv[1], 4.0)\n"
@@ -319,7 +322,7 @@ def test_a_server_model_is_priced_in_tokens_and_dollars_beside_gpu_hours(tmp_pat
     assert math.isclose(result["api"]["dollars"], sum(s["dollars"] for s in api))
     assert result["api"]["unpriced_steps"] == [] and result["notes"] == []
     assert "a server model" in result["models"]["m1"]["tokens"]  # the estimate path, stated
-    from introspection.plan_report import format_plan
+    from introspection.preflight.text import format_plan
 
     text = format_plan(result)
     assert f"${result['api']['dollars']:,.2f}" in text and "GPU-hours" in text

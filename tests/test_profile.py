@@ -1,4 +1,4 @@
-"""The run's stage profile (introspection/profile.py): the collector under two threads, and a tiny run's
+"""The run's stage profile (introspection/core/profile.py): the collector under two threads, and a tiny run's
 profile in results.json, report.md and the console, checked against the answers it stored."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from introspection.profile import Profile, StageRecord, make_record, timed_stage
+from introspection.core.profile import Profile, StageRecord, make_record, timed_stage
 from tests.helpers import run_main, tiny_overrides
 
 
@@ -78,8 +78,8 @@ def _profile_of_two_stages() -> dict:
 
 
 def test_the_profile_reaches_the_console_the_report_and_wandb(tmp_path, monkeypatch, capsys):
-    from introspection import tracking
-    from introspection.report import render
+    from introspection.outputs import run_outputs as tracking
+    from introspection.outputs.report import render
     from tests.wandb_offline import finished_records, history, offline_runs, summary
 
     profile = _profile_of_two_stages()
@@ -126,10 +126,10 @@ def stored_answers(store: Path) -> dict[tuple[str, str], list[dict]]:
 
 def prompts_by_request(results: dict, store: Path) -> dict[str, list[dict]]:
     """request id -> the chat messages the run sent (the plan rebuilt from the run's saved config)."""
-    from introspection.stages.plan import build_plan
-    from introspection.store import Store
+    from introspection.core.store import Store
+    from introspection.stages.items import build_items
 
-    plan = build_plan(OmegaConf.create(results["config"]["tasks"]), Store(store))
+    plan = build_items(OmegaConf.create(results["config"]["tasks"]), Store(store))
     requests = plan.object_requests(plan.train_items + plan.test_items) + plan.hypothetical_requests(plan.test_items)
     return {r.request_id: r.messages for r in requests}
 

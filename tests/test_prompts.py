@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from introspection.prompts import (
+from introspection.paper.prompts import (
     NORMALIZER_VERSION,
     filled_prompt,
     hypothetical_messages,
     normalize,
     object_messages,
 )
-from introspection.properties import get_property
-from introspection.tasks import TASKS, get_task
+from introspection.paper.properties import get_property
+from introspection.paper.tasks import TASKS, get_task
 
 
 def _release_sample(shared_data: Path) -> Path:
@@ -200,7 +200,7 @@ def test_golden_parity_questions(name: str, question: str) -> None:
 
 
 def test_parity_questions_ask_for_the_words_their_values_use() -> None:
-    from introspection.properties import property_value
+    from introspection.paper.properties import property_value
 
     for name, words in (("is_even", ("true", "false")), ("is_even_direct", ("even", "odd"))):
         prop = get_property(name)

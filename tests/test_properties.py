@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from introspection.compliance import COMPLIANCE_GROUPS
-from introspection.properties import (
+from introspection.paper.compliance import COMPLIANCE_GROUPS
+from introspection.paper.properties import (
     PROPERTIES,
     get_property,
     is_correct,

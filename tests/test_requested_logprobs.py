@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from introspection.types import Sampling
+from introspection.core.types import Sampling
 from tests.helpers import compose_cfg, tiny_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ import dataclasses, json, runpy, sys
 from pathlib import Path
 
 record = Path(sys.argv[1])
-import introspection.spawn as spawn
+import introspection.core.spawn as spawn
 
 real_spawn = spawn.spawn_and_wait
 
@@ -147,9 +147,9 @@ def test_cpu_engine_keeps_chunked_prefill_only_without_sampling(tiny_model_dir, 
                                                                  chunked_prefill):
     import vllm
 
-    from introspection.config import InferenceConfig, ModelEntry
+    from introspection.core.config import InferenceConfig, ModelEntry
     from introspection.inference import make_backend, vllm_backend
-    from introspection.models import resolve_model
+    from introspection.weights.resolve import resolve_model
 
     def engine_args(**kwargs):
         raise _EngineArgs(kwargs)
@@ -171,9 +171,9 @@ def test_cpu_engine_keeps_chunked_prefill_only_without_sampling(tiny_model_dir, 
 def test_calibration_needs_first_token_logprobs():
     """inference.top_logprobs is calibration's first-token top-k: 0 is refused there (its own start check, run by
     the start checks before any model loads), and fine elsewhere."""
+    from introspection.checks.start_checks import run_start_checks
     from introspection.experiments import parse_options
     from introspection.main import experiments
-    from introspection.start_checks import run_start_checks
 
     known = experiments()
     for name in known:

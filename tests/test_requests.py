@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
-from introspection.config import TaskSetConfig
+from introspection.core.config import TaskSetConfig
+from introspection.core.store import Store
+from introspection.core.types import ChatRequest
 from introspection.experiments.behavior_shift import ShiftOptions, input_words_answer, shift_answers
-from introspection.stages.plan import build_plan
-from introspection.store import Store
-from introspection.types import ChatRequest
+from introspection.stages.items import build_items
 
 
 def test_requests_carry_their_item_task_and_property_and_keep_their_ids(tmp_path):
     tasks = OmegaConf.structured(TaskSetConfig(name="ids", train_tasks=["colors_long"], test_tasks=["animals_long"],
                                                n_train_items=3, n_test_items=2))
-    plan = build_plan(tasks, Store(tmp_path / "store"))
+    plan = build_items(tasks, Store(tmp_path / "store"))
     obj = plan.object_requests(plan.train_items)
     assert [(r.request_id, r.kind, r.task, r.item_id, r.property) for r in obj] == [
         (f"obj|{it.item_id}", "object", "colors_long", it.item_id, "") for it in plan.train_items]

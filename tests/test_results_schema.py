@@ -1,4 +1,4 @@
-"""results.json carries its schema_version and reads back into the shared types (introspection/results.py);
+"""results.json carries its schema_version and reads back into the shared types (introspection/outputs/results.py);
 files written before the version existed still load; report and sweep refuse a newer schema in one line."""
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ import math
 import pytest
 from omegaconf import OmegaConf
 
-from introspection import report, sweep, tracking
 from introspection.analysis.scoring import score_target
-from introspection.results import SCHEMA_VERSION, Cell, NewerSchema, PairedTest, Results, load_results
+from introspection.outputs import report, sweep
+from introspection.outputs import run_outputs as tracking
+from introspection.outputs.results import SCHEMA_VERSION, Cell, NewerSchema, PairedTest, Results, load_results
 
 
 def scored_run() -> dict:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from introspection.config import FinetuneConfig, LoraSettings
+from introspection.core.config import FinetuneConfig, LoraSettings
 from introspection.finetune import checkpoints, time_limit
 from introspection.finetune.data import sft_rows
 

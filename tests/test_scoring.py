@@ -7,9 +7,9 @@ import json
 import pytest
 
 from introspection.analysis.scoring import aligned, baseline_hits, score_pairs, score_target
-from introspection.report import main as report_main
-from introspection.report import render
-from introspection.types import Answer, Item
+from introspection.core.types import Answer, Item
+from introspection.outputs.report import main as report_main
+from introspection.outputs.report import render
 
 ITEMS = [Item("animals_long", f"animals_long:val:{i}", s) for i, s in enumerate(["cat dog ", "owl bee ", "ant elk "])]
 PROPS = {"animals_long": ["first_character", "starts_with_vowel"]}
@@ -20,7 +20,7 @@ def answers(texts: dict[str, str]) -> dict[str, Answer]:
 
 
 def truth_from(objects: list[str | None]) -> dict:
-    from introspection.properties import get_property, property_value
+    from introspection.paper.properties import get_property, property_value
 
     out = {}
     for it, obj in zip(ITEMS, objects, strict=True):
@@ -178,7 +178,7 @@ def test_paired_flag_names_the_low_compliance_side():
 
 
 def test_console_table_and_report_show_flags(tmp_path):
-    from introspection.tracking import MATRIX_COLUMNS, format_table
+    from introspection.outputs.run_outputs import MATRIX_COLUMNS, format_table
 
     constant = _truth_rows(["a"] * 30, [True] * 20 + [False] * 10)
     constant_cross = [dict(r, kind="cross", predictor="m2", correct=True) for r in constant]
@@ -207,7 +207,7 @@ def test_console_table_and_report_show_flags(tmp_path):
 
 
 def test_print_summary_explains_the_flags(tmp_path, capsys):
-    from introspection.tracking import print_summary
+    from introspection.outputs.run_outputs import print_summary
 
     constant = _truth_rows(["a"] * 30, [True] * 30)
     results = score_target(constant, {"m2": [dict(r, kind="cross", predictor="m2") for r in constant]}, "wrong")

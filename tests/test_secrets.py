@@ -40,7 +40,7 @@ def test_tokens_in_the_environment_reach_no_file_log_or_wandb_run(tmp_path):
 
 
 def test_config_values_under_secret_names_are_redacted_in_results_and_wandb(tmp_path, monkeypatch):
-    from introspection import tracking
+    from introspection.outputs import run_outputs as tracking
 
     cfg = OmegaConf.create({
         "experiment": {"name": "cross_prediction", "noncompliant": "wrong",
@@ -102,8 +102,8 @@ def test_every_model_entry_leaves_trust_remote_code_off(entry):
 
 
 def test_no_code_or_config_turns_trust_remote_code_on():
-    from introspection.config import ModelEntry
-    from introspection.models import ResolvedModel
+    from introspection.core.config import ModelEntry
+    from introspection.weights.resolve import ResolvedModel
 
     assert ModelEntry.trust_remote_code is False and ResolvedModel.__dataclass_fields__["trust_remote_code"].default is False
     for path in sorted((ROOT / "conf").rglob("*.yaml")):
@@ -119,8 +119,8 @@ def test_no_code_or_config_turns_trust_remote_code_on():
 
 
 def test_trust_remote_code_follows_the_model_config(tiny_model_dir, tmp_path):
-    from introspection.config import ModelEntry
-    from introspection.models import resolve_model
+    from introspection.core.config import ModelEntry
+    from introspection.weights.resolve import resolve_model
 
     entry = ModelEntry(name="tiny", source="local", path=str(tiny_model_dir))
     assert resolve_model(entry, tmp_path).trust_remote_code is False
@@ -128,12 +128,12 @@ def test_trust_remote_code_follows_the_model_config(tiny_model_dir, tmp_path):
     assert resolve_model(entry, tmp_path).trust_remote_code is True
 
 
-# --- credentials given in the config or on the command line (introspection/secrets.py) ---------------
+# --- credentials given in the config or on the command line (introspection/core/secrets.py) ---------------
 OVERRIDE_SECRET = "ovrSecretIntrospection0123456789"  # given on the command line under secret keys
 
 
 def test_the_secret_key_rule():
-    from introspection.secrets import is_secret_key, redact, redact_override, scrub
+    from introspection.core.secrets import is_secret_key, redact, redact_override, scrub
 
     for key in ("hf_token", "api_key", "WANDB_API_KEY", "apiKey", "Password", "client_secret", "key", "passwd",
                 "logger.api_key", "hydra.job.env_set.HF_TOKEN", "client_secret_file", "credentials"):
@@ -153,7 +153,7 @@ def test_the_secret_key_rule():
 
 
 def test_sweep_tables_read_overrides_without_credentials():
-    from introspection.sweep import parse_overrides
+    from introspection.outputs.sweep import parse_overrides
 
     assert parse_overrides(["+logger.api_key=XYZ", "seed=1", "preflight.chars_per_token=3.5"]) == {
         "logger.api_key": "<redacted>", "seed": "1", "preflight.chars_per_token": "3.5"}
@@ -228,7 +228,7 @@ def test_a_sweep_writes_secret_overrides_nowhere(tmp_path):
 
 
 def test_saved_yaml_is_rewritten_only_when_it_holds_a_secret(tmp_path):
-    from introspection.run_folder import _redact_yaml
+    from introspection.outputs.run_folder import _redact_yaml
 
     path = tmp_path / "hydra.yaml"
     path.write_text("hydra:\n  overrides:\n    task:\n    - +experiment.options.api_key=abcdefgh\n    - seed=1\n"

@@ -11,15 +11,15 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-import introspection.config as config
+import introspection.core.config as config
+from introspection.core.store import Store
+from introspection.core.types import Answer
 from introspection.stages.adapters import finetune_model
 from introspection.stages.answers import AnswerJob, answer_key, sampling_for
 from introspection.stages.finetune_settings import adapter_key, settings_for_model
+from introspection.stages.items import build_items
 from introspection.stages.model_ref import ModelRef
-from introspection.stages.plan import build_plan
 from introspection.stages.rows import prepare_rows
-from introspection.store import Store
-from introspection.types import Answer
 from tests.helpers import run_main, tiny_overrides
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -54,7 +54,7 @@ def artifact_keys(cfg, store_dir: Path, apply: bool = True) -> dict[str, str]:
     if apply:
         config.apply_seed(cfg)
     store = Store(store_dir)
-    plan = build_plan(cfg.tasks, store)
+    plan = build_items(cfg.tasks, store)
     entry = OmegaConf.to_container(cfg.model.m1, resolve=True)
     model = ModelRef(entry["name"], entry, {"fingerprint": "fixed-weights"})
     keys = {}

@@ -18,16 +18,16 @@ import pytest
 from omegaconf import OmegaConf
 
 from introspection.cli import rewrite_model_sides
-from introspection.config import InferenceConfig, ModelEntry
+from introspection.core.config import InferenceConfig, ModelEntry
+from introspection.core.store import Store
+from introspection.core.types import ChatRequest, Sampling
 from introspection.inference import make_backend
 from introspection.inference.server_checks import check_server_entry, check_server_service
 from introspection.inference.server_client import ServerClient, ServerError, backoff_seconds
-from introspection.model_fingerprints import server_fingerprint
-from introspection.models import resolve_model
 from introspection.stages.answers import AnswerJob, answer_key, run_answer_jobs
 from introspection.stages.model_ref import ModelRef
-from introspection.store import Store
-from introspection.types import ChatRequest, Sampling
+from introspection.weights.fingerprints import server_fingerprint
+from introspection.weights.resolve import resolve_model
 from tests.helpers import compose_cfg
 from tests.helpers.checks import SECRETS, assert_one_line, secrets_found
 from tests.helpers.served import HAS_VLLM, FakeEndpoint, closed_port_url, vllm_serve
@@ -304,7 +304,7 @@ def vllm_serve_url(tiny_model_dir, tmp_path_factory):
 
 @pytest.mark.skipif(not HAS_VLLM, reason="vllm is not installed")
 def test_vllm_serve_answers_equal_the_in_process_engine(vllm_serve_url, tiny_model_dir, tmp_path):
-    from introspection.config import default_cache_dir
+    from introspection.core.config import default_cache_dir
     from introspection.inference.vllm_backend import prepare_cpu_env
 
     requests = REQUESTS[:6]

@@ -18,18 +18,18 @@ import pytest
 from omegaconf import OmegaConf
 
 from introspection.cli import rewrite_model_sides
-from introspection.config import FinetuneConfig, InferenceConfig, ModelEntry
-from introspection.errors import ModelResolveError
+from introspection.core.config import FinetuneConfig, InferenceConfig, ModelEntry
+from introspection.core.errors import ModelResolveError
+from introspection.core.store import Store
+from introspection.core.types import ChatRequest, Sampling
 from introspection.inference import make_backend
 from introspection.inference.server_checks import check_finetune_route, check_server_entry, check_server_service
 from introspection.inference.server_client import ServerClient, ServerError
 from introspection.inference.server_lora import adapter_name, served_weights_entry
-from introspection.models import resolve_model
 from introspection.stages.adapters import served_weights
 from introspection.stages.finetune_settings import adapter_key, finetune_settings
 from introspection.stages.model_ref import ModelRef
-from introspection.store import Store
-from introspection.types import ChatRequest, Sampling
+from introspection.weights.resolve import resolve_model
 from tests.helpers import TINY_SIZES, compose_cfg, run_main, tiny_side
 from tests.helpers.checks import assert_one_line
 from tests.helpers.served import HAS_VLLM, FakeEndpoint, vllm_serve

@@ -1,4 +1,4 @@
-"""Start checks (introspection/start_checks.py): a misconfigured job fails in seconds with one line, before
+"""Start checks (introspection/checks/start_checks.py): a misconfigured job fails in seconds with one line, before
 any model or data work, in a single run (`error: ...`, exit 2) and in every job of a sweep (the line in the
 job's error.txt and log, the other jobs go on). Nothing is written to the store.
 
@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from introspection import start_checks
-from introspection.errors import JOB_ERROR_FILE
+from introspection.checks import start_checks
+from introspection.core.errors import JOB_ERROR_FILE
 from tests.helpers import compose_cfg
 from tests.helpers import run_main as run_entry_point
 from tests.helpers.checks import assert_one_line

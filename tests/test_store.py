@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from introspection.store import Store, digest, read_jsonl, write_jsonl_atomic
+from introspection.core.store import Store, digest, read_jsonl, write_jsonl_atomic
 
 
 def test_digest_is_stable_and_order_independent():
@@ -101,7 +101,7 @@ def test_two_processes_asking_for_the_same_artifact_compute_it_once(tmp_path):
 def test_ordinary_reads_rehash_only_changed_files_and_verify_rehashes_all(tmp_path, monkeypatch, capsys):
     import os
 
-    import introspection.store as store_module
+    import introspection.core.store as store_module
 
     store = Store(tmp_path)
     folder = store.get_or_build("thing", "k", lambda f: (f / "data.bin").write_bytes(b"0123456789") and None)
@@ -131,14 +131,14 @@ def test_a_killed_builds_folder_is_swept_unless_its_build_is_alive(tmp_path):
     import subprocess
     import sys
 
-    from introspection.locks import StoreLock
+    from introspection.core.locks import StoreLock
 
     store = Store(tmp_path)
     locks = {key: tmp_path / "locks" / f"answers-{key}.lock" for key in ("a" * 64, "b" * 64)}
     for key in locks:  # as left by two builds: a folder in tmp/ each
         (tmp_path / "tmp" / f"answers-{key[:16]}-123-abcdef").mkdir(parents=True)
     # Key a's builder was killed holding its lock (here: it exits without releasing it): the file stays.
-    code = f"from introspection.locks import StoreLock; import os; StoreLock({str(locks['a' * 64])!r}).acquire(); os._exit(0)"
+    code = f"from introspection.core.locks import StoreLock; import os; StoreLock({str(locks['a' * 64])!r}).acquire(); os._exit(0)"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
     assert locks["a" * 64].exists()
     with StoreLock(locks["b" * 64]):  # key b is being built right now (by this process, as another one would)

@@ -1,4 +1,4 @@
-"""The end-of-sweep table (introspection/sweep.py) on job folders written here, and the W&B group."""
+"""The end-of-sweep table (introspection/outputs/sweep.py) on job folders written here, and the W&B group."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import OmegaConf, open_dict
 
-from introspection import sweep
-from introspection.sweep import SweepTable, gather, parse_overrides, sweep_name
+from introspection.outputs import sweep
+from introspection.outputs.sweep import SweepTable, gather, parse_overrides, sweep_name
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -108,7 +108,7 @@ def test_callback_logs_instead_of_raising(tmp_path, caplog):
     not_a_folder = tmp_path / "sweep"
     not_a_folder.write_text("")
     SweepTable().on_multirun_end(config=OmegaConf.create({"hydra": {"sweep": {"dir": str(not_a_folder)}}}))
-    assert f"python -m introspection.sweep {not_a_folder}" in caplog.text
+    assert f"python -m introspection.outputs.sweep {not_a_folder}" in caplog.text
 
 
 def test_command_line_gathers_by_hand(sweep_dir):

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from introspection.properties import get_property
-from introspection.tasks import (
+from introspection.paper.properties import get_property
+from introspection.paper.tasks import (
     TASKS,
     get_task,
     hub,
@@ -21,9 +21,9 @@ from introspection.tasks import (
     read_jsonl,
     wordlists,
 )
-from introspection.tasks.base import HubSource
-from introspection.tasks.generators import SPECS, build_pool, generated_split
-from introspection.tasks.sizes import PAPER_ROWS_PER_PROPERTY, PAPER_SPLITS, shortfall
+from introspection.paper.tasks.base import HubSource
+from introspection.paper.tasks.generators import SPECS, build_pool, generated_split
+from introspection.paper.tasks.sizes import PAPER_ROWS_PER_PROPERTY, PAPER_SPLITS, shortfall
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = (Path(os.environ["INTROSPECTION_PAPER_DATA"]) / "paper" / "source" if os.environ.get("INTROSPECTION_PAPER_DATA")
@@ -426,7 +426,7 @@ def test_split_rows_is_deterministic() -> None:
 def _compose(option: str):
     from hydra import compose, initialize_config_dir
 
-    import introspection.config  # noqa: F401  registers the structured configs
+    import introspection.core.config  # noqa: F401  registers the structured configs
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
         return compose(config_name="base_config", overrides=[f"+tasks={option}"]).tasks
@@ -505,10 +505,10 @@ def test_a_source_short_of_the_papers_split_is_named_in_one_line(caplog, tmp_pat
     assert shortfall("animals_single", "val", 10, 20) == "task animals_single split val: 10 items in its source, 20 asked for"
     (tmp_path / "val_myopic_reward.jsonl").write_text("".join(
         json.dumps({"string": f"q{i}\n\nChoices:\nA - x\nB - y", "target": "A"}) + "\n" for i in range(5)))
-    with caplog.at_level(logging.WARNING, logger="introspection.tasks.loading"):
+    with caplog.at_level(logging.WARNING, logger="introspection.paper.tasks.loading"):
         items = load_items(get_task("myopic_reward"), "val", 3006, seed=0, data_dir=str(tmp_path))
     assert len(items) == 5
-    warned = [r.getMessage() for r in caplog.records if r.name == "introspection.tasks.loading"]
+    warned = [r.getMessage() for r in caplog.records if r.name == "introspection.paper.tasks.loading"]
     assert warned == ["task myopic_reward split val: 5 items in its source, 3006 asked for; the paper's split has 376"]
 
 

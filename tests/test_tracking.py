@@ -1,4 +1,4 @@
-"""W&B for dashboards (introspection/tracking.py): flat summary keys per target slot, the run as the real
+"""W&B for dashboards (introspection/outputs/run_outputs.py): flat summary keys per target slot, the run as the real
 wandb writes it offline, and finetune curves in the run's project and group."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from introspection import tracking
+from introspection.outputs import run_outputs as tracking
 from tests.wandb_offline import config, finished_records, history, offline_runs, run_info, summary
 
 
@@ -96,12 +96,12 @@ def test_finetune_curves_reach_the_runs_project_and_group(tiny_model_dir, tmp_pa
     """The real path: the orchestrator's variables -> the spawned finetune worker -> TRL's W&B callback."""
     from dataclasses import asdict
 
-    from introspection.config import FinetuneConfig, LoraSettings, ModelEntry
+    from introspection.core.config import FinetuneConfig, LoraSettings, ModelEntry
+    from introspection.core.store import Store, digest
     from introspection.finetune.data import sft_rows, write_rows
-    from introspection.models import resolve_model
     from introspection.stages.adapters import finetune_model
     from introspection.stages.model_ref import ModelRef
-    from introspection.store import Store, digest
+    from introspection.weights.resolve import resolve_model
 
     monkeypatch.setenv("WANDB_SILENT", "true")
     store = Store(tmp_path / "store")

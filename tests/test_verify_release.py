@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from introspection.prompts import hypothetical_messages, object_messages
-from introspection.properties import get_property
-from introspection.tasks import get_task
-from introspection.verify_release import first_difference, load_release_rows, main
+from introspection.paper.prompts import hypothetical_messages, object_messages
+from introspection.paper.properties import get_property
+from introspection.paper.tasks import get_task
+from introspection.paper.verify_release import first_difference, load_release_rows, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -150,7 +150,7 @@ def test_first_difference() -> None:
 def test_cli_on_the_paper_sample(shared_data: Path) -> None:
     sample, source = shared_data / "paper" / "release_train_sample", shared_data / "paper" / "source"
     result = subprocess.run(
-        [sys.executable, "-m", "introspection.verify_release", str(sample), "--data-dir", str(source), "--role", "train"],
+        [sys.executable, "-m", "introspection.paper.verify_release", str(sample), "--data-dir", str(source), "--role", "train"],
         capture_output=True,
         text=True,
         cwd=ROOT,

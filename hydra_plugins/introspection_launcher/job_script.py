@@ -9,7 +9,7 @@
   passes no environment (--export=NONE): the artifact store (INTROSPECTION_CACHE, the submitter's value or
   its default, so every job of a sweep shares one store), the Hugging Face cache and offline switches, the
   W&B settings, the job's signal_delay_s (introspection/finetune/time_limit.py) and SRUN_CPUS_PER_TASK. Secrets
-  (HF_TOKEN, WANDB_API_KEY, anything introspection.secrets calls secret) are never written: the script
+  (HF_TOKEN, WANDB_API_KEY, anything introspection.core.secrets calls secret) are never written: the script
   sits on a shared disk. A comment names those the submitting shell has; sbatch passes them in the
   environment (or `hf auth login` / `wandb login` store them under the user's home).
 """
@@ -21,7 +21,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from introspection.secrets import is_secret_key
+from introspection.core.secrets import is_secret_key
 
 PASSED_ENV = ("HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
 PASSED_ENV_PREFIXES = ("WANDB_",)

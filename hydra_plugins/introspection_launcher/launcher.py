@@ -30,9 +30,9 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from omegaconf import OmegaConf
 
-import introspection.config  # noqa: F401  (registers the resolvers the launcher configs use)
+import introspection.core.config  # noqa: F401  (registers the resolvers the launcher configs use)
 from hydra_plugins.introspection_launcher.job_script import with_job_environment, without_default_wckey
-from introspection.errors import JOB_ERROR_FILE
+from introspection.core.errors import JOB_ERROR_FILE
 from introspection.finetune import time_limit
 
 try:  # the `slurm` extra; Hydra imports every plugin module at start, so its absence must not break that
@@ -102,7 +102,7 @@ class _PerJobResources:
 
     def finish(self, returns: list[JobReturn], job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
         if any(r.status == JobStatus.FAILED for r in returns):
-            from introspection.sweep import end_sweep, launcher_failures
+            from introspection.outputs.sweep import end_sweep, launcher_failures
 
             # Hydra would raise for the failed job and skip on_multirun_end: the sweep table (with these
             # jobs' error lines), the one-line summary and exit code 2, as SweepTable does for error.txt.

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from introspection.properties import Property, property_value
+from introspection.paper.properties import Property, property_value
 
 
 def second_character(response: str | None) -> str | None:

@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from introspection import faults
 from introspection.analysis.baselines import distribution_matched_indices, mode_baseline
 from introspection.analysis.stats import accuracy_ci, clustered_accuracy_ci, holm, paired_comparison
-from introspection.compliance import hypothetical_groups, is_compliant
-from introspection.prompts import normalize
-from introspection.properties import get_property, is_correct
-from introspection.types import Answer, Item
+from introspection.core import faults
+from introspection.core.types import Answer, Item
+from introspection.paper.compliance import hypothetical_groups, is_compliant
+from introspection.paper.prompts import normalize
+from introspection.paper.properties import get_property, is_correct
 
 NONCOMPLIANT_TREATMENTS = ("wrong", "exclude")
 
@@ -58,7 +58,7 @@ def score_pairs(
 ) -> list[dict]:
     """One row per (item, property) whose ground truth exists (a compliant object-level answer).
 
-    `compliance` is tasks.compliance: which checks a hypothetical answer must pass (introspection.compliance).
+    `compliance` is tasks.compliance: which checks a hypothetical answer must pass (introspection.paper.compliance).
     """
     rows = []
     for it in items:
@@ -154,7 +154,7 @@ def _matching(rows: list[dict], task: str, prop: str) -> list[dict]:
 
 def score_target(self_rows: list[dict], cross_rows: dict[str, list[dict]], noncompliant: str) -> dict:
     """Cells and paired tests for one target: its self-predictor against each cross-predictor."""
-    faults.reached("score")  # test hook (introspection/faults.py): a kill here leaves every answer, no results
+    faults.reached("score")  # test hook (introspection/core/faults.py): a kill here leaves every answer, no results
     cells, tests = [], []
     target = self_rows[0]["target"] if self_rows else None
     for predictor, rows in cross_rows.items():

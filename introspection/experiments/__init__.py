@@ -3,7 +3,7 @@
 
 An experiment is a module in this package that defines `EXPERIMENT = Experiment(...)`: its name (the value of
 `experiment.name`), a dataclass of its settings (`experiment.options`, typed), the function that runs it by
-composing pipeline steps (introspection/pipeline.py) on the run's context and returns an ExperimentResult, and
+composing pipeline steps (introspection/pipeline/steps.py) on the run's context and returns an ExperimentResult, and
 optionally its report section (`render`), its own start checks (`check`) and the model slots it finetunes
 (`finetunes`). `registry()` finds every such module by scanning this package, so adding an experiment touches
 only its module, its config file (conf/experiment/<name>.yaml) and its test; docs/adding_an_experiment.md
@@ -23,7 +23,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from introspection.run_context import RunContext
+from introspection.pipeline.run_context import RunContext
 
 
 @dataclass
@@ -49,7 +49,7 @@ class ExperimentResult:
     weights: dict[str, dict] = field(default_factory=dict)  # slot -> what it loaded (pipeline.weights_of)
 
     def as_dict(self) -> dict:
-        """The results dict the writers read (introspection/tracking.py): sections at the top level, named
+        """The results dict the writers read (introspection/outputs/run_outputs.py): sections at the top level, named
         under "sections"; the report section's lines under "report_section"."""
         out = {"cells": self.cells, "paired_tests": self.paired_tests, "pairs": self.pairs, "models": self.models,
                "n_items": self.n_items, "alternative_treatment": self.alternative_treatment}

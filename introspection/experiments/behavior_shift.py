@@ -22,12 +22,17 @@ from pathlib import Path
 from introspection.analysis import scoring
 from introspection.analysis.baselines import distribution_matched_indices
 from introspection.analysis.stats import paired_comparison
+from introspection.core.store import read_jsonl
+from introspection.core.types import Answer, ChatRequest
 from introspection.experiments import Experiment, ExperimentResult, model_slot
 from introspection.finetune.data import sft_rows
-from introspection.pipeline import (
+from introspection.outputs.report import KIND_ORDER, cell_table, pyplot, savefig
+from introspection.outputs.results import Cell
+from introspection.paper.tasks import get_task, load_items
+from introspection.pipeline.steps import (
     RunContext,
     answer,
-    build_plan,
+    build_items,
     merge,
     object_values,
     resolve_models,
@@ -36,11 +41,6 @@ from introspection.pipeline import (
     train_self,
     weights_of,
 )
-from introspection.report import KIND_ORDER, cell_table, pyplot, savefig
-from introspection.results import Cell
-from introspection.store import read_jsonl
-from introspection.tasks import get_task, load_items
-from introspection.types import Answer, ChatRequest
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def shift_answers(opts: ShiftOptions, ctx: RunContext, models: dict, requests: l
 
 def run_behavior_shift(ctx: RunContext, opts: ShiftOptions) -> ExperimentResult:
     cfg = ctx.cfg
-    plan = build_plan(cfg.tasks, ctx.store, profile=ctx.profile)
+    plan = build_items(cfg.tasks, ctx.store, profile=ctx.profile)
     models = resolve_models(ctx)
     target = models[opts.target]
     train_obj = plan.object_requests(plan.train_items)

@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 
-from introspection import prompts
 from introspection.analysis.calibration import (
     binned_curve,
     calibration_points,
@@ -37,22 +36,23 @@ from introspection.analysis.calibration import (
     object_distribution,
     property_key,
 )
-from introspection.compliance import hypothetical_groups, is_compliant
+from introspection.core.types import Answer, ChatRequest, Item, Sampling
 from introspection.experiments import Experiment, ExperimentResult, model_slot, parse_options
-from introspection.pipeline import (
+from introspection.outputs.report import pct, pyplot, savefig
+from introspection.paper import prompts
+from introspection.paper.compliance import hypothetical_groups, is_compliant
+from introspection.paper.properties import PROPERTIES, Property, get_property
+from introspection.paper.tasks import get_task, load_items, properties_for
+from introspection.pipeline.steps import (
     RunContext,
     answer,
-    build_plan,
+    build_items,
     resolve_models,
     score,
     train_cross,
     train_self,
     weights_of,
 )
-from introspection.properties import PROPERTIES, Property, get_property
-from introspection.report import pct, pyplot, savefig
-from introspection.tasks import get_task, load_items, properties_for
-from introspection.types import Answer, ChatRequest, Item, Sampling
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ def mad_with_ci(object_dists: list[dict], hyp_dists: list[dict], n_bins: int, n_
 
 def run_calibration(ctx: RunContext, opts: CalibrationOptions) -> ExperimentResult:
     cfg = ctx.cfg
-    plan = build_plan(cfg.tasks, ctx.store, profile=ctx.profile)
+    plan = build_items(cfg.tasks, ctx.store, profile=ctx.profile)
     models = resolve_models(ctx)
     t_slot = opts.target
     p_slot = "m2" if t_slot == "m1" else "m1"

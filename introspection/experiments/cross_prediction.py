@@ -15,15 +15,15 @@ from __future__ import annotations
 import logging
 
 from introspection.experiments import Experiment, ExperimentResult, NoOptions
-from introspection.pipeline import (
+from introspection.pipeline.steps import (
     Prompts,
     RunContext,
     answer,
-    build_plan,
+    build_items,
     other_slot,
-    plan_sides,
     resolve_models,
     run_per_side,
+    schedule_sides,
     score,
     score_self_vs_cross,
     train_cross,
@@ -36,7 +36,7 @@ log = logging.getLogger("introspection")
 
 def run_cross_prediction(ctx: RunContext, options: NoOptions) -> ExperimentResult:
     cfg = ctx.cfg
-    plan = build_plan(cfg.tasks, ctx.store, profile=ctx.profile)
+    plan = build_items(cfg.tasks, ctx.store, profile=ctx.profile)
     n_items = {"train": len(plan.train_items), "test": len(plan.test_items)}
     log.info("items: %d train, %d held-out; properties: %s", n_items["train"], n_items["test"], plan.properties)
     if cfg.experiment.stop_after == "build":
@@ -46,7 +46,7 @@ def run_cross_prediction(ctx: RunContext, options: NoOptions) -> ExperimentResul
     prompts = Prompts.of(plan)
     untrained_baseline = bool(cfg.experiment.untrained_baseline)
     # The two models' steps 1-3 are independent: at once on disjoint GPU sets when the job has them, else in turn.
-    schedule = plan_sides(cfg)
+    schedule = schedule_sides(cfg)
     log.info("steps 1-3 and 4-5 of the two models: %s (%s)", "at once" if schedule.concurrent else "in turn",
              schedule.why)
     base_answers, selfs, self_answers, cross_answers = {}, {}, {}, {}

@@ -17,11 +17,11 @@ from pathlib import Path
 
 from introspection.analysis import scoring
 from introspection.experiments import Experiment, ExperimentResult, model_slot
-from introspection.pipeline import (
+from introspection.pipeline.steps import (
     Prompts,
     RunContext,
     answer,
-    build_plan,
+    build_items,
     object_values,
     resolve_models,
     run_per_side,
@@ -43,7 +43,7 @@ class UntrainedSelfOptions:
 
 
 def run_untrained_self(ctx: RunContext, opts: UntrainedSelfOptions) -> ExperimentResult:
-    plan = build_plan(ctx.cfg.tasks, ctx.store, profile=ctx.profile)
+    plan = build_items(ctx.cfg.tasks, ctx.store, profile=ctx.profile)
     models = resolve_models(ctx, plan)
     prompts = Prompts.of(plan)
     answers: dict[str, dict] = {}

@@ -16,10 +16,11 @@ from omegaconf import OmegaConf
 
 from introspection.analysis import scoring
 from introspection.experiments import Experiment, ExperimentResult, model_slot
-from introspection.pipeline import (
+from introspection.outputs.report import pct, pyplot, savefig
+from introspection.pipeline.steps import (
     RunContext,
     answer,
-    build_plan,
+    build_items,
     object_values,
     resolve_models,
     score,
@@ -27,7 +28,6 @@ from introspection.pipeline import (
     train_self,
     weights_of,
 )
-from introspection.report import pct, pyplot, savefig
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class ScalingOptions:
 def run_scaling(ctx: RunContext, opts: ScalingOptions) -> ExperimentResult:
     cfg = ctx.cfg
     sizes = sorted(opts.sizes)
-    plan = build_plan(cfg.tasks, ctx.store, profile=ctx.profile)
+    plan = build_items(cfg.tasks, ctx.store, profile=ctx.profile)
     models = resolve_models(ctx)
     t_slot = opts.target
     target, predictor = models[t_slot], models["m2" if t_slot == "m1" else "m1"]

@@ -45,4 +45,4 @@ def check_batch(batch: dict, cfg, ranks: int) -> None:
         f"{batch['gradient_accumulation_steps']} accumulation x {batch['world_size']} process(es)), not the configured "
         f"{expected} (finetune.batch_size={cfg.batch_size} x gradient_accumulation_steps="
         f"{cfg.gradient_accumulation_steps} x {ranks} rank(s)); CUDA_VISIBLE_DEVICES={devices}: each finetune process "
-        "must see exactly its own device (introspection/devices.py)")
+        "must see exactly its own device (introspection/core/devices.py)")

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from introspection.store import read_jsonl, write_jsonl_atomic
+from introspection.core.store import read_jsonl, write_jsonl_atomic
 
 
 def _prompt_key(messages: list[dict]) -> str:

@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from introspection.config import MULTI_GPU_STRATEGIES as STRATEGIES
+from introspection.core.config import MULTI_GPU_STRATEGIES as STRATEGIES
 from introspection.finetune.job import check_trained_folder, train_from_payload
 
 ACCELERATE_CONFIGS = {"ddp": "accelerate_ddp.yaml", "fsdp": "accelerate_fsdp.yaml",
@@ -102,9 +102,9 @@ def finetune_on_ranks(payload: dict, folder: Path, n_processes: int) -> dict:
 
     The ranks see exactly n_processes CUDA devices of this side (none for CPU ranks), run in a process
     group of their own and are stopped, with a one-line error, when they outlive their time limits
-    (introspection/child_process.py: the whole run, or a short grace after rank 0 wrote its result)."""
-    from introspection.child_process import limits, run_groups_environment, wait_bounded
-    from introspection.devices import child_environment
+    (introspection/core/child_process.py: the whole run, or a short grace after rank 0 wrote its result)."""
+    from introspection.core.child_process import limits, run_groups_environment, wait_bounded
+    from introspection.core.devices import child_environment
 
     config_path = accelerate_config_path(payload["finetune"])
     bounds = limits()  # before the launch: a bad setting leaves nothing running

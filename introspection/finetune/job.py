@@ -1,4 +1,4 @@
-"""One finetune as a spawned process runs it: a plain-dict payload in (introspection/payload.py), a checked,
+"""One finetune as a spawned process runs it: a plain-dict payload in (introspection/core/payload.py), a checked,
 trained folder out.
 
 Both the single-process worker (worker.finetune_worker) and every rank of a multi-GPU launch
@@ -16,12 +16,12 @@ def train_from_payload(payload: dict, folder: Path) -> dict:
     """Train the payload's model on its rows into folder/adapter; return the artifact's info.
 
     Also what every rank of a multi-GPU launch runs (finetune/distributed.py)."""
-    from introspection.config import FinetuneConfig
+    from introspection.core.config import FinetuneConfig
+    from introspection.core.payload import config_from_payload, record_from_payload
     from introspection.finetune import checkpoints
     from introspection.finetune.data import read_rows
     from introspection.finetune.training import finetune
-    from introspection.models import ResolvedModel, load_tokenizer
-    from introspection.payload import config_from_payload, record_from_payload
+    from introspection.weights.resolve import ResolvedModel, load_tokenizer
 
     checkpoints.stop_on_signal()  # Slurm's time-limit signal: checkpoint and stop, not die mid-step
     model = payload["model"]

@@ -26,10 +26,10 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from introspection.config import openai_hyperparameters
+from introspection.core.config import openai_hyperparameters
+from introspection.core.store import Store, digest, write_json_atomic
 from introspection.finetune.checkpoints import checkpoint_folder, discard
 from introspection.finetune.data import read_rows
-from introspection.store import Store, digest, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def job_body(model_id: str, file_id: str, finetune_cfg) -> dict[str, Any]:
 def finetuned_entry(base, model_id: str) -> tuple[dict, dict]:
     """The finetuned model's entry and resolution: the base's server entry with the finetuned model's id as its
     path (stages.finetune_model makes them a ModelRef)."""
-    from introspection.model_fingerprints import server_fingerprint
+    from introspection.weights.fingerprints import server_fingerprint
 
     entry = {**base.entry, "path": model_id}
     resolved = {**base.resolved, "path": model_id,

@@ -58,7 +58,7 @@ def check_config(cfg) -> None:
     valid = [s.value for s in SchedulerType]
     if cfg.lr_scheduler not in valid:
         raise ValueError(f"finetune.lr_scheduler={cfg.lr_scheduler!r} is not valid; use one of {', '.join(valid)}")
-    from introspection.config import MULTI_GPU_STRATEGIES
+    from introspection.core.config import MULTI_GPU_STRATEGIES
 
     if cfg.multi_gpu not in MULTI_GPU_STRATEGIES:
         raise ValueError(f"finetune.multi_gpu={cfg.multi_gpu!r} is not valid; use one of {', '.join(MULTI_GPU_STRATEGIES)}")

@@ -60,7 +60,7 @@ def qlora_quantization_config():
 def _load_model(base_path: str, method: str, torch_dtype, revision: str | None = None):
     from transformers import AutoModelForCausalLM
 
-    # revision: a hub model's resolved commit sha (introspection.models), so training loads what the keys name.
+    # revision: a hub model's resolved commit sha (introspection.weights.resolve), so training loads what the keys name.
     kwargs: dict[str, Any] = {"dtype": torch_dtype, "revision": revision}
     if method == "qlora":
         quantization = qlora_quantization_config()
@@ -165,10 +165,10 @@ def build_trainer(base_path: str, tokenizer, rows: list[dict], cfg, output_dir: 
         processing_class=tokenizer,
         peft_config=peft_config,
     )
-    from introspection import faults
+    from introspection.core import faults
 
     if faults.armed("finetune-step"):
-        trainer.add_callback(faults.trainer_callback())  # test hook: SIGKILL after step n (introspection/faults.py)
+        trainer.add_callback(faults.trainer_callback())  # test hook: SIGKILL after step n (introspection/core/faults.py)
     kept = len(trainer.train_dataset)
     if kept == 0:
         raise ValueError(f"every row's prompt fills finetune.max_length={cfg.max_length}: nothing to train; raise it")
@@ -195,7 +195,7 @@ def build_trainer(base_path: str, tokenizer, rows: list[dict], cfg, output_dir: 
             "effective_batch_size": batch["effective_batch_size"],
             "per_device_train_batch_size": batch["per_device_train_batch_size"],
             "n_gpu": batch["n_gpu"],
-            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),  # this process's own (introspection/devices.py)
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),  # this process's own (introspection/core/devices.py)
             "world_size": args.world_size,
             # How the ranks really trained (NO, MULTI_CPU, MULTI_GPU, FSDP, DEEPSPEED): accelerate picks it at launch.
             "distributed_type": trainer.accelerator.distributed_type.value,

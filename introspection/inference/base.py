@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from introspection.types import Answer, ChatRequest, Sampling
+from introspection.core.types import Answer, ChatRequest, Sampling
 
 AGGREGATIONS = ("mode", "first")
 SERVING_MODES = ("auto", "merge", "adapter")

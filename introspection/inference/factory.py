@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from introspection.config import InferenceConfig, ModelEntry
+from introspection.core.config import InferenceConfig, ModelEntry
+from introspection.core.types import Sampling
 from introspection.inference.base import SERVING_MODES, Backend
 from introspection.inference.registry import backend_for
-from introspection.models import ResolvedModel
-from introspection.types import Sampling
+from introspection.weights.resolve import ResolvedModel
 
 
 def make_backend(

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from introspection.config import InferenceConfig, ModelEntry
+from introspection.core.config import InferenceConfig, ModelEntry
+from introspection.core.types import Answer, ChatRequest, Sampling
 from introspection.inference.base import BackendSpec, make_answer
-from introspection.models import ResolvedModel, load_tokenizer
-from introspection.types import Answer, ChatRequest, Sampling
+from introspection.weights.resolve import ResolvedModel, load_tokenizer
 
 log = logging.getLogger(__name__)
 

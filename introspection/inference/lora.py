@@ -89,7 +89,7 @@ def merge_adapter(base_path: str | Path, adapter_dir: str | Path, out_dir: str |
                   revision: str | None = None) -> Path:
     """Write base + adapter merged (`merge_and_unload`) as a plain checkpoint at out_dir; return out_dir.
 
-    Cached as a sealed folder (introspection.store.sealed_folder): if out_dir holds a merge of this base and
+    Cached as a sealed folder (introspection.core.store.sealed_folder): if out_dir holds a merge of this base and
     this adapter content that still matches its manifest, nothing is done; a folder whose files changed
     since (or an unsealed one from an older version) is rebuilt, never served. Built under a temporary name,
     renamed when complete, under a file lock; a killed build's folder is removed by the next one.
@@ -100,7 +100,7 @@ def merge_adapter(base_path: str | Path, adapter_dir: str | Path, out_dir: str |
     every visible GPU: a 70B bf16 model over a side's 4 GPUs, never in host memory as a whole); on a CPU it
     loads in host memory. Saved as safetensors shards of MERGED_SHARD_SIZE.
     """
-    from introspection.store import sealed_folder
+    from introspection.core.store import sealed_folder
 
     info = merge_info(base_path, adapter_dir, dtype, revision)
 
@@ -144,7 +144,7 @@ def merged_folder_ready(base_path: str | Path, adapter_dir: str | Path, out_dir:
                         revision: str | None = None) -> bool:
     """True when out_dir already holds this merge, intact: merge_adapter would return at once (a caller can
     skip starting a process for it)."""
-    from introspection.store import sealed_folder_ok
+    from introspection.core.store import sealed_folder_ok
 
     out_dir = Path(out_dir)
     return sealed_folder_ok(out_dir) and _merge_matches(out_dir, merge_info(base_path, adapter_dir, dtype, revision))

@@ -41,7 +41,7 @@ def backends() -> dict[str, BackendSpec]:
 
 def engine_names() -> list[str]:
     """Values of inference.backend: the engines that load weights here (the schema's default first)."""
-    from introspection.config import InferenceConfig
+    from introspection.core.config import InferenceConfig
 
     default = InferenceConfig.backend
     return sorted((s.name for s in backends().values() if s.source is None), key=lambda n: (n != default, n))
@@ -67,7 +67,7 @@ def backend_for(source: str | None, engine: str) -> BackendSpec:
 def check_backend_choices(cfg) -> None:
     """At every start: inference.backend names an engine, each model.mX.source is a known source, and the
     backend of each model accepts its entry (its check_config). One-line ValueError otherwise."""
-    from introspection.models import SOURCES
+    from introspection.weights.resolve import SOURCES
 
     engine = cfg.inference.backend
     if engine not in engine_names():

@@ -19,11 +19,11 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from introspection.config import InferenceConfig, ModelEntry
+from introspection.core.config import InferenceConfig, ModelEntry
+from introspection.core.types import Answer, ChatRequest, Sampling
 from introspection.inference.base import BackendSpec, make_answer
 from introspection.inference.server_client import ServerClient, api_key
-from introspection.models import ResolvedModel
-from introspection.types import Answer, ChatRequest, Sampling
+from introspection.weights.resolve import ResolvedModel
 
 log = logging.getLogger(__name__)
 

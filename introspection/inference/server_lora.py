@@ -15,11 +15,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from introspection.config import ModelEntry
-from introspection.embedded_models import EMBEDDED
-from introspection.errors import ModelResolveError
+from introspection.core.config import ModelEntry
+from introspection.core.errors import ModelResolveError
 from introspection.inference.lora import AdapterError, adapter_digest, vllm_max_lora_rank
 from introspection.inference.server_client import ServerClient, ServerError
+from introspection.weights.embedded import EMBEDDED
 
 log = logging.getLogger(__name__)
 

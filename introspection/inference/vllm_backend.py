@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from introspection.config import InferenceConfig, ModelEntry, default_cache_dir
-from introspection.devices import inference_dtype
+from introspection.core.config import InferenceConfig, ModelEntry, default_cache_dir
+from introspection.core.devices import inference_dtype
+from introspection.core.types import Answer, ChatRequest, Sampling
 from introspection.inference.base import BackendSpec, make_answer
 from introspection.inference.lora import (
     AdapterError,
@@ -26,8 +27,7 @@ from introspection.inference.lora import (
     merge_adapter,
     vllm_max_lora_rank,
 )
-from introspection.models import ResolvedModel
-from introspection.types import Answer, ChatRequest, Sampling
+from introspection.weights.resolve import ResolvedModel
 
 log = logging.getLogger(__name__)
 

@@ -8,15 +8,15 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from introspection import devices
+from introspection.core import devices
+from introspection.core.payload import to_payload
+from introspection.core.profile import Profile, finetune_work, make_record
+from introspection.core.store import Store, digest
 from introspection.finetune.checkpoints import discard as discard_checkpoints
 from introspection.finetune.time_limit import finetune_in_flight
-from introspection.payload import to_payload
-from introspection.profile import Profile, finetune_work, make_record
 from introspection.stages.finetune_settings import adapter_key, settings_for_model
 from introspection.stages.model_ref import ModelRef
 from introspection.stages.worker_runs import run_in_subprocess, wait_for_live_builders
-from introspection.store import Store, digest
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def finetune_model(store: Store, base: ModelRef, rows_path: Path, rows_key: str,
         # Slurm's time-limit signal waits for this finetune to checkpoint before the job is requeued.
         with finetune_in_flight(f"finetuning {label}"):
             if cfg.get("multi_gpu", "none") == "none":
-                from introspection.worker import finetune_worker
+                from introspection.stages.worker import finetune_worker
 
                 # The worker builds under the key's lock and reports computed, or reused when another job
                 # sealed the adapter while it waited for the lock.
@@ -81,9 +81,9 @@ def finetune_model(store: Store, base: ModelRef, rows_path: Path, rows_key: str,
 def served_weights(store: Store, model: ModelRef) -> ModelRef:
     """The open weights a server model's `weights` names, as a model to finetune (inference/server_lora.py):
     the same weights give the same fingerprint, so the adapter an in-process run trained is reused."""
-    from introspection.config import ModelEntry
+    from introspection.core.config import ModelEntry
     from introspection.inference.server_lora import served_weights_entry
-    from introspection.models import resolve_model
+    from introspection.weights.resolve import resolve_model
 
     entry = served_weights_entry(ModelEntry(**model.entry))
     resolved = resolve_model(entry, store.root, where=f"{model.label} weights")

@@ -1,18 +1,18 @@
 """The behave and predict stages: answers of one model to chat requests, from the store where sealed, else from
-one spawned answer worker (introspection/worker.py) for every job still missing."""
+one spawned answer worker (introspection/stages/worker.py) for every job still missing."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
 
-from introspection import devices
-from introspection.payload import to_payload
-from introspection.profile import Profile, timed_stage
+from introspection.core import devices
+from introspection.core.payload import to_payload
+from introspection.core.profile import Profile, timed_stage
+from introspection.core.store import Store, digest, read_jsonl
+from introspection.core.types import Answer, ChatRequest, Sampling
 from introspection.stages.model_ref import ModelRef
 from introspection.stages.worker_runs import run_in_subprocess, wait_for_live_builders
-from introspection.store import Store, digest, read_jsonl
-from introspection.types import Answer, ChatRequest, Sampling
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def run_answer_jobs(store: Store, model: ModelRef, jobs: list[AnswerJob], infere
                      for j in missing],
         })
         from introspection.inference.registry import backend_for
-        from introspection.worker import answer_worker
+        from introspection.stages.worker import answer_worker
 
         spec = backend_for((model.entry or {}).get("source"), inference_cfg.backend)  # a server model's: server
         gpus = devices.inference_devices(model.entry or {}, spec.name) if spec.on_devices else 0  # remote: none

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from introspection.core.store import digest
 from introspection.stages.model_ref import ModelRef
-from introspection.store import digest
 
 # Bump when the finetune stage changes what it writes: old adapters then stop matching.
 FINETUNE_VERSION = 1

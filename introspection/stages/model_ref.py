@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from introspection.store import digest
+from introspection.core.store import digest
 
 
 @dataclass
@@ -16,7 +16,7 @@ class ModelRef:
 
     label: str  # e.g. "smollm2_135m", "smollm2_135m[self]", "gemma3_270m[cross:smollm2_135m]"
     entry: dict  # the ModelEntry config
-    resolved: dict  # introspection.models.ResolvedModel as a dict
+    resolved: dict  # introspection.weights.resolve.ResolvedModel as a dict
     adapter_dir: str | None = None
     adapter_key: str | None = None
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from introspection import prompts
+from introspection.core.store import Store, digest
+from introspection.core.types import Answer
+from introspection.paper import prompts
+from introspection.stages.items import ItemSet, object_values
 from introspection.stages.model_ref import ModelRef
-from introspection.stages.plan import Plan, object_values
-from introspection.store import Store, digest
-from introspection.types import Answer
 
 # Bump when this code changes what it writes: old artifacts then stop matching.
 PREPARE_VERSION = 1
 
 
-def prepare_rows(store: Store, plan: Plan, predictor: ModelRef, target: ModelRef, target_answers: dict[str, Answer],
+def prepare_rows(store: Store, plan: ItemSet, predictor: ModelRef, target: ModelRef, target_answers: dict[str, Answer],
                  tasks_cfg, finetune_cfg, predictor_answers: dict[str, Answer] | None = None) -> tuple[Path, str]:
     """SFT rows for `predictor`: hypothetical prompt (train items) -> `target`'s property value.
 

@@ -9,9 +9,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from introspection.profile import Profile
-from introspection.spawn import spawn_and_wait
-from introspection.store import Store
+from introspection.core.profile import Profile
+from introspection.core.spawn import spawn_and_wait
+from introspection.core.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ def wait_for_live_builders(store: Store, kind: str, keys: list[str]) -> bool:
     """Wait until no other process builds any of these artifacts (each build holds its key's lock), so a
     run that needs what another live job is computing reuses it instead of starting a worker for it.
     True when it waited for at least one."""
-    from introspection.locks import LockTimeout
+    from introspection.core.locks import LockTimeout
 
     waited = False
     for key in keys:
@@ -42,7 +42,7 @@ def run_in_subprocess(store: Store, target, payload: dict, what: str, gpus: int 
 
     A worker that builds store artifacts writes what it computed and what it found sealed by another job
     into payload["result_path"] (worker.write_result); those counts are added to this store's, and the
-    worker's stage records (time, requests, tokens, memory) to the run's profile (introspection/profile.py)."""
+    worker's stage records (time, requests, tokens, memory) to the run's profile (introspection/core/profile.py)."""
     store.count_worker_run()
     with tempfile.TemporaryDirectory(prefix="introspection-worker-") as scratch:
         result_path = Path(scratch) / "result.json"

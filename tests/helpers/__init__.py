@@ -85,7 +85,7 @@ def run_in_process(args: list[str]) -> subprocess.CompletedProcess:
                 code = exit_.code
     finally:
         GlobalHydra.instance().clear()
-        HydraConfig.instance().cfg = None  # else introspection.errors would take later calls for a Hydra job
+        HydraConfig.instance().cfg = None  # else introspection.core.errors would take later calls for a Hydra job
         sys.argv = saved_argv
         os.chdir(saved_cwd)
         for handler in root.handlers:

@@ -100,11 +100,11 @@ class BackgroundTinyRun(Background):
         return self._result
 
 
-# Converts both embedded models into the session's cache (introspection/models.py resolve_model, under its lock).
+# Converts both embedded models into the session's cache (introspection/weights/resolve.py resolve_model, under its lock).
 EMBEDDED_CONVERSION = """
-from introspection.config import ModelEntry, default_cache_dir
-from introspection.embedded_models import EMBEDDED
-from introspection.models import resolve_model
+from introspection.core.config import ModelEntry, default_cache_dir
+from introspection.weights.embedded import EMBEDDED
+from introspection.weights.resolve import resolve_model
 
 for key in EMBEDDED:
     resolve_model(ModelEntry(name=key, source="embedded", path=key), default_cache_dir())
@@ -120,7 +120,7 @@ def background_embedded_conversion(log: Path) -> Background:
 def main(record: str, args: list[str]) -> None:
     import runpy
 
-    from introspection import devices
+    from introspection.core import devices
     from introspection.stages import worker_runs
 
     spawn_and_wait = worker_runs.spawn_and_wait

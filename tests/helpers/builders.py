@@ -13,11 +13,11 @@ from pathlib import Path
 
 def killed_builder(kind: str, store: str, ready: str, model_dir: str, adapter_dir: str) -> None:
     """Start one build and signal `ready` from inside it, then hang."""
-    import introspection.store as store_module
-    from introspection import embedded_models
-    from introspection.embedded_models import EMBEDDED, EmbeddedModel, materialize_embedded
+    import introspection.core.store as store_module
+    from introspection.core.store import Store
     from introspection.inference.lora import merge_adapter
-    from introspection.store import Store
+    from introspection.weights import embedded as embedded_models
+    from introspection.weights.embedded import EMBEDDED, EmbeddedModel, materialize_embedded
 
     def hang(*_args, **_kwargs):
         Path(ready).write_text("building")
@@ -39,7 +39,7 @@ def killed_builder(kind: str, store: str, ready: str, model_dir: str, adapter_di
     elif kind == "finetune":  # killed after the first optimizer step by the fault hook
         from transformers import AutoTokenizer
 
-        from introspection.config import FinetuneConfig, LoraSettings
+        from introspection.core.config import FinetuneConfig, LoraSettings
         from introspection.finetune.data import sft_rows
         from introspection.finetune.training import finetune
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from introspection.store import MANIFEST, Store
+from introspection.core.store import MANIFEST, Store
 
 # Recognisable fake tokens: a run with these in its environment must not write them anywhere.
 SECRETS = {
