@@ -23,5 +23,5 @@ class RunContext:
     cfg: DictConfig
     store: Store
     run_dir: Path
-    executor: Any  # executor.LocalExecutor or plan_recorder.RecordingExecutor: the methods pipeline.py calls
+    executor: Any  # executor.LocalExecutor or preflight/recorder.py RecordingExecutor: the methods steps.py calls
     profile: Profile | None = None  # the run's per-stage wall, tokens and memory (results.json "profile"); None: not recorded

