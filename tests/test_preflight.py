@@ -17,10 +17,10 @@ from hydra import compose, initialize_config_dir
 from introspection.core.store import Store, read_jsonl
 from introspection.core.types import Answer
 from introspection.experiments import registry
-from introspection.preflight.plan import plan as preflight
-from introspection.preflight.plan import rates as plan_rates
-from introspection.preflight.plan import recorder as plan_recorder
-from introspection.preflight.plan import tokens as plan_tokens
+from introspection.preflight import plan as preflight
+from introspection.preflight import rates as plan_rates
+from introspection.preflight import recorder as plan_recorder
+from introspection.preflight import tokens as plan_tokens
 from introspection.stages.items import build_items
 from introspection.stages.model_ref import ModelRef
 from introspection.stages.rows import prepare_rows
