@@ -22,6 +22,7 @@ from introspection.core.config import FinetuneConfig, InferenceConfig, ModelEntr
 from introspection.core.errors import ModelResolveError
 from introspection.core.store import Store
 from introspection.core.types import ChatRequest, Sampling
+from introspection.experiments import parse_options, registry
 from introspection.inference import make_backend
 from introspection.inference.server_checks import check_finetune_route, check_server_entry, check_server_service
 from introspection.inference.server_client import ServerClient, ServerError
@@ -95,8 +96,11 @@ def test_a_served_model_finetuned_with_trl_needs_its_weights():
                     "model.m1.weights is not set", "finetune=openai", "experiment=untrained_self")
     assert check_finetune_route(served_cfg("http://127.0.0.1:1/v1"), "m1") == "lora"
     assert check_finetune_route(served_cfg("http://127.0.0.1:1/v1", "finetune=openai"), "m1") == "openai"
-    assert check_finetune_route(served_cfg("http://127.0.0.1:1/v1", "experiment=untrained_self", weights=None),
-                                "m1") is None
+    # an experiment that does not finetune the slot (its own Experiment.finetunes) needs no weights
+    untrained = served_cfg("http://127.0.0.1:1/v1", "experiment=untrained_self", weights=None)
+    experiment = registry()["untrained_self"]
+    finetuned = "m1" in experiment.finetunes(parse_options(experiment, untrained.experiment.options))
+    assert check_finetune_route(untrained, "m1", finetuned) is None
 
 
 def test_a_full_finetune_or_a_further_training_of_a_served_model_is_refused():
@@ -105,8 +109,12 @@ def test_a_full_finetune_or_a_further_training_of_a_served_model_is_refused():
                     "finetune.method=lora or qlora")
     shift = served_cfg("http://127.0.0.1:1/v1", "experiment=behavior_shift", "experiment.options.target=m1",
                        "experiment.options.source=m2")
-    assert_one_line(raised(check_finetune_route, shift, "m1"), "experiment=behavior_shift trains model.m1",
+    experiment = registry()["behavior_shift"]  # its own start check refuses a served target it trains further
+    options = parse_options(experiment, shift.experiment.options)
+    assert_one_line(raised(experiment.check, shift, options), "experiment=behavior_shift trains model.m1",
                     "experiment.options.target=m2")
+    experiment.check(served_cfg("http://127.0.0.1:1/v1", "experiment=behavior_shift", "finetune=openai",
+                                "experiment.options.target=m1", "experiment.options.source=m2"), options)
 
 
 @pytest.mark.parametrize("lora, advice", [("absent", "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True"),
