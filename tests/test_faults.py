@@ -72,12 +72,12 @@ def log_of(proc) -> str:
 
 def answering(log: str) -> list[str]:
     """The models whose inference worker started in this run: 'tiny_a', 'tiny_a[self]', ..."""
-    return re.findall(r"\[introspection\.stages\]\[INFO\] - (\S+): answering \d+ prompts", log)
+    return re.findall(r"\[introspection\.stages\.answers\]\[INFO\] - (\S+): answering \d+ prompts", log)
 
 
 def finetuning(log: str) -> list[str]:
     """The finetuning workers started in this run, by base label."""
-    return re.findall(r"\[introspection\.stages\]\[INFO\] - finetuning (\S+) on ", log)
+    return re.findall(r"\[introspection\.stages\.adapters\]\[INFO\] - finetuning (\S+) on ", log)
 
 
 def artifact_files(store: Path) -> dict[str, str]:

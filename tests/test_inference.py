@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from introspection.core.config import InferenceConfig, ModelEntry, default_cache_dir
 from introspection.core.types import ChatRequest, Sampling
@@ -516,21 +517,24 @@ def test_native_bf16_is_read_from_the_cpu_flags(tmp_path):
 
 
 def test_behaviour_shift_merges_in_the_entry_dtype(tiny_model_dir, tiny_adapter, tmp_path, monkeypatch):
-    """continue_from (the merge before the continued finetune) hands the model entry's dtype to the merge
-    worker: bf16 for a bf16 entry, float32 for `auto` on a CPU (the demo's)."""
+    """The merge before behaviour shift's continued finetune (the executor's merge step) hands the model entry's
+    dtype to the merge worker: bf16 for a bf16 entry, float32 for `auto` on a CPU (the demo's)."""
     import introspection.core.devices as devices
     from introspection.core.store import Store
-    from introspection.experiments import behavior_shift
+    from introspection.pipeline import executor
+    from introspection.pipeline.run_context import RunContext
+    from introspection.pipeline.steps import merge
     from introspection.stages.model_ref import ModelRef
 
     monkeypatch.setattr(devices, "visible_devices", lambda: [])
     sent = []
-    monkeypatch.setattr(behavior_shift, "run_in_subprocess",
-                        lambda store, target, payload, what: (sent.append(payload), target(payload)))
+    monkeypatch.setattr(executor, "run_in_subprocess",
+                        lambda store, target, payload, what, **_: (sent.append(payload), target(payload)))
     store = Store(tmp_path / "store")
+    ctx = RunContext(OmegaConf.create({}), store, tmp_path, executor.LocalExecutor())
     for dtype, expected in (("bfloat16", "bfloat16"), ("auto", "float32")):
         resolved = {"name": "tiny", "path": str(tiny_model_dir), "chat_template": None, "fingerprint": dtype}
         model = ModelRef("tiny", {"dtype": dtype}, resolved, str(tiny_adapter), f"adapter-{dtype}")
-        merged = behavior_shift.continue_from(store, model)
+        merged = merge(ctx, model)
         assert sent[-1]["dtype"] == expected
         assert json.loads((Path(merged.resolved["path"]) / MERGE_INFO).read_text())["dtype"] == expected

@@ -21,7 +21,7 @@ def test_a_prompt_longer_than_the_context_stops_before_any_inference(tiny_model_
     store = tmp_path / "store"
     args = [f"hydra.run.dir={tmp_path / 'run'}", *tiny_overrides((tiny_model_dir, tiny_model_dir), store),
             "model.m2.name=tiny_b2", "model.m1.max_model_len=64"]
-    proc = run_main(args, check=False)
+    proc = run_main(args, check=False, spawn=True)  # its exit code and stderr are what is tested
     assert proc.returncode == 2, proc.stderr[-2000:]
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "model.m1.max_model_len=64" in errors[0] and "prompt tokens" in errors[0], errors

@@ -29,8 +29,9 @@ def test_shift_answers_read_the_item_string_not_the_id(tmp_path):
     # A string holding the id's separator: the answer follows the item's string, as it did when parsed from the id.
     strings = {"obj|t:train:0|a|b c": "a|b c", "obj|t:train:1|x y": "x y"}
     requests = [ChatRequest(rid, [{"role": "user", "content": s}], kind="object", task="t") for rid, s in strings.items()]
-    got = shift_answers(ShiftOptions(source="input_words"), None, None, {}, requests, strings, None)
-    assert got == {rid: input_words_answer(s) for rid, s in strings.items()}
+    got = shift_answers(ShiftOptions(source="input_words"), None, {}, requests, strings)
+    assert {rid: a.text for rid, a in got.items()} == {rid: input_words_answer(s) for rid, s in strings.items()}
     path = tmp_path / "answers.jsonl"
     path.write_text('{"string": "x y", "answer": "z"}\n', encoding="utf-8")
-    assert shift_answers(ShiftOptions(source=str(path)), None, None, {}, requests, strings, None) == {"obj|t:train:1|x y": "z"}
+    from_file = shift_answers(ShiftOptions(source=str(path)), None, {}, requests, strings)
+    assert {rid: a.text for rid, a in from_file.items()} == {"obj|t:train:1|x y": "z"}
