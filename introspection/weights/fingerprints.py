@@ -37,7 +37,11 @@ def content_digest(folder: Path, stats: dict[str, list[int]]) -> str:
 
     total = sum(size for size, _ in stats.values())
     digest = hashlib.sha256()
-    with tqdm(total=total, unit="B", unit_scale=True, desc=f"hashing {folder.name}", leave=False) as bar:
+    if total > 1 << 30:  # minutes for a large model: said in the log too, where no bar is drawn
+        log.info("hashing %s (%.1f GB) for its fingerprint, once (a sidecar keeps it)", folder, total / (1 << 30))
+    # A bar on a terminal only (disable=None): two models hashed at once in a log file leave its escape codes
+    # mid-line, before whatever is written next (the one-line error of a run that stops included).
+    with tqdm(total=total, unit="B", unit_scale=True, desc=f"hashing {folder.name}", leave=False, disable=None) as bar:
         for rel in stats:
             digest.update(rel.encode() + b"\0")
             with open(folder / rel, "rb") as f:
