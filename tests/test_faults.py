@@ -240,3 +240,31 @@ def test_a_resumed_job_recomputes_batches_of_another_batch_size(tiny_model_dir, 
     assert [r["request_id"] for r in rows] == ["r0", "r1", "r2", "r3", "r4"]
     assert all(r["text"] != "ZZZ" for r in rows)  # the foreign batch was recomputed, not mixed in
     assert store.info("answers", job.key)["batches_resumed"] == 0
+
+
+def test_a_held_point_waits_for_its_release_file_and_a_bad_spec_names_the_forms(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from introspection.core import faults
+
+    release = tmp_path / "release"
+    monkeypatch.setattr(faults, "_reached", {})
+    monkeypatch.setenv(faults.ENV, f"score:2:wait:{release}")
+    faults.reached("answer-batch")  # another point: not counted
+    faults.reached("score")  # the first arrival goes through
+    held = threading.Thread(target=faults.reached, args=("score",))
+    held.start()
+    time.sleep(0.5)
+    assert held.is_alive()  # the second waits for the file
+    release.touch()
+    held.join(timeout=5)
+    assert not held.is_alive()
+    monkeypatch.setattr(faults, "_reached", {})
+    faults.reached("score")
+    faults.reached("score")  # the file exists: a later attempt goes through at once
+
+    for spec in ("score:1:wait:", "score:1:pause", "score:0", "nowhere:1"):
+        monkeypatch.setenv(faults.ENV, spec)
+        with pytest.raises(ValueError, match=r"is not <point>:<n> or <point>:<n>:wait:<file>.*points: answer-batch"):
+            faults.reached("score")

@@ -1,6 +1,11 @@
-"""A test hook that kills a run at a chosen point, as an OOM kill, a pre-empted Slurm job or a power cut would.
+"""A test hook that kills a run at a chosen point, as an OOM kill, a pre-empted Slurm job or a power cut would, or
+holds it there.
 
-    INTROSPECTION_FAULT=<point>:<n>   SIGKILL the whole process group the n-th time <point> is reached
+    INTROSPECTION_FAULT=<point>:<n>              SIGKILL the whole process group the n-th time <point> is reached
+    INTROSPECTION_FAULT=<point>:<n>:wait:<file>  the n-th time, wait until <file> exists (at most WAIT_S), then go
+                                                 on; nothing when it exists already. A test holds a finetune
+                                                 mid-way, signals it there and then creates the file; a later
+                                                 attempt of the run (a requeued job) goes through.
 
 Points (each counted separately in every process, from 1):
     answer-batch    an inference worker has just written one batch of answers to the store's partial/ folder
@@ -16,21 +21,28 @@ from __future__ import annotations
 
 import os
 import signal
+import time
+from pathlib import Path
 
 ENV = "INTROSPECTION_FAULT"
 POINTS = ("answer-batch", "finetune-step", "score")
+WAIT_S = 600.0  # a held run goes on by itself after this: a test that failed to release it ends, not hangs
 
 _reached: dict[str, int] = {}
 
 
-def _armed() -> tuple[str, int] | None:
+def _armed() -> tuple[str, int, Path | None] | None:
+    """(point, n, the file a held run waits for; None: a kill), or None when unset."""
     spec = os.environ.get(ENV)
     if not spec:
         return None
-    point, _, n = spec.partition(":")
-    if point not in POINTS or not n.isdigit() or int(n) < 1:
-        raise ValueError(f"{ENV}={spec!r} is not <point>:<n> with n >= 1; points: {', '.join(POINTS)}")
-    return point, int(n)
+    point, _, rest = spec.partition(":")
+    n, _, action = rest.partition(":")
+    release = Path(action.removeprefix("wait:")) if action.startswith("wait:") and len(action) > 5 else None
+    if point not in POINTS or not n.isdigit() or int(n) < 1 or (action and release is None):
+        raise ValueError(f"{ENV}={spec!r} is not <point>:<n> or <point>:<n>:wait:<file>, with n >= 1; "
+                         f"points: {', '.join(POINTS)}")
+    return point, int(n), release
 
 
 def armed(point: str) -> bool:
@@ -40,12 +52,19 @@ def armed(point: str) -> bool:
 
 
 def reached(point: str) -> None:
-    """Count one arrival at `point`; on the n-th, kill this process's whole group with SIGKILL."""
+    """Count one arrival at `point`; on the n-th, kill the run (SIGKILL) or hold it until its release file exists."""
     spec = _armed()
     if spec is None or spec[0] != point:
         return
     _reached[point] = _reached.get(point, 0) + 1
-    if _reached[point] == spec[1]:
+    if _reached[point] != spec[1]:
+        return
+    release = spec[2]
+    if release is not None:
+        deadline = time.monotonic() + WAIT_S
+        while not release.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)  # a signal's handler still runs meanwhile (Python runs it between these sleeps)
+    else:
         # A worker runs in a process group of its own (child_process.py), which names the run's other groups
         # (the orchestrator's first) in INTROSPECTION_RUN_GROUPS: all of them die, then this one.
         run = [int(g) for g in os.environ.get("INTROSPECTION_RUN_GROUPS", "").split(",") if g]
