@@ -141,8 +141,10 @@ class BackgroundSmokeRun(Background):
     makes (one conversion per model, under its lock: introspection/weights/embedded.py), instead of its own."""
 
     def __init__(self, base: Path) -> None:
+        from introspection.core.config import default_cache_dir
+
         env = session_environment() | {"WANDB_MODE": "offline"}
-        models = Path(env["INTROSPECTION_CACHE"]) / "models"
+        models = default_cache_dir() / "models"  # the session's cache (tests/helpers/session.py), as the conversion's
         models.mkdir(parents=True, exist_ok=True)
         (base / "store").mkdir(parents=True)
         (base / "store" / "models").symlink_to(models, target_is_directory=True)
