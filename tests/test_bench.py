@@ -6,6 +6,7 @@ and one run of every section on the tiny random model (HF backend, tiny sizes; i
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 
@@ -23,6 +24,7 @@ def test_bench_writes_every_section_with_numbers(tmp_path, tiny_model_dir, monke
     monkeypatch.setenv("INTROSPECTION_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
     monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("INTROSPECTION_WORKER_START", raising=False)
     out = tmp_path / "results" / "bench.json"
     code = bench.main([
         "--out", str(out), "--models", str(tiny_model_dir), "--backend", "hf", "--versus", "hf,hf",
@@ -33,6 +35,9 @@ def test_bench_writes_every_section_with_numbers(tmp_path, tiny_model_dir, monke
     report = json.loads(out.read_text())
     assert code == 0 and report["errors"] == {}, report["errors"]
     assert report["environment"]["cpu_count"] >= 1 and report["environment"]["versions"]["torch"]
+    # ours against raw: workers started afresh like the raw scripts; the setting does not outlive the bench
+    assert report["environment"]["env"]["INTROSPECTION_WORKER_START"] == "spawn"
+    assert "INTROSPECTION_WORKER_START" not in os.environ
     assert list((tmp_path / "work").iterdir()) == []  # scratch stores removed
 
     def numbers(d: dict, *keys: str) -> None:
@@ -348,3 +353,43 @@ def test_plan_check_recovers_the_rates_of_a_run_and_prices_it_with_the_plans():
     only = plan_check.fit_rates({"stages": [_stages_at(true)[2]]})
     assert only["rates"]["engine_start_s"] is None and only["rates"]["train_tokens_per_s"] is None
     assert plan_check.stage_seconds(_stages_at(true)[2], only["rates"]) is None
+
+
+def held_worker(payload: dict) -> None:
+    """A model worker stand-in that runs until the test creates payload["release"]."""
+    from pathlib import Path
+
+    Path(payload["started"]).write_text(str(os.getpid()))
+    while not Path(payload["release"]).exists():
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("read", [common._tree_psutil, common._tree_proc], ids=["psutil", "proc"])
+def test_the_sampler_finds_a_worker_forked_from_the_preloaded_parent(read, tmp_path, monkeypatch):
+    """On a CPU machine a worker is the forkserver's child, not the run's (introspection/core/preloaded_start.py);
+    the demo's stage table needs it among the sampled workers all the same."""
+    import threading
+
+    from introspection.core.spawn import spawn_and_wait
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.delenv("INTROSPECTION_WORKER_START", raising=False)
+    started, release = tmp_path / "started", tmp_path / "release"
+    thread = threading.Thread(target=spawn_and_wait, args=(tmp_path, held_worker, {
+        "started": str(started), "release": str(release)}, "held worker"), kwargs={"gpus": 0})
+    thread.start()
+    try:
+        while not started.exists() or not started.read_text():
+            assert thread.is_alive(), "the worker ended before it started"
+            time.sleep(0.05)
+        worker = int(started.read_text())
+        assert os.getppid() != worker and _parent(worker) != os.getpid()  # forked, not spawned by this process
+        _, _, workers, cpu = read(os.getpid(), False, False)
+        assert worker in workers and worker in cpu
+    finally:
+        release.touch()
+        thread.join()
+
+
+def _parent(pid: int) -> int:
+    return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from multiprocessing import forkserver
 from pathlib import Path
@@ -51,7 +52,7 @@ def cpu_machine(monkeypatch):
 def test_a_worker_forks_preloaded_and_takes_the_runs_environment_output_and_signals(cpu_machine, tmp_path, monkeypatch,
                                                                                       capfd):
     start(tmp_path, "first")  # starts the forkserver if no earlier test did
-    server_env = preloaded_start._running_server_environment()
+    server_env = preloaded_start.server_environment()
     # Changed after the forkserver started: a variable read late reaches the worker; so do the run's current
     # output (capfd replaced fds 1 and 2 after the forkserver started, or not: either way the worker must write
     # where this process writes now) and its signal dispositions and mask.
@@ -74,12 +75,42 @@ def test_a_worker_forks_preloaded_and_takes_the_runs_environment_output_and_sign
     assert "worker says hello on stdout second" in out and "worker says hello on stderr second" in err
 
 
-def test_a_library_variable_that_differs_from_the_forkservers_gets_a_fresh_spawn(cpu_machine, tmp_path, monkeypatch):
+def hold_worker(payload: dict) -> None:
+    """A worker that runs until the test creates payload["release"]."""
+    Path(payload["started"]).touch()
+    while not Path(payload["release"]).exists():
+        time.sleep(0.05)
+
+
+def test_a_library_variable_that_differs_replaces_an_idle_forkserver_else_spawns(cpu_machine, tmp_path, monkeypatch):
     start(tmp_path, "warm")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "another-hf-home"))  # huggingface_hub reads it at import
-    facts = start(tmp_path, "after")
-    assert facts["parent_is_run"] and not facts["torch_before_target"]
+    first_server = forkserver._forkserver._forkserver_pid
+    # huggingface_hub reads HF_HOME when it is imported: a worker forked from the running forkserver would not see it
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "another-hf-home"))
+    facts = start(tmp_path, "replaced")  # no forked worker runs: the forkserver is replaced
+    assert facts["torch_before_target"] and not facts["parent_is_run"]
     assert facts["env"]["HF_HOME"] == str(tmp_path / "another-hf-home")
+    assert forkserver._forkserver._forkserver_pid != first_server
+    assert preloaded_start.server_environment()["HF_HOME"] == str(tmp_path / "another-hf-home")
+
+    # A forked worker still runs: its exit status comes through the forkserver, which must stay; the next worker
+    # with yet another HF_HOME is spawned afresh.
+    started, release = tmp_path / "held-started", tmp_path / "held-release"
+    held = threading.Thread(target=spawn_and_wait, args=(tmp_path, hold_worker, {"started": str(started),
+                                                         "release": str(release)}, "held worker"),
+                            kwargs={"gpus": 0})
+    held.start()
+    try:
+        while not started.exists():
+            assert held.is_alive(), "the held worker ended before it started"
+            time.sleep(0.05)
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "a-third-hf-home"))
+        facts = start(tmp_path, "beside-a-running-worker")
+        assert facts["parent_is_run"] and not facts["torch_before_target"]
+        assert facts["env"]["HF_HOME"] == str(tmp_path / "a-third-hf-home")
+    finally:
+        release.touch()
+        held.join()
 
 
 def test_a_visible_cuda_device_or_the_setting_gets_a_fresh_spawn(tmp_path, monkeypatch):

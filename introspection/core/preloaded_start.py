@@ -14,7 +14,8 @@ Where that cannot be made equal, a worker is spawned afresh (`start_method`):
 - any CUDA device is visible: a forked child must not inherit a parent's CUDA state, and every GPU job
   (the paper's setting) keeps the fresh spawned process with exactly its devices;
 - a variable that a preloaded library reads when it is imported (HF_HOME, HF_HUB_OFFLINE, OMP_NUM_THREADS, ...)
-  differs from the forkserver's: only variables read later (READ_LATE) may differ;
+  differs from the forkserver's (only variables read later, READ_LATE_*, may differ) while a worker forked
+  from it still runs; with none running, the forkserver is replaced by one started from the run's environment;
 - INTROSPECTION_WORKER_START=spawn asks for it.
 """
 
@@ -40,7 +41,7 @@ READ_LATE_NAMES = frozenset({"PYTEST_CURRENT_TEST", "OLDPWD", "PWD", "_"})
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP, signal.SIGINT)
 
 _lock = threading.Lock()
-_server: dict = {}  # pid and environment of the running forkserver
+_server: dict = {}  # the running forkserver: its pid, the environment it started with, its running workers
 
 
 def requested_method() -> str:
@@ -62,25 +63,60 @@ def differing(env: dict[str, str], server_env: dict[str, str]) -> list[str]:
 
 
 def start_method(env: dict[str, str], cuda_devices: list[str]) -> str:
-    """`forkserver` or `spawn` for a worker whose environment is `env` (module docstring)."""
+    """`forkserver` or `spawn` for a worker whose environment is `env` (module docstring). `forkserver` reserves
+    the worker a place among the forkserver's running workers: call `worker_ended` once it has exited.
+
+    A forkserver started from an environment that differs from `env` in a variable read at import is replaced
+    by one started now, unless a worker forked from it still runs (its exit status comes through the
+    forkserver): then this worker is spawned afresh."""
     if cuda_devices or requested_method() == "spawn":
         return "spawn"
-    server_env = _running_server_environment()
-    return "spawn" if any(not read_late(k) for k in differing(env, server_env)) else "forkserver"
+    with _lock:
+        server_env = _server.get("env")
+        if server_env is not None and not same_imports(env, server_env):
+            if _server["running"]:
+                return "spawn"
+            _stop_server()
+        _ensure_server()
+        _server["running"] += 1
+        return "forkserver"
 
 
-def _running_server_environment() -> dict[str, str]:
-    """The environment the forkserver started with, starting it first when none runs (or it died)."""
+def worker_ended() -> None:
+    """A worker that `start_method` sent to the forkserver has exited (or never started)."""
+    with _lock:
+        if _server:  # (a forkserver that died was replaced: its workers' places went with it)
+            _server["running"] = max(0, _server["running"] - 1)
+
+
+def same_imports(env: dict[str, str], server_env: dict[str, str]) -> bool:
+    """Whether a worker with `env` can fork from a forkserver started with `server_env`: only variables read
+    late differ."""
+    return all(read_late(k) for k in differing(env, server_env))
+
+
+def server_environment() -> dict[str, str] | None:
+    """The environment the running forkserver started with (None before the first forked worker)."""
+    return _server.get("env")
+
+
+def _ensure_server() -> None:
+    """Start the forkserver when none runs (or it died), recording the environment it starts with."""
     import multiprocessing as mp
     from multiprocessing import forkserver
 
-    with _lock:
-        mp.get_context("forkserver").set_forkserver_preload([PRELOAD_MODULE])
-        forkserver.ensure_running()
-        pid = getattr(forkserver._forkserver, "_forkserver_pid", None)  # private: a restart gives a new pid
-        if pid is None or _server.get("pid") != pid:
-            _server.update(pid=pid, env=dict(os.environ))
-        return _server["env"]
+    mp.get_context("forkserver").set_forkserver_preload([PRELOAD_MODULE])
+    forkserver.ensure_running()
+    pid = getattr(forkserver._forkserver, "_forkserver_pid", None)  # private: a restart gives a new pid
+    if pid is None or _server.get("pid") != pid:
+        _server.update(pid=pid, env=dict(os.environ), running=0)
+
+
+def _stop_server() -> None:
+    from multiprocessing import forkserver
+
+    forkserver._forkserver._stop()  # private, as the standard library's own tests use it: closes its alive pipe
+    _server.clear()
 
 
 class ChildSetup:
@@ -88,7 +124,7 @@ class ChildSetup:
     process just before the start, applied in the worker by `apply` before anything else."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        server_env = _server.get("env", {})
+        server_env = server_environment() or {}
         self.set = {k: v for k, v in env.items() if server_env.get(k) != v}
         self.unset = [k for k in server_env if k not in env]
         self.mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])

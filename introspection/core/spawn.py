@@ -25,27 +25,36 @@ def spawn_and_wait(store_root: str | Path, target, payload: dict, what: str, gpu
 
     from introspection.core.child_process import limits, run_groups_environment, run_in_own_group, wait_bounded
     from introspection.core.devices import child_environment, visible_devices
-    from introspection.core.preloaded_start import ChildSetup, run_preloaded, start_method
+    from introspection.core.preloaded_start import ChildSetup, run_preloaded, start_method, worker_ended
 
     bounds = limits()  # before the start: a bad setting leaves nothing running
     variables = {**child_environment(gpus, what), **run_groups_environment()}
     with _SPAWN_LOCK:  # one start at a time: two threads may start workers with different device sets
         env = {**os.environ, **variables}
-        if start_method(env, visible_devices()) == "forkserver":
+        method = start_method(env, visible_devices())
+        if method == "forkserver":
             proc = mp.get_context("forkserver").Process(target=run_preloaded, args=(target, payload, ChildSetup(env)),
                                                         name=what)
-            proc.start()
         else:
             proc = mp.get_context("spawn").Process(target=run_in_own_group, args=(target, payload), name=what)
-            with _environment_for_child(variables):
+        try:
+            with _environment_for_child(variables if method == "spawn" else {}):
                 proc.start()
+        except BaseException:
+            if method == "forkserver":
+                worker_ended()
+            raise
 
     def wait(seconds: float) -> int | None:
         proc.join(seconds)
         return proc.exitcode
 
     result = payload.get("result_path")
-    code = wait_bounded(wait, proc.pid, what, Path(result) if result else None, bounds)
+    try:
+        code = wait_bounded(wait, proc.pid, what, Path(result) if result else None, bounds)
+    finally:
+        if method == "forkserver":
+            worker_ended()
     if code != 0:
         raise worker_failure(store_root, proc.pid, what, code)
 
