@@ -252,15 +252,19 @@ def _tree_psutil(pid: int, include_root: bool, pss: bool) -> tuple[int, int | No
     try:
         root = psutil.Process(pid)
         procs = root.children(recursive=True)
-        workers = []
-        for child in root.children(recursive=False):
+        children = root.children(recursive=False)
+    except psutil.Error:
+        return 0, None, [], {}
+    workers = []
+    for child in children:
+        try:  # one child that ended (or is a zombie not yet waited for) must not lose the others
             command = " ".join(child.cmdline())
             if "spawn_main" in command:  # a worker spawned afresh
                 workers.append(child.pid)
             elif FORKSERVER in command:  # on a CPU machine workers fork from this (introspection/core/preloaded_start.py)
                 workers.extend(p.pid for p in child.children(recursive=False))
-    except psutil.Error:
-        return 0, None, [], {}
+        except psutil.Error:
+            continue
     total, shared, cpu = 0, 0, {}
     for p in [root, *procs]:
         try:
