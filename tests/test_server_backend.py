@@ -137,7 +137,7 @@ def test_answers_carry_the_engines_fields_and_what_the_server_reported(endpoint,
 
 
 def test_requests_in_flight_stay_within_the_bound(monkeypatch):
-    server = FakeEndpoint(delay_s=0.2)
+    server = FakeEndpoint(delay_s=0.2, gather=3)
     try:
         entry = server_entry(server.base_url, key_env=None)
         backend = make_backend("hf", resolve_model(entry, Path("/nonexistent")), inference(server_concurrency=3), entry)

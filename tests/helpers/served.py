@@ -31,8 +31,10 @@ class FakeEndpoint:
     VLLM_ALLOW_RUNTIME_LORA_UPDATING: no such route), "disabled" (without --enable-lora) or "enabled" (an existing
     folder is loaded and listed under its name; another path is not found); `loads` records each load asked."""
 
-    def __init__(self, models=("tiny-server",), delay_s: float = 0.0):
-        self.models, self.delay_s = list(models), delay_s
+    def __init__(self, models=("tiny-server",), delay_s: float = 0.0, gather: int = 0):
+        # gather: answer nothing until that many requests were in flight at once (or 10 s passed), so a test of
+        # the client's concurrency does not depend on how fast a loaded machine starts its threads
+        self.models, self.delay_s, self.gather = list(models), delay_s, gather
         self.failures: list = []
         self.lora = "absent"
         self.loads: list[dict] = []
@@ -41,6 +43,7 @@ class FakeEndpoint:
         self.authorizations: list[str | None] = []
         self.in_flight = self.max_in_flight = 0
         self.lock = threading.Lock()
+        self.gathered = threading.Condition(self.lock)
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -90,6 +93,8 @@ class FakeEndpoint:
                     failure = endpoint.failures.pop(0) if endpoint.failures else None
                     endpoint.in_flight += 1
                     endpoint.max_in_flight = max(endpoint.max_in_flight, endpoint.in_flight)
+                    endpoint.gathered.notify_all()
+                    endpoint.gathered.wait_for(lambda: endpoint.max_in_flight >= endpoint.gather, timeout=10)
                 try:
                     if failure == "slow":
                         time.sleep(2.0)
