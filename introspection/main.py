@@ -35,6 +35,7 @@ from introspection.checks.start_checks import run_start_checks
 from introspection.cli import CONF_DIR, rewrite_model_sides, validate_cli
 from introspection.core import config as _config  # noqa: F401  (registers the structured configs)
 from introspection.core.errors import one_line_errors
+from introspection.core.preloaded_start import preload_libraries
 from introspection.core.profile import Profile
 from introspection.core.store import Store
 from introspection.experiments import Experiment, parse_options, registry
@@ -85,6 +86,8 @@ def main(cfg: DictConfig) -> float | None:
     run_profile = Profile()  # each stage it is handed to adds its wall, tokens and memory: results.json "profile"
     log.info("run folder %s; artifact store %s", run_dir, store.root)
     note_unused_learning_rates(cfg)
+    # On a CPU machine workers fork from a parent that imported their libraries once: vLLM only where it serves
+    preload_libraries(["peft", "trl", *(["vllm"] if cfg.inference.backend == "vllm" else [])])
     with training_logging(cfg, run_dir):  # logger.log_training: finetune curves to this run's W&B project and group
         result = experiment.run(RunContext(cfg, store, run_dir, LocalExecutor(), run_profile), options)
     if experiment.render is not None:  # the experiment's own section of report.md

@@ -29,6 +29,7 @@ def report_worker(payload: dict) -> None:
         "sigterm_ignored": signal.getsignal(signal.SIGTERM) == signal.SIG_IGN,
         "blocked": sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])),
         "own_group": os.getpgid(0) == os.getpid(),
+        "libraries": sorted(n for n in preloaded_start.OPTIONAL_LIBRARIES if n in sys.modules),
     }
     print(f"worker says hello on stdout {payload['tag']}", flush=True)
     print(f"worker says hello on stderr {payload['tag']}", file=sys.stderr, flush=True)
@@ -87,8 +88,13 @@ def test_a_library_variable_that_differs_replaces_an_idle_forkserver_else_spawns
     first_server = forkserver._forkserver._forkserver_pid
     # huggingface_hub reads HF_HOME when it is imported: a worker forked from the running forkserver would not see it
     monkeypatch.setenv("HF_HOME", str(tmp_path / "another-hf-home"))
-    facts = start(tmp_path, "replaced")  # no forked worker runs: the forkserver is replaced
+    preloaded_start.preload_libraries(["peft"])  # a run that uses no vLLM and no TRL says so
+    try:
+        facts = start(tmp_path, "replaced")  # no forked worker runs: the forkserver is replaced
+    finally:
+        preloaded_start.preload_libraries(list(preloaded_start.OPTIONAL_LIBRARIES))
     assert facts["torch_before_target"] and not facts["parent_is_run"]
+    assert facts["libraries"] == ["peft"]  # imported by the new forkserver; vLLM not
     assert facts["env"]["HF_HOME"] == str(tmp_path / "another-hf-home")
     assert forkserver._forkserver._forkserver_pid != first_server
     assert preloaded_start.server_environment()["HF_HOME"] == str(tmp_path / "another-hf-home")
@@ -127,6 +133,11 @@ def test_a_bad_start_setting_is_one_line_naming_it(monkeypatch):
     with pytest.raises(ValueError, match=r"^INTROSPECTION_WORKER_START='fork' in the environment is not a worker "
                                          r"start method; valid: auto, spawn$"):
         preloaded_start.requested_method()
+
+
+def test_only_known_libraries_can_be_preloaded():
+    with pytest.raises(ValueError, match=r"^preload_libraries: torchvision not among peft, trl, vllm$"):
+        preloaded_start.preload_libraries(["torchvision", "trl"])
 
 
 def test_only_variables_read_late_may_differ():

@@ -40,7 +40,10 @@ READ_LATE_NAMES = frozenset({"PYTEST_CURRENT_TEST", "OLDPWD", "PWD", "_"})
 # worker sets back to what a spawned process would have.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP, signal.SIGINT)
 
+OPTIONAL_LIBRARIES = ("peft", "trl", "vllm")  # imported by the forkserver too unless a run says it does not use them
+
 _lock = threading.Lock()
+_libraries: list[str] = list(OPTIONAL_LIBRARIES)
 _server: dict = {}  # the running forkserver: its pid, the environment it started with, its running workers
 
 
@@ -95,6 +98,17 @@ def same_imports(env: dict[str, str], server_env: dict[str, str]) -> bool:
     return all(read_late(k) for k in differing(env, server_env))
 
 
+def preload_libraries(names: list[str]) -> None:
+    """The libraries besides torch and transformers that a forkserver started from now on imports (default: all of
+    OPTIONAL_LIBRARIES): a run names those its workers use (vLLM costs 6 s of CPU to import); a worker that needs
+    another imports it itself. A forkserver already running keeps its own."""
+    unknown = sorted(set(names) - set(OPTIONAL_LIBRARIES))
+    if unknown:
+        raise ValueError(f"preload_libraries: {', '.join(unknown)} not among {', '.join(OPTIONAL_LIBRARIES)}")
+    with _lock:
+        _libraries[:] = [n for n in OPTIONAL_LIBRARIES if n in names]
+
+
 def server_environment() -> dict[str, str] | None:
     """The environment the running forkserver started with (None before the first forked worker)."""
     return _server.get("env")
@@ -105,7 +119,7 @@ def _ensure_server() -> None:
     import multiprocessing as mp
     from multiprocessing import forkserver
 
-    mp.get_context("forkserver").set_forkserver_preload([PRELOAD_MODULE])
+    mp.get_context("forkserver").set_forkserver_preload([PRELOAD_MODULE, *_libraries])  # each, in that order
     forkserver.ensure_running()
     pid = getattr(forkserver._forkserver, "_forkserver_pid", None)  # private: a restart gives a new pid
     if pid is None or _server.get("pid") != pid:
