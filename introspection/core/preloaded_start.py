@@ -72,8 +72,10 @@ def start_method(env: dict[str, str], cuda_devices: list[str]) -> str:
     A forkserver started from an environment that differs from `env` in a variable read at import is replaced
     by one started now, unless a worker forked from it still runs (its exit status comes through the
     forkserver): then this worker is spawned afresh."""
-    if cuda_devices or requested_method() == "spawn":
-        return "spawn"
+    import multiprocessing as mp
+
+    if cuda_devices or requested_method() == "spawn" or "forkserver" not in mp.get_all_start_methods():
+        return "spawn"  # (no forkserver on Windows)
     with _lock:
         server_env = _server.get("env")
         if server_env is not None and not same_imports(env, server_env):
