@@ -59,7 +59,7 @@ def spawn_and_wait(store_root: str | Path, target, payload: dict, what: str, gpu
         raise worker_failure(store_root, proc.pid, what, code)
 
 
-_SPAWN_LOCK = threading.RLock()
+_SPAWN_LOCK = threading.Lock()  # held for each start; nothing inside takes it again
 
 
 @contextmanager
