@@ -24,10 +24,14 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.background import (
+    LORA_RANK_SWEEP,
+    SEED_SWEEP,
     Background,
     BackgroundSmokeRun,
+    BackgroundSweep,
     BackgroundTinyRun,
     SmokeRun,
+    SweepRun,
     TinyRun,
     background_embedded_conversion,
 )
@@ -47,8 +51,11 @@ TINY_PAIR = pytest.StashKey[tuple]()
 TINY_RUN = pytest.StashKey[BackgroundTinyRun]()
 EMBEDDED_CONVERSION = pytest.StashKey[Background]()
 SMOKE_RUN = pytest.StashKey[BackgroundSmokeRun]()
+SWEEPS = pytest.StashKey[dict]()  # fixture name -> BackgroundSweep
+# The sweeps of tiny_run's config that run in the background, in this order, one after the other.
+SWEEP_FIXTURES = {"seed_sweep": SEED_SWEEP, "lora_rank_sweep": LORA_RANK_SWEEP}
 # An item's fixturenames are the closure of what it uses: warm_store's users name tiny_run too.
-BACKGROUND_FIXTURES = ("tiny_run", "embedded_models", "embedded_smoke_run")
+BACKGROUND_FIXTURES = ("tiny_run", "embedded_models", "embedded_smoke_run", *SWEEP_FIXTURES)
 
 
 def pytest_configure(config):
@@ -69,6 +76,8 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
+    for sweep in config.stash.get(SWEEPS, {}).values():
+        sweep.stop()  # first: a sweep whose tiny run is stopped next then never starts
     for key in (TINY_RUN, EMBEDDED_CONVERSION, SMOKE_RUN):
         if key in config.stash:
             config.stash[key].stop()  # still running when the session ended early
@@ -103,12 +112,17 @@ def pytest_collection_modifyitems(items):
 
 def pytest_collection_finish(session):
     """Start the session's tiny run, the embedded models' conversion and the smoke run now, in the background, when
-    a collected test needs them (tests/helpers/background.py)."""
+    a collected test needs them, and the sweeps each after the one before (tests/helpers/background.py)."""
     config = session.config
     if config.option.collectonly:
         return
     if needs(session.items, "tiny_run"):
-        background_tiny_run(config)
+        tiny = after = background_tiny_run(config)
+        sweeps = config.stash[SWEEPS] = {}
+        for name, sweep_args in SWEEP_FIXTURES.items():
+            if needs(session.items, name):
+                after = sweeps[name] = BackgroundSweep(f"the {name.replace('_', ' ')}", tiny, after,
+                                                       config._tmp_path_factory.mktemp(name), sweep_args)
     if needs(session.items, "embedded_models"):
         background_conversion(config)
     if needs(session.items, "embedded_smoke_run"):
@@ -176,6 +190,22 @@ def tiny_run(pytestconfig) -> TinyRun:
     one thread each (OMP_NUM_THREADS=1), so that a run of the same config elsewhere on one thread
     (tests/test_concurrent_sides.py) computes the same bytes."""
     return background_tiny_run(pytestconfig).result()
+
+
+def sweep_result(config, name: str) -> SweepRun:
+    return config.stash[SWEEPS][name].result()
+
+
+@pytest.fixture(scope="session")
+def seed_sweep(pytestconfig, tiny_run) -> SweepRun:
+    """tiny_run's config swept over seed=0,1 (tests/helpers/background.py SEED_SWEEP), computed in the background."""
+    return sweep_result(pytestconfig, "seed_sweep")
+
+
+@pytest.fixture(scope="session")
+def lora_rank_sweep(pytestconfig, tiny_run) -> SweepRun:
+    """tiny_run's config swept over finetune.lora.r=4,8 (LORA_RANK_SWEEP), computed in the background."""
+    return sweep_result(pytestconfig, "lora_rank_sweep")
 
 
 @pytest.fixture

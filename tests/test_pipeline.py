@@ -94,11 +94,10 @@ def test_scaling_experiment(tmp_path, tiny_pair, warm_store):
     assert (tmp_path / "plots" / "scaling.png").is_file()
 
 
-def test_multirun_sweep_shares_base_answers_and_writes_the_sweep_table(tmp_path, tiny_pair, warm_store):
-    # Job 0 (finetune.lora.r=4, the TINY_SIZES rank) is tiny_run's config: it reuses every artifact.
-    sweep = tmp_path / "sweep"
-    run_main(["-m", "hydra/launcher=local", f"hydra.sweep.dir={sweep}", *tiny_overrides(tiny_pair, warm_store),
-              "finetune.lora.r=4,8"])
+def test_multirun_sweep_shares_base_answers_and_writes_the_sweep_table(lora_rank_sweep):
+    # `finetune.lora.r=4,8` on a copy of tiny_run's store, computed in the background (tests/helpers/background.py).
+    # Job 0 (r=4, the TINY_SIZES rank) is tiny_run's config: it reuses every artifact.
+    sweep, warm_store = lora_rank_sweep.sweep_dir, lora_rank_sweep.store
     jobs = sorted(d.name for d in sweep.iterdir() if (d / "results.json").is_file())
     assert jobs == ["0", "1"]
     results = [json.loads((sweep / j / "results.json").read_text()) for j in jobs]

@@ -20,7 +20,6 @@ from introspection.stages.finetune_settings import adapter_key, settings_for_mod
 from introspection.stages.items import build_items
 from introspection.stages.model_ref import ModelRef
 from introspection.stages.rows import prepare_rows
-from tests.helpers import run_main, tiny_overrides
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 SMALL = ["tasks=smoke", "tasks.n_train_items=6", "tasks.n_test_items=4", "tasks.n_finetune_per_property=4"]
@@ -93,11 +92,10 @@ def test_seed_0_keeps_every_key_and_seed_1_changes_every_seeded_one(tmp_path, ba
     assert all(one[k] != zero[k] for k in zero), {k: one[k] == zero[k] for k in zero}
 
 
-def test_a_seed_sweep_gives_distinct_adapters_and_one_result_row_per_seed(tmp_path, tiny_pair, warm_store):
-    # seed=0 is tiny_run's config (tests/conftest.py): that job reuses its artifacts, seed=1 computes its own.
-    store, sweep = warm_store, tmp_path / "sweep"
-    run_main(["-m", "hydra/launcher=local", f"hydra.sweep.dir={sweep}", *tiny_overrides(tiny_pair, store),
-              "experiment.untrained_baseline=false", "seed=0,1"])
+def test_a_seed_sweep_gives_distinct_adapters_and_one_result_row_per_seed(seed_sweep):
+    # `seed=0,1` on a copy of tiny_run's store, computed in the background (tests/helpers/background.py): seed=0 is
+    # tiny_run's config, so that job reuses its artifacts; seed=1 computes its own.
+    store, sweep = seed_sweep.store, seed_sweep.sweep_dir
     jobs = sorted(d.name for d in sweep.iterdir() if (d / "results.json").is_file())
     assert jobs == ["0", "1"]
     results = [json.loads((sweep / j / "results.json").read_text()) for j in jobs]

@@ -1,6 +1,7 @@
 """Expensive session fixtures computed in processes of their own, started when collection ends (tests/conftest.py):
-the session's tiny pipeline run (`tiny_run`), the conversion of the embedded models (`embedded_models`) and
-`tasks=smoke` on the embedded models (`embedded_smoke_run`).
+the session's tiny pipeline run (`tiny_run`), the conversion of the embedded models (`embedded_models`),
+`tasks=smoke` on the embedded models (`embedded_smoke_run`), and two sweeps of the tiny run's config on copies of
+its store (`seed_sweep`, `lora_rank_sweep`), each started when the one before it has ended.
 
 Each starts as soon as collection shows that a test needs it, and runs beside the tests that do not: the tiny run's
 model workers use one thread each, so on a 2-core machine it takes the core that single-threaded tests leave idle
@@ -15,9 +16,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +64,10 @@ class Background:
             self.output = output
         return self.output
 
+    def wait_ended(self) -> int:
+        """Its exit code, once it ended (for a background started after it)."""
+        return self.proc.wait()
+
     def stop(self) -> None:
         """Kill it and everything it started if it is still going (the session ended or was interrupted)."""
         if self.proc.poll() is None:
@@ -82,7 +89,7 @@ class BackgroundTinyRun(Background):
     """The run's process, started now; `result()` waits for it."""
 
     def __init__(self, tiny_pair: tuple[Path, Path], base: Path) -> None:
-        self.base = base
+        self.base, self.tiny_pair = base, tiny_pair
         base.mkdir(parents=True, exist_ok=True)
         # One thread per worker: the same bytes as a run of the same config elsewhere on one thread
         # (tests/test_concurrent_sides.py), and the other core stays free for the tests running meanwhile.
@@ -160,6 +167,70 @@ class BackgroundSmokeRun(Background):
     def result(self) -> SmokeRun:
         output = self.wait()
         return SmokeRun(self.run_dir, json.loads((self.run_dir / "results.json").read_text()), output)
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """`python -m introspection.main -m hydra/launcher=local` of tiny_run's config with sweep overrides."""
+
+    sweep_dir: Path  # hydra.sweep.dir: a folder per job and the sweep table
+    store: Path  # a copy of tiny_run's store, made before the sweep and written by it; read it, never write
+    output: str
+
+
+# Sweeps of the tiny run's config, each job 0 that config (it reuses every artifact), each job 1 computing its own:
+# tests/test_seed.py and tests/test_pipeline.py check what they leave.
+SEED_SWEEP = ["experiment.untrained_baseline=false", "seed=0,1"]
+LORA_RANK_SWEEP = ["finetune.lora.r=4,8"]
+
+
+class BackgroundSweep:
+    """A sweep on a copy of the tiny run's store, in a process of its own, started from a thread as soon as `after`
+    (the tiny run, or the sweep before this one) has ended, so that it computes beside the tests meanwhile instead of
+    in the test that reads it. One sweep at a time: on 2 cores the suite's own tests keep one core busy.
+
+    Its jobs hold no device (hydra.launcher.gpus_per_node=0): their model workers fork from the job's preloaded
+    parent, as a CPU run's do. The spawned workers of a job holding GPUs are tests/test_launchers.py's and
+    tests/test_concurrent_sides.py's."""
+
+    def __init__(self, what: str, tiny: BackgroundTinyRun, after: Background | BackgroundSweep, base: Path,
+                 sweep_args: list[str]) -> None:
+        self.what, self.tiny, self.after, self.base = what, tiny, after, base
+        self.command = [sys.executable, "-m", "introspection.main", "-m", "hydra/launcher=local",
+                        "hydra.launcher.gpus_per_node=0", f"hydra.sweep.dir={base / 'sweep'}",
+                        *tiny_overrides(tiny.tiny_pair, base / "store"), *sweep_args]
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._process: Background | None = None
+        self._thread = threading.Thread(target=self._start_after, name=what, daemon=True)
+        self._thread.start()
+
+    def _start_after(self) -> None:
+        self.after.wait_ended()
+        if self.tiny.wait_ended() != 0:
+            return  # result() says so
+        with self._lock:
+            if self._stopped:
+                return
+            shutil.copytree(self.tiny.base / "store", self.base / "store", symlinks=True)
+            env = {k: v for k, v in session_environment().items() if k != "CUDA_VISIBLE_DEVICES"}
+            self._process = Background(self.what, self.command, self.base / "output.txt",
+                                       env | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+
+    def wait_ended(self) -> int | None:
+        self._thread.join()
+        return None if self._process is None else self._process.wait_ended()
+
+    def result(self) -> SweepRun:
+        self._thread.join(timeout=TIMEOUT_S)
+        assert self._process is not None, f"{self.what} did not start: the session's tiny run failed or hung"
+        return SweepRun(self.base / "sweep", self.base / "store", self._process.wait())
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            if self._process is not None:
+                self._process.stop()
 
 
 def main(record: str, args: list[str]) -> None:
