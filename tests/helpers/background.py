@@ -46,7 +46,7 @@ class Background:
     """A command started now, in a process group of its own, its output to a file; `wait` waits for it."""
 
     def __init__(self, what: str, command: list[str], log: Path, env: dict[str, str], timeout: float = TIMEOUT_S) -> None:
-        self.what, self.log_path, self.timeout = what, log, timeout
+        self.what, self.log_path, self.timeout, self.env = what, log, timeout, env
         self._log = open(log, "w")  # noqa: SIM115  (closed in stop)
         self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
@@ -213,9 +213,8 @@ class BackgroundSweep:
             if self._stopped:
                 return
             shutil.copytree(self.tiny.base / "store", self.base / "store", symlinks=True)
-            env = {k: v for k, v in session_environment().items() if k != "CUDA_VISIBLE_DEVICES"}
-            self._process = Background(self.what, self.command, self.base / "output.txt",
-                                       env | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+            # tiny_run's environment (no devices, one thread per worker), as its config is tiny_run's
+            self._process = Background(self.what, self.command, self.base / "output.txt", self.tiny.env)
 
     def wait_ended(self) -> int | None:
         self._thread.join()
